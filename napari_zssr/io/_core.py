@@ -1,0 +1,167 @@
+"""Shared pieces of the io package: the ImageData record, axes and unit rules."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+AXES = "TZCYXS"  # the project's axis letters; "S" = RGB(A) samples, always last
+IMAGEJ_ORDER = "TZCYXS"  # ImageJ hyperstacks store dimensions in exactly this order
+PARAMS_KEY = "zssr"  # key under which the run parameters are stored in every flavour
+
+
+class ImageReadError(ValueError):
+    """A file could not be read as an image; the message is one line: path and reason."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass
+class ImageData:
+    """An image with the metadata the rest of napari-zssr needs.
+
+    data: the pixels, native byte order.
+    axes: one letter per dimension from "TZCYXS"; "S" (RGB(A) samples) is always last.
+    pixel_sizes: physical size per spatial axis, keys "z", "y", "x", in `unit`;
+        an axis without known size is absent.
+    unit: "um" for any length unit (converted), else the file's unit as found,
+        or "pixel" when the file is not calibrated.
+    flavour: "imagej", "ome", "tiff" or "png" — how the metadata was stored.
+    description_params: the ZSSR parameters recorded in the file, if any.
+    """
+
+    data: np.ndarray
+    axes: str
+    pixel_sizes: dict[str, float] = field(default_factory=dict)
+    unit: str = "pixel"
+    flavour: str = "tiff"
+    description_params: dict | None = None
+
+    def __post_init__(self):
+        check_axes(self.axes, self.data.ndim)
+
+
+def check_axes(axes: str, ndim: int) -> None:
+    """Raise ValueError unless `axes` is a valid axes string for an ndim array."""
+    if len(axes) != ndim:
+        raise ValueError(f"axes {axes!r} has {len(axes)} letters for {ndim}-D data")
+    bad = set(axes) - set(AXES)
+    if bad:
+        raise ValueError(f"axes {axes!r}: unknown letters {''.join(sorted(bad))} (use {AXES})")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"axes {axes!r}: repeated letter")
+    if "Y" not in axes or "X" not in axes:
+        raise ValueError(f"axes {axes!r}: needs both Y and X")
+    if "S" in axes and axes[-1] != "S":
+        raise ValueError(f"axes {axes!r}: S (RGB samples) must be the last axis")
+
+
+def is_rgb_like(shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """Whether a trailing dimension looks like RGB(A) samples rather than a stack."""
+    return len(shape) >= 3 and shape[-1] in (3, 4) and np.dtype(dtype) in (np.uint8, np.uint16)
+
+
+def guess_axes(shape: tuple[int, ...], dtype) -> str:
+    """Axes for an array without metadata: YX last, RGB(A) samples if they look like it.
+
+    2-D -> YX; (Y, X, 3|4) uint8/16 -> YXS; 3-D -> ZYX; 4-D -> CZYX when the first
+    dimension is small (a few channels) else TZYX; 5-D -> TZCYX.
+    """
+    rgb = is_rgb_like(shape, dtype)
+    nlead = len(shape) - 2 - rgb
+    if nlead < 0:
+        raise ValueError(f"cannot guess axes for shape {shape}")
+    lead = {0: "", 1: "Z", 3: "TZC"}.get(nlead)
+    if nlead == 2:
+        lead = "CZ" if shape[0] <= 5 else "TZ"
+    if lead is None:
+        raise ValueError(f"cannot guess axes for {len(shape)}-D shape {shape}")
+    return lead + "YX" + ("S" if rgb else "")
+
+
+def normalise_axes(axes: str, data: np.ndarray) -> tuple[np.ndarray, str]:
+    """Map tifffile's series axes (which may use I, Q, E, ... or put S first) to TZCYXS.
+
+    tifffile labels dimensions it cannot name "Q" and plain page stacks "I"; when
+    nothing but those is known the shape decides (guess_axes). Other letters (OME
+    modulo axes like E, H, A) take the first free non-spatial letter.
+    """
+    axes = axes.upper()
+    if "S" in axes and axes[-1] != "S":  # planar RGB: move samples last
+        if data.shape[axes.index("S")] in (3, 4):
+            data = np.moveaxis(data, axes.index("S"), -1)
+            axes = axes.replace("S", "") + "S"
+        else:  # extra samples that are not colour are channels
+            axes = axes.replace("S", "Q")
+    if axes.endswith("S") and data.shape[-1] not in (3, 4):
+        axes = axes[:-1] + "Q"
+    lead = [a for a in axes if a not in "YXS"]
+    if lead and all(a in "IQ" for a in lead) and len(lead) <= 3:
+        # no names at all: guess from the shape, keeping tifffile's YX(S)
+        spatial = "".join(a for a in axes if a in "YXS")
+        guessed = guess_axes(data.shape[: len(lead)] + (1, 1), np.float32)[: len(lead)]
+        if axes == "".join(lead) + spatial:
+            return data, guessed + spatial
+    out = []
+    for a in axes:
+        if a in AXES and a not in out:
+            out.append(a)
+            continue
+        prefs = "ZTC" if a == "I" else "CTZ"
+        free = [p for p in prefs if p not in axes and p not in out]
+        if not free:
+            raise ValueError(f"cannot map axes {axes!r} to {AXES}")
+        out.append(free[0])
+    return data, "".join(out)
+
+
+# --- units --------------------------------------------------------------------------
+
+_UM_PER_UNIT = {"um": 1.0, "nm": 1e-3, "pm": 1e-6, "angstrom": 1e-4, "mm": 1e3,
+                "cm": 1e4, "m": 1e6, "inch": 25400.0}
+_ALIASES = {
+    "µm": "um", "μm": "um", "micron": "um", "microns": "um", "micrometer": "um",
+    "micrometre": "um", "micrometers": "um", "micrometres": "um",
+    "nanometer": "nm", "nanometre": "nm", "nanometers": "nm", "nanometres": "nm",
+    "millimeter": "mm", "millimetre": "mm", "centimeter": "cm", "centimetre": "cm",
+    "meter": "m", "metre": "m", "å": "angstrom", "Å": "angstrom", "in": "inch",
+    "inches": "inch", "pixels": "pixel", "px": "pixel",
+}
+
+
+def canonical_unit(unit: str) -> str:
+    """A unit string in canonical form: 'µm', 'micron', '\\u00B5m' -> 'um'.
+
+    ImageJ stores non-ASCII characters of the unit as literal \\uXXXX escapes.
+    """
+    unit = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), unit).strip()
+    for key in (unit, unit.lower()):
+        if key in _ALIASES:
+            return _ALIASES[key]
+        if key in _UM_PER_UNIT or key == "pixel":
+            return key
+    return unit
+
+
+def to_um(size: float, unit: str) -> float | None:
+    """`size` in `unit` converted to micrometres; None if `unit` is not a length."""
+    factor = _UM_PER_UNIT.get(canonical_unit(unit))
+    return None if factor is None else float(size) * factor
+
+
+def sizes_in_um(sizes: dict[str, tuple[float, str]]) -> tuple[dict[str, float], str]:
+    """Per-axis (size, unit) pairs to one dict and one unit, converting lengths to um.
+
+    If some unit is not a length (e.g. 'pixel') the sizes are kept as found when all
+    axes share it, otherwise the axes with a non-length unit are dropped.
+    """
+    converted = {ax: to_um(s, u) for ax, (s, u) in sizes.items()}
+    if sizes and all(v is None for v in converted.values()):
+        units = {canonical_unit(u) for _, u in sizes.values()}
+        if len(units) == 1:
+            return {ax: float(s) for ax, (s, _) in sizes.items()}, units.pop()
+    kept = {ax: v for ax, v in converted.items() if v is not None}
+    return kept, ("um" if kept else "pixel")
