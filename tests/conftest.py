@@ -1,0 +1,51 @@
+"""Shared fixtures for the GUI tests (napari viewer under Xvfb; see README for the command)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+# Few iterations, no self-ensemble, tiny crops: the real engine, in seconds on 2 CPU cores.
+FAST = dict(max_iters=30, ensemble=False, crop_size=32, back_projection=2, n_steps=1, seed=0)
+WIDGET_NAME = "Zero-Shot Super-Resolution"
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+def configure_fast(widget, **overrides) -> None:
+    """Set the widget's form for a quick run (preset first: it resets the other fields)."""
+    widget.preset.value = "default"
+    values = dict(FAST, **overrides)
+    for name, value in values.items():
+        getattr(widget, name).value = value
+    widget.device.value = "cpu"
+
+
+@pytest.fixture
+def zssr_viewer(make_napari_viewer_proxy):
+    """A viewer (public-API proxy) and a function that docks the widget through the manifest."""
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+    def make(show: bool = False):
+        viewer = make_napari_viewer_proxy(show=show)
+
+        def open_widget(**fast_overrides):
+            _dock, widget = viewer.window.add_plugin_dock_widget("napari-zssr", WIDGET_NAME)
+            configure_fast(widget, **fast_overrides)
+            return widget
+
+        return viewer, open_widget
+
+    return make
+
+
+def wait_done(qtbot, widget, timeout: int = 60_000) -> None:
+    """Wait until the widget's worker has finished (and the main-thread slots have run)."""
+    qtbot.waitUntil(lambda: not widget.running, timeout=timeout)

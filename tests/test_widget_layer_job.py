@@ -1,0 +1,157 @@
+"""The GUI-free layer -> job -> layers functions behind the widget (no viewer, no Qt event loop)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from napari.layers import Image
+
+from napari_zssr import _layer_job as lj
+
+
+@pytest.mark.parametrize(
+    "ndim, rgb, labels, expected",
+    [
+        (2, False, None, "YX"),
+        (3, False, None, "ZYX"),
+        (4, False, None, "TZYX"),
+        (5, False, None, "TZCYX"),
+        (2, True, None, "YXS"),
+        (3, False, ("t", "y", "x"), "TYX"),
+        (3, False, ("c", "y", "x"), "CYX"),
+        (4, False, ("Time", "Z", "Y", "X"), "TZYX"),
+        (3, False, ("-3", "-2", "-1"), "ZYX"),     # napari's default labels -> by dimensionality
+        (3, False, ("y", "y", "x"), "ZYX"),        # nonsense labels -> by dimensionality
+    ],
+)
+def test_guess_axes(ndim, rgb, labels, expected):
+    assert lj.guess_axes(ndim, rgb, labels) == expected
+
+
+def test_guess_axes_needs_help_beyond_5d():
+    with pytest.raises(ValueError, match="axes"):
+        lj.guess_axes(6)
+
+
+@pytest.mark.parametrize(
+    "axes, ndim, rgb, msg",
+    [
+        ("ZYX", 2, False, "letters"),
+        ("QYX", 3, False, "unknown"),
+        ("YYX", 3, False, "once"),
+        ("ZCT", 3, False, "Y and X"),
+        ("YXC", 3, True, "RGB"),
+        ("SYX", 3, False, "last"),
+        ("YXS", 3, False, "RGB layers"),
+    ],
+)
+def test_validate_axes_rejects(axes, ndim, rgb, msg):
+    with pytest.raises(ValueError, match=msg):
+        lj.validate_axes(axes, ndim, rgb)
+
+
+def test_validate_axes_normalises():
+    assert lj.validate_axes(" c y x ", 3) == "CYX"
+
+
+def test_default_factors():
+    # lateral, square pixels -> 2; non-square -> the coarser axis by the ratio (square result pixels)
+    assert lj.default_factors("lateral", "YX", {"y": 0.2, "x": 0.2}) == {"y": 2.0, "x": 2.0}
+    assert lj.default_factors("lateral", "YX", {"y": 0.6, "x": 0.2}) == {"y": 3.0, "x": 1.0}
+    assert lj.default_factors("lateral", "YX", {"y": 0.1, "x": 0.25}) == {"y": 1.0, "x": 2.5}
+    # axial: z spacing / xy spacing (cubic voxels); 2 when uncalibrated
+    assert lj.default_factors("axial", "ZYX", {"z": 0.8, "y": 0.2, "x": 0.2}) == {"z": 4.0}
+    assert lj.default_factors("axial", "ZYX", {"z": 1.0, "y": 1.0, "x": 1.0}) == {"z": 2.0}
+    with pytest.raises(ValueError, match="Z axis"):
+        lj.default_factors("axial", "TYX", {"y": 1.0, "x": 1.0})
+
+
+def test_pixel_sizes_from_scale_skips_channels_and_rgb():
+    assert lj.pixel_sizes_from_scale("CZYX", (1, 0.8, 0.2, 0.2)) == {"z": 0.8, "y": 0.2, "x": 0.2}
+    assert lj.pixel_sizes_from_scale("YXS", (0.5, 0.5)) == {"y": 0.5, "x": 0.5}
+
+
+def test_factor_label():
+    assert lj.factor_label({"y": 2.0, "x": 2.0}) == "x2"
+    assert lj.factor_label({"z": 4.0}) == "x4 (z)"
+    assert lj.factor_label({"y": 3.0, "x": 1.0}) == "x3 (y)"
+    assert lj.factor_label({"y": 3.0, "x": 1.5}) == "x3/x1.5 (yx)"
+
+
+def test_build_job_is_plain_data_captured_at_build_time():
+    layer = Image(np.zeros((6, 16, 16), np.uint16), scale=(4, 1, 1), translate=(2, 0, 0),
+                  name="stack", colormap="magma", contrast_limits=(10, 500))
+    job = lj.build_job(layer, mode="axial", preset="fast", max_iters=7, seed=3, device="cpu")
+    layer.name = "renamed"
+    layer.scale = (1, 1, 1)
+    assert job.source.name == "stack"
+    assert job.source.axes == "ZYX"
+    assert job.source.scale == (4.0, 1.0, 1.0)
+    assert job.source.contrast_limits == (10.0, 500.0)
+    kw = job.nd_kwargs
+    assert kw["mode"] == "axial" and kw["scale"] == 4.0
+    assert kw["pixel_sizes"] == {"z": 4.0, "y": 1.0, "x": 1.0}
+    assert kw["config"].max_iters == 7 and kw["config"].seed == 3 and kw["config"].device == "cpu"
+
+
+def test_build_job_lateral_kernel_and_errors():
+    layer = Image(np.zeros((16, 16), np.float32))
+    job = lj.build_job(layer, factors={"y": 2, "x": 3}, kernel="gaussian", sigma=(0.8, 1.2))
+    assert job.nd_kwargs["scale"] == (2.0, 3.0)
+    assert job.nd_kwargs["kernel"] == ("gaussian", 0.8, 1.2)
+    with pytest.raises(ValueError, match="axial"):
+        lj.build_job(layer, mode="axial")
+    with pytest.raises(ValueError, match="factors"):
+        lj.build_job(layer, factors={"y": 1, "x": 1})
+    with pytest.raises(ValueError, match="unknown"):
+        lj.build_job(layer, axes="QX")
+    with pytest.raises(ValueError):
+        lj.build_job(layer, max_iters=5, not_a_setting=1)
+
+
+def _fake_result(data, axes, factors, params=None):
+    return SimpleNamespace(data=data, axes=axes, pixel_sizes={}, factors=factors,
+                           params=params or {"run": 1}, clipped=0)
+
+
+def test_result_layer_data_overlays_source():
+    layer = Image(np.zeros((16, 16), np.uint16), scale=(0.5, 0.5), translate=(10, 20), name="img",
+                  colormap="viridis", blending="additive", contrast_limits=(0, 1000),
+                  units=("um", "um"), axis_labels=("y", "x"))
+    job = lj.build_job(layer)
+    out = np.ones((32, 32), np.float32)
+    (data, kw, kind), = lj.result_layer_data(job, _fake_result(out, "YX", {"y": 2.0, "x": 2.0}))
+    assert kind == "image" and data.shape == (32, 32)
+    assert kw["name"] == "img ZSSR x2"
+    np.testing.assert_allclose(kw["scale"], [0.25, 0.25])
+    np.testing.assert_allclose(kw["translate"], [10 - 0.125, 20 - 0.125])
+    assert kw["colormap"].name == "viridis" and kw["blending"] == "additive"
+    assert kw["contrast_limits"] == (1.0, 2.0)          # dtype changed (uint16 -> float32): recomputed
+    assert kw["metadata"]["zssr"] == {"run": 1}
+    assert kw["axis_labels"] == ["y", "x"]
+    # same dtype -> the source's contrast limits
+    (_, kw2, _), = lj.result_layer_data(job, _fake_result(out.astype(np.uint16), "YX", {"y": 2.0, "x": 2.0}))
+    assert kw2["contrast_limits"] == (0.0, 1000.0)
+
+
+def test_result_layer_data_one_layer_per_channel():
+    layer = Image(np.zeros((2, 8, 8), np.float32), scale=(1, 0.4, 0.4), name="cells")
+    job = lj.build_job(layer, axes="CYX")
+    out = np.stack([np.zeros((16, 16)), np.ones((16, 16))]).astype(np.float32)
+    layers = lj.result_layer_data(job, _fake_result(out, "CYX", {"y": 2.0, "x": 2.0}))
+    assert [kw["name"] for _, kw, _ in layers] == ["cells ZSSR x2 [ch0]", "cells ZSSR x2 [ch1]"]
+    assert [kw["colormap"] for _, kw, _ in layers] == ["magenta", "green"]
+    for c, (data, kw, _) in enumerate(layers):
+        assert data.shape == (16, 16) and float(data.mean()) == c
+        np.testing.assert_allclose(kw["scale"], [0.2, 0.2])
+        assert kw["metadata"]["zssr_run"]["channel"] == c
+
+
+def test_result_layer_data_rgb():
+    layer = Image(np.zeros((8, 8, 3), np.uint8), rgb=True, name="he")
+    job = lj.build_job(layer)
+    assert job.source.axes == "YXS"
+    (data, kw, _), = lj.result_layer_data(job, _fake_result(np.zeros((16, 16, 3), np.uint8), "YXS",
+                                                           {"y": 2.0, "x": 2.0}))
+    assert kw["rgb"] is True and len(kw["scale"]) == 2
