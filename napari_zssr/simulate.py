@@ -208,7 +208,7 @@ def _filaments(shape, rng) -> list[_Filament]:
     extent = max(shape[-2:])
     damp = np.ones(nd)
     if nd == 3:
-        damp[0] = 0.5  # cells are flatter than wide: filaments run mostly in-plane
+        damp[0] = 0.35  # cells are flatter than wide: filaments run mostly in-plane
     filaments = []
     for _ in range(count):
         steps = int(rng.uniform(0.4, 1.2) * extent / _STEP)

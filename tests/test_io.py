@@ -3,6 +3,7 @@
 import html
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -294,3 +295,25 @@ def test_params_json_is_plain_json_in_ome_description(tmp_path):
     assert "<Description>" in xml
     start = xml.index("<Description>") + len("<Description>")
     assert json.loads(html.unescape(xml[start:xml.index("</Description>")])) == {"zssr": PARAMS}
+
+
+# --- the shipped samples ------------------------------------------------------------
+
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "napari_zssr" / "sample_data"
+
+
+@pytest.mark.parametrize("name,axes,shape,sizes", [
+    ("fluorescence_2d", "YX", (256, 256), {"y": 0.1, "x": 0.1}),
+    ("anisotropic_zstack", "ZCYX", (24, 2, 192, 192), {"z": 0.8, "y": 0.2, "x": 0.2}),
+    ("timeseries", "TYX", (8, 128, 128), {"y": 0.16, "x": 0.16})])
+def test_shipped_samples_match_their_readme(name, axes, shape, sizes):
+    image = read_image(SAMPLE_DIR / f"{name}.tif")
+    assert (image.flavour, image.axes, image.data.shape, image.data.dtype) == (
+        "imagej", axes, shape, np.uint16)
+    _assert_sizes(image, sizes)
+    assert image.unit == "um"
+    assert image.data.std() > 5  # an image, not a blank
+
+
+def test_samples_are_small():
+    assert sum(p.stat().st_size for p in SAMPLE_DIR.glob("*.tif")) < 5e6

@@ -1,0 +1,1 @@
+"""Small simulated sample TIFFs (see README.md) and the script that makes them."""
