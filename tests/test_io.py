@@ -153,6 +153,14 @@ def test_plain_multipage_tiff_is_a_z_stack(tmp_path):
     assert image.data[:, 0, 0].tolist() == [0, 1, 2]
 
 
+def test_planar_rgb_tiff_gets_samples_last(tmp_path):
+    data = _rng_data((3, 10, 12), np.uint8)
+    tifffile.imwrite(tmp_path / "planar.tif", data, photometric="rgb", planarconfig="separate")
+    image = read_image(tmp_path / "planar.tif")
+    assert image.axes == "YXS"
+    np.testing.assert_array_equal(image.data, np.moveaxis(data, 0, -1))
+
+
 def test_png_rgb_uint8(tmp_path):
     data = _rng_data((12, 17, 3), np.uint8)
     write_image(tmp_path / "rgb.png", data, "YXS", params=PARAMS)

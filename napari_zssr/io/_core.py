@@ -98,13 +98,11 @@ def normalise_axes(axes: str, data: np.ndarray) -> tuple[np.ndarray, str]:
             axes = axes.replace("S", "Q")
     if axes.endswith("S") and data.shape[-1] not in (3, 4):
         axes = axes[:-1] + "Q"
-    lead = [a for a in axes if a not in "YXS"]
-    if lead and all(a in "IQ" for a in lead) and len(lead) <= 3:
+    lead = "".join(a for a in axes if a not in "YXS")
+    if lead and set(lead) <= set("IQ") and len(lead) <= 3 and axes.startswith(lead):
         # no names at all: guess from the shape, keeping tifffile's YX(S)
-        spatial = "".join(a for a in axes if a in "YXS")
         guessed = guess_axes(data.shape[: len(lead)] + (1, 1), np.float32)[: len(lead)]
-        if axes == "".join(lead) + spatial:
-            return data, guessed + spatial
+        return data, guessed + axes[len(lead):]
     out = []
     for a in axes:
         if a in AXES and a not in out:
