@@ -20,7 +20,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEd
 from napari.layers import Image
 from napari.qt.threading import FunctionWorker, create_worker
 from napari.utils import progress as napari_progress
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QPointF, Qt, QTimer
 from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
 from qtpy.QtWidgets import QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
@@ -171,6 +171,7 @@ class ZSSRWidget(QWidget):
         self._pbar_n = 0
         self._t0 = 0.0
         self._stage = ""
+        self._warned: set = set()
         self._alive = {"alive": True}     # plain dict: still readable after the C++ side is gone
         alive = self._alive
         self.destroyed.connect(lambda *_: alive.update(alive=False))
@@ -261,7 +262,7 @@ class ZSSRWidget(QWidget):
         # ---- reactions
         self.image.changed.connect(self._on_layer_changed)
         self.mode.changed.connect(self._on_mode_changed)
-        self.axes.changed.connect(self._update_visibility)
+        self.axes.changed.connect(self._on_axes_changed)
         self.kernel.changed.connect(self._update_visibility)
         self.preset.changed.connect(self._on_preset_changed)
         self.run_button.clicked.connect(self._on_run_clicked)
@@ -307,6 +308,11 @@ class ZSSRWidget(QWidget):
         self.axes.value = self._layer_axes_guess(layer)
         self.out_dtype.value = "input" if layer.rgb else None
         self._set_default_factors()
+        self._update_visibility()
+
+    def _on_axes_changed(self, *_):
+        if self.current_axes() is not None:
+            self._set_default_factors()
         self._update_visibility()
 
     def _on_mode_changed(self, *_):
@@ -403,6 +409,7 @@ class ZSSRWidget(QWidget):
         self.last_event = None
         self._cancel_event = threading.Event()
         self._inbox = _Inbox()
+        self._warned = set()
         worker = create_worker(
             _work, job, self._inbox, self._cancel_event,
             _start_thread=False, _worker_class=ZSSRWorker, _ignore_errors=True,
@@ -410,6 +417,7 @@ class ZSSRWidget(QWidget):
         worker.cancel_event = self._cancel_event
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
+        worker.warned.connect(self._on_warned)
         worker.finished.connect(self._on_finished)
         self.worker = worker
 
@@ -492,6 +500,14 @@ class ZSSRWidget(QWidget):
         log.debug("ZSSR run failed", exc_info=exc)
         if self._alive["alive"]:
             self._error(f"ZSSR failed: {exc}")
+
+    def _on_warned(self, warning_args):
+        """Warnings raised in the worker thread: each distinct message once per run."""
+        message = str(warning_args[0]) if warning_args else ""
+        if not message or message in self._warned or not self._alive["alive"]:
+            return
+        self._warned.add(message)
+        show_warning(f"ZSSR: {message}")
 
     def _on_finished(self):
         if self._alive["alive"]:

@@ -1,6 +1,7 @@
 """The npe2 manifest: valid, importable, and every contribution reachable from napari."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -66,15 +67,25 @@ def test_wheel_ships_manifest_and_samples(tmp_path):
     """A non-editable install must find napari.yaml and the sample TIFFs inside the package."""
     pytest.importorskip("setuptools")
     pytest.importorskip("wheel")
+    # build from a clean copy: an in-tree build/ left by an earlier build could hide a mistake
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(ROOT / "napari_zssr", src / "napari_zssr",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (src / "sample_data").symlink_to("napari_zssr/sample_data")   # as in the repository
+    out = tmp_path / "wheel"
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
-         "-q", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
+         "-q", "-w", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    wheel, = tmp_path.glob("napari_zssr-*.whl")
+    wheel, = out.glob("napari_zssr-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "napari_zssr/napari.yaml" in names
+    assert not [n for n in names if n.startswith("sample_data/")]   # no stray top-level package
     for key in SAMPLES:
         assert f"napari_zssr/sample_data/{key}.tif" in names, key
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
