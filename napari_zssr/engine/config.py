@@ -1,0 +1,78 @@
+"""Every knob of ZSSR in one dataclass, with named presets.
+
+`paper` reproduces the authors' code (fp32, one jump, their schedule); `default` is this project's
+faster schedule at the same or better quality; `fast` is for previews.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+
+@dataclass
+class ZSSRConfig:
+    # network
+    depth: int = 8
+    width: int = 64
+    init_std_factor: float = 0.1          # std = sqrt(factor / (9 * C_in)), smaller than He for the residual
+    # examples
+    crop_size: int = 128
+    batch_size: int = 1
+    prob_as_is: float = 0.05
+    prob_no_interp: float = 0.45          # the rest (0.5) is the affine mode
+    min_father_scale: float = 0.5
+    scale_diff_sigma: float = 0.25
+    shear_sigma: float = 0.1
+    allow_rotation: Optional[bool] = None  # None: only when the kernel is symmetric
+    noise_std: float = 0.0
+    # optimisation
+    learning_rate: float = 1e-3
+    lr_drop_factor: float = 10.0
+    min_learning_rate: float = 9e-6
+    max_iters: int = 3000
+    min_iters_between_drops: int = 256
+    test_every: int = 50
+    lr_policy_every: int = 60
+    lr_slope_range: int = 256
+    lr_change_ratio: float = 1.5
+    # "2018": numpy.polyfit covariance as in 2018 (residuals / (N - 4)); "unbiased": / (N - 2)
+    slope_std: str = "2018"
+    lr_schedule: str = "plateau"          # "plateau" (the paper's rule) or "cosine" (fixed length)
+    test_max_pixels: int = 512 * 512      # reconstruction tests on a central crop at most this big
+    # gradual SR and post-processing
+    n_steps: int = 1                      # number of gradual scale increases; 1 = one jump
+    back_projection_iters: int = 10       # 0 disables back-projection
+    ensemble: bool = True
+    # compute
+    device: str = "auto"                  # "auto" (cuda, mps, cpu) or a torch device string
+    precision: str = "auto"               # "auto", "fp32", "bf16"
+    channels_last: bool = True
+    num_threads: Optional[int] = None     # None: all cores
+    seed: int = 0
+    tile: Optional[int] = None            # inference tile edge (output pixels); None: from memory
+    clip: Optional[Tuple[float, float]] = None  # valid data range (normalised), None: no clipping
+
+    def replace(self, **changes) -> "ZSSRConfig":
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown ZSSR setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_preset(cls, name: str = "default", **overrides) -> "ZSSRConfig":
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        return cls(**PRESETS[name]).replace(**{k: v for k, v in overrides.items() if v is not None})
+
+
+PRESETS = {
+    # the authors' code: fp32, default tensor layout, 2018 polyfit scaling, plateau lr rule
+    "paper": dict(precision="fp32", channels_last=False, slope_std="2018", lr_schedule="plateau",
+                  max_iters=3000, test_max_pixels=10 ** 9),
+    "default": dict(),
+    "fast": dict(),
+}

@@ -1,0 +1,148 @@
+"""The training loop of one gradual stage: L1 loss, Adam, the paper's learning-rate rule.
+
+Every `test_every` iterations the reconstruction error (MSE between the input and the network's
+reconstruction of it from its own downscaled copy) is measured; every `lr_policy_every` iterations
+a line fitted to the last errors decides whether to divide the learning rate by 10; training stops
+below `min_learning_rate` or at `max_iters`.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .config import ZSSRConfig
+from .device import autocast
+from .examples import ExampleSampler, Source, make_son
+from .network import ZSSRNet
+from .progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
+
+
+@dataclass
+class StageReport:
+    sf: Tuple[float, float]
+    iterations: int = 0
+    seconds: float = 0.0
+    final_lr: float = 0.0
+    rec_errors: List[Tuple[int, float]] = field(default_factory=list)
+    cubic_rec_error: Optional[float] = None   # same test with the network switched off
+
+    @property
+    def rec_error(self) -> Optional[float]:
+        return self.rec_errors[-1][1] if self.rec_errors else None
+
+
+def slope_and_std(x: Sequence[float], y: Sequence[float], mode: str) -> Tuple[float, float]:
+    """Least-squares slope and its standard error.
+
+    mode "2018": numpy.polyfit(cov=True) as the original ran it (residuals / (N - 4));
+    mode "unbiased": residuals / (N - 2), the textbook (and today's polyfit scales by N - 2 too).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    a = np.stack([x, np.ones_like(x)], axis=1)
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    resid = float(np.sum((y - a @ coef) ** 2))
+    dof = len(x) - 4 if mode == "2018" else len(x) - 2
+    cov = np.linalg.inv(a.T @ a) * resid / max(dof, 1)
+    return float(coef[0]), float(math.sqrt(max(cov[0, 0], 0.0)))
+
+
+class TestSet:
+    """Downscaled copies of (a central crop of) the sources and their cubic upscales, made once."""
+
+    def __init__(self, sources: Sequence[torch.Tensor], sf, kernel, cfg: ZSSRConfig):
+        self.pairs = []
+        budget = cfg.test_max_pixels
+        chosen = list(sources)
+        if len(chosen) > 4:                       # a few evenly spaced planes of a stack
+            idx = np.linspace(0, len(chosen) - 1, 4).round().astype(int)
+            chosen = [chosen[i] for i in idx]
+        per = budget // len(chosen)
+        for img in chosen:
+            h, w = img.shape[-2:]
+            if h * w > per:                       # a central crop keeps the test cheap on big images
+                side = int(math.sqrt(per))
+                ch, cw = min(h, side), min(w, max(side, per // max(min(h, side), 1)))
+                y0, x0 = (h - ch) // 2, (w - cw) // 2
+                img = img[:, y0:y0 + ch, x0:x0 + cw]
+            son = make_son(img[None], sf, kernel, clip=cfg.clip)
+            self.pairs.append((son, img[None]))
+
+    @torch.no_grad()
+    def error(self, net: Optional[ZSSRNet], device, precision) -> float:
+        errs = []
+        for son, target in self.pairs:
+            if net is None:
+                out = son
+            else:
+                with autocast(device, precision):
+                    out = net(son).float()
+            errs.append(torch.mean((out - target) ** 2).item())
+        return float(np.mean(errs))
+
+
+def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float], kernel, cfg: ZSSRConfig,
+                rng: np.random.Generator, device: torch.device, precision: str, allow_rotation: bool,
+                max_scale: float = 1.0, progress: Optional[ProgressCallback] = None,
+                cancel: CancelFlag = None, stage_name: str = "train") -> StageReport:
+    report = StageReport(sf=tuple(sf))
+    sampler = ExampleSampler(sources, sf, kernel, cfg, rng, allow_rotation, max_scale)
+    tests = TestSet([s.image for s in sources if s.scale == sampler.sources[0].scale], sf, kernel, cfg)
+    report.cubic_rec_error = tests.error(None, device, precision)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
+    lr = cfg.learning_rate
+    last_drop = 0
+    t0 = time.perf_counter()
+    loss_val = float("nan")
+    it = 0
+    net.train()
+    mem = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    for it in range(cfg.max_iters):
+        check_cancel(cancel)
+        if cfg.lr_schedule == "cosine":
+            lr = cfg.min_learning_rate + 0.5 * (cfg.learning_rate - cfg.min_learning_rate) * (
+                1 + math.cos(math.pi * it / cfg.max_iters))
+            for g in opt.param_groups:
+                g["lr"] = lr
+        x, y = sampler.batch(cfg.batch_size)
+        x = x.contiguous(memory_format=mem)
+        with autocast(device, precision):
+            out = net(x)
+        loss = torch.mean(torch.abs(out.float() - y))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+        test_now = it % cfg.test_every == 0
+        if test_now:
+            net.eval()
+            report.rec_errors.append((it, tests.error(net, device, precision)))
+            net.train()
+        if cfg.lr_schedule == "plateau":
+            n_pts = cfg.lr_slope_range // cfg.test_every       # integer division, as the original meant
+            if ((1 + it) % cfg.lr_policy_every == 0 and it - last_drop > cfg.min_iters_between_drops
+                    and len(report.rec_errors) >= max(n_pts, 3)):
+                xs, ys = zip(*report.rec_errors[-n_pts:])
+                slope, std = slope_and_std(xs, ys, cfg.slope_std)
+                if -cfg.lr_change_ratio * slope < std:
+                    lr /= cfg.lr_drop_factor
+                    last_drop = it
+                    for g in opt.param_groups:
+                        g["lr"] = lr
+            if lr < cfg.min_learning_rate:
+                break
+        if progress is not None and (test_now or it % 10 == 0):
+            loss_val = float(loss.detach())
+            progress(ProgressEvent(stage=stage_name, iteration=it, total=cfg.max_iters, loss=loss_val,
+                                   lr=lr, rec_error=report.rec_error))
+    report.iterations = it + 1
+    report.seconds = time.perf_counter() - t0
+    report.final_lr = lr
+    net.eval()
+    report.rec_errors.append((report.iterations, tests.error(net, device, precision)))
+    return report

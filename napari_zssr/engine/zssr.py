@@ -1,0 +1,177 @@
+"""One ZSSR run end to end: gradual stages of training, then inference on the input.
+
+`train` learns a network from one or more 2-D sources (C, H, W) -- one image, or the planes of a
+stack pooled into one training set; `apply` upscales an image with a trained network;
+`super_resolve` does both for one 2-D (or 2-D + channels) numpy image.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from .config import ZSSRConfig
+from .device import pick_device, resolve_precision, set_threads
+from .examples import Source
+from .infer import super_resolve_tensor
+from .kernels import is_symmetric, resolve_kernel
+from .network import ZSSRNet
+from .progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
+from .train import StageReport, train_stage
+
+MAX_FACTOR = 16.0
+
+
+def parse_scale(scale) -> Tuple[float, float]:
+    """A factor or a (y, x) pair -> (sf_y, sf_x), each in [1, 16] and not both 1."""
+    if np.isscalar(scale):
+        sf = (float(scale), float(scale))
+    else:
+        vals = [float(s) for s in scale]
+        if len(vals) != 2:
+            raise ValueError(f"scale must be one factor or a (y, x) pair, got {scale!r}")
+        sf = (vals[0], vals[1])
+    if not all(math.isfinite(s) for s in sf):
+        raise ValueError(f"scale factors must be finite, got {sf}")
+    if min(sf) < 1 or max(sf) <= 1:
+        raise ValueError(f"scale factors must be >= 1 with at least one > 1 (this is upscaling), got {sf}")
+    if max(sf) > MAX_FACTOR:
+        raise ValueError(f"scale factor {max(sf):g} is too large; at most {MAX_FACTOR:g} is supported")
+    return sf
+
+
+def stage_factors(sf: Tuple[float, float], n_steps: int) -> List[Tuple[float, float]]:
+    """Gradual SR: n geometric steps towards sf (1 = one jump)."""
+    n = max(int(n_steps), 1)
+    return [tuple(float(s ** (k / n)) for s in sf) for k in range(1, n + 1)]
+
+
+def check_image(c_h_w_shape: Sequence[int], sf) -> None:
+    h, w = c_h_w_shape[-2:]
+    if h * w == 0:
+        raise ValueError("the image is empty")
+    need = max(8, int(math.ceil(4 * max(sf))))
+    if min(h, w) < need:
+        raise ValueError(f"the image ({h}x{w}) is too small to learn from at x{max(sf):g}; "
+                         f"each side needs at least {need} pixels")
+
+
+@dataclass
+class TrainedModel:
+    net: ZSSRNet
+    sf: Tuple[float, float]
+    channels: int
+    kernel: Optional[np.ndarray]
+    config: ZSSRConfig
+    device: torch.device
+    precision: str
+    reports: List[StageReport] = field(default_factory=list)
+
+    @property
+    def rec_error(self) -> Optional[float]:
+        return self.reports[-1].rec_error if self.reports else None
+
+    @property
+    def cubic_rec_error(self) -> Optional[float]:
+        return self.reports[-1].cubic_rec_error if self.reports else None
+
+    @property
+    def iterations(self) -> int:
+        return sum(r.iterations for r in self.reports)
+
+
+def _as_tensor(x, device) -> torch.Tensor:
+    t = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)) if isinstance(x, np.ndarray) else x.float()
+    return t.to(device)
+
+
+def new_net(channels: int, cfg: ZSSRConfig, device: torch.device) -> ZSSRNet:
+    net = ZSSRNet(channels, cfg.depth, cfg.width, cfg.init_std_factor).to(device)
+    if cfg.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    return net
+
+
+def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kernel=None,
+          progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None,
+          init: Optional[TrainedModel] = None) -> TrainedModel:
+    """Train one network on examples pooled from `sources` (each (C, H, W), same C)."""
+    cfg = config or ZSSRConfig()
+    sf = parse_scale(scale)
+    device = pick_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    set_threads(cfg.num_threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    k = resolve_kernel(kernel)
+    allow_rotation = cfg.allow_rotation if cfg.allow_rotation is not None else is_symmetric(k)
+    base = [_as_tensor(s, device) for s in sources]
+    if not base:
+        raise ValueError("nothing to train on")
+    channels = base[0].shape[0]
+    for b in base:
+        check_image(b.shape, sf)
+    if init is not None:
+        if init.channels != channels:
+            raise ValueError(f"the model has {init.channels} channel(s); the data has {channels}")
+        net = init.net.to(device)
+    else:
+        net = new_net(channels, cfg, device)
+    pool = [Source(b, 1.0) for b in base]
+    stages = stage_factors(sf, cfg.n_steps)
+    model = TrainedModel(net, sf, channels, k, cfg, device, precision)
+    for i, sf_k in enumerate(stages):
+        name = "train" if len(stages) == 1 else f"train {i + 1}/{len(stages)}"
+        max_scale = min(stages[i - 1]) if i else 1.0
+        rep = train_stage(net, pool, sf_k, k, cfg, rng, device, precision, allow_rotation, max_scale,
+                          progress, cancel, stage_name=name)
+        model.reports.append(rep)
+        if i < len(stages) - 1:
+            # this stage's outputs become father sources for the next (they learn larger scales)
+            for b in base:
+                out = super_resolve_tensor(net, b, sf_k, k, precision, ensemble=cfg.ensemble,
+                                           bp_iters=cfg.back_projection_iters, clip=cfg.clip, tile=cfg.tile,
+                                           channels_last=cfg.channels_last, cancel=cancel)
+                pool.append(Source(out, min(sf_k)))
+    return model
+
+
+def apply(model: TrainedModel, image, *, cancel: CancelFlag = None,
+          progress: Optional[ProgressCallback] = None, config: Optional[ZSSRConfig] = None) -> torch.Tensor:
+    """Upscale one (C, H, W) image with a trained network (ensemble + back-projection per config)."""
+    cfg = config or model.config
+    x = _as_tensor(image, model.device)
+    if x.shape[0] != model.channels:
+        raise ValueError(f"the model has {model.channels} channel(s); the image has {x.shape[0]}")
+    check_cancel(cancel)
+    if progress:
+        progress(ProgressEvent(stage="infer", message="inference"))
+    return super_resolve_tensor(model.net, x, model.sf, model.kernel, model.precision, ensemble=cfg.ensemble,
+                                bp_iters=cfg.back_projection_iters, clip=cfg.clip, tile=cfg.tile,
+                                channels_last=cfg.channels_last, cancel=cancel)
+
+
+def super_resolve(image: np.ndarray, scale, config: Optional[ZSSRConfig] = None, *, kernel=None,
+                  progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None) -> np.ndarray:
+    """ZSSR of a 2-D image (H, W) or channels-last (H, W, C); float in, float32 out.
+
+    Intensities are expected roughly in [0, 1] (as the paper's); raw microscopy data of any dtype
+    goes through `napari_zssr.nd.super_resolve_nd`, which normalises and restores them.
+    """
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"unsupported dtype {arr.dtype}; expected real numbers")
+    if arr.ndim not in (2, 3):
+        raise ValueError(f"expected a 2-D image (H, W) or (H, W, C), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("the image contains NaN or Inf values")
+    chw = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+    model = train([chw], scale, config, kernel=kernel, progress=progress, cancel=cancel)
+    out = apply(model, chw, cancel=cancel, progress=progress).cpu().numpy()
+    if progress:
+        progress(ProgressEvent(stage="done", fraction=1.0))
+    return out[0] if arr.ndim == 2 else np.moveaxis(out, 0, -1)
