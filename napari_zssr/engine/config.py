@@ -44,6 +44,7 @@ class ZSSRConfig:
     n_steps: int = 1                      # number of gradual scale increases; 1 = one jump
     back_projection_iters: int = 10       # 0 disables back-projection
     ensemble: bool = True
+    stack_ensemble: bool = False          # self-ensemble for every plane of a stack too (8x inference)
     # compute
     device: str = "auto"                  # "auto" (cuda, mps, cpu) or a torch device string
     precision: str = "auto"               # "auto", "fp32", "bf16"

@@ -99,33 +99,38 @@ def median(stack: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def super_resolve_tensor(net: ZSSRNet, lr: torch.Tensor, sf, kernel, precision: str, *, ensemble: bool = True,
                          bp_iters: int = 10, clip=None, tile: Optional[int] = None, channels_last: bool = True,
-                         cancel: CancelFlag = None, on_step: Optional[Callable[[str], None]] = None) -> torch.Tensor:
-    """Upscale lr (C, H, W) by sf with the trained net; ensemble and back-projection as the paper."""
-    out_shape = output_shape(lr.shape[-2:], sf)
+                         cancel: CancelFlag = None) -> torch.Tensor:
+    """Upscale lr (C, H, W) -- or a batch (N, C, H, W) of same-sized images -- by sf.
+
+    Geometric self-ensemble (transforms batched by output shape), back-projection of each member,
+    pixel-wise median, back-projection of the median: as the paper.
+    """
+    batched = lr.ndim == 4
+    lr4 = lr if batched else lr[None]
+    out_shape = output_shape(lr4.shape[-2:], sf)
     ts = transforms(sf) if ensemble else [(0, False)]
-    # transforms whose outputs share a shape run as one batch
     groups = {}
     for k, m in ts:
         groups.setdefault(k % 2, []).append((k, m))
     results = []
+    n = lr4.shape[0]
     for odd, members in groups.items():
         check_cancel(cancel)
         sf_t = (sf[1], sf[0]) if odd else tuple(sf)
         shape_t = (out_shape[1], out_shape[0]) if odd else out_shape
-        ups = torch.stack([imresize(apply_t(lr, k, m), sf_t, output_shape=shape_t) for k, m in members])
+        ups = torch.cat([imresize(apply_t(lr4, k, m), sf_t, output_shape=shape_t) for k, m in members])
         outs = run_net(net, ups, precision, tile, channels_last, cancel)
         del ups
-        for (k, m), o in zip(members, outs):
-            results.append(invert_t(o, k, m))
-        if on_step:
-            on_step("ensemble")
+        for i, (k, m) in enumerate(members):
+            results.append(invert_t(outs[i * n:(i + 1) * n], k, m))
     check_cancel(cancel)
     if bp_iters:
-        results = [back_project(r, lr, sf, kernel, bp_iters, clip) for r in results]
+        results = [back_project(r, lr4, sf, kernel, bp_iters, clip) for r in results]
     if len(results) == 1:
-        return results[0]
-    med = median(torch.stack(results))
-    del results
-    if bp_iters:
-        med = back_project(med, lr, sf, kernel, bp_iters, clip)
-    return med
+        out = results[0]
+    else:
+        out = median(torch.stack(results))
+        del results
+        if bp_iters:
+            out = back_project(out, lr4, sf, kernel, bp_iters, clip)
+    return out if batched else out[0]

@@ -54,10 +54,11 @@ def check_image(c_h_w_shape: Sequence[int], sf) -> None:
     h, w = c_h_w_shape[-2:]
     if h * w == 0:
         raise ValueError("the image is empty")
-    need = max(8, int(math.ceil(4 * max(sf))))
-    if min(h, w) < need:
-        raise ValueError(f"the image ({h}x{w}) is too small to learn from at x{max(sf):g}; "
-                         f"each side needs at least {need} pixels")
+    # a son (the image downscaled by sf) must keep at least 2 pixels per axis, and at least 4 overall
+    need = [max(4, int(math.ceil(2 * s))) for s in sf]
+    if h < need[0] or w < need[1]:
+        raise ValueError(f"the image ({h}x{w}) is too small to learn from at x{sf[0]:g},{sf[1]:g}; "
+                         f"it needs at least {need[0]}x{need[1]} pixels")
 
 
 @dataclass
@@ -142,11 +143,11 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
 
 def apply(model: TrainedModel, image, *, cancel: CancelFlag = None,
           progress: Optional[ProgressCallback] = None, config: Optional[ZSSRConfig] = None) -> torch.Tensor:
-    """Upscale one (C, H, W) image with a trained network (ensemble + back-projection per config)."""
+    """Upscale one (C, H, W) image, or a batch (N, C, H, W), with a trained network."""
     cfg = config or model.config
     x = _as_tensor(image, model.device)
-    if x.shape[0] != model.channels:
-        raise ValueError(f"the model has {model.channels} channel(s); the image has {x.shape[0]}")
+    if x.shape[-3] != model.channels:
+        raise ValueError(f"the model has {model.channels} channel(s); the image has {x.shape[-3]}")
     check_cancel(cancel)
     if progress:
         progress(ProgressEvent(stage="infer", message="inference"))

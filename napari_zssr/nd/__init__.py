@@ -32,3 +32,10 @@ CONTRACT (front ends rely on this; implementation lands in this package):
 
 Errors on bad input raise ValueError with a one-line message before any work.
 """
+
+from .axes import AXES, canonical_order, validate_axes
+from .intensity import Normalizer
+from .plan import NDResult, output_scale_translate, super_resolve_nd
+
+__all__ = ["super_resolve_nd", "output_scale_translate", "NDResult", "Normalizer", "AXES", "validate_axes",
+           "canonical_order"]
