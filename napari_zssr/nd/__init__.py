@@ -35,7 +35,8 @@ Errors on bad input raise ValueError with a one-line message before any work.
 
 from .axes import AXES, canonical_order, validate_axes
 from .intensity import Normalizer
+from .models import load_for_run, save_result_models
 from .plan import NDResult, output_scale_translate, super_resolve_nd
 
 __all__ = ["super_resolve_nd", "output_scale_translate", "NDResult", "Normalizer", "AXES", "validate_axes",
-           "canonical_order"]
+           "canonical_order", "save_result_models", "load_for_run"]

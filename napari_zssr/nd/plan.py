@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
@@ -15,6 +16,7 @@ from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, check
 from ..engine.zssr import TrainedModel, apply, parse_scale, train
 from .axes import canonical_order, validate_axes
 from .intensity import Normalizer, cast_output, check_values
+from .models import load_for_run
 
 MODES = ("lateral", "axial")
 PLANES = ("shared", "per-plane", "warm-start")
@@ -196,7 +198,7 @@ def super_resolve_nd(data: np.ndarray, axes: str, *, mode: str = "lateral", scal
                      fusion: str = "geometric", planes: str = "shared", channels: str = "independent",
                      out_dtype: Optional[str] = None, tile: Optional[int] = None,
                      progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None,
-                     model: Optional[TrainedModel] = None) -> NDResult:
+                     model=None) -> NDResult:
     """Super-resolve an N-D array (see the package docstring for the contract)."""
     data = np.asarray(data)
     check_values(data)
@@ -240,6 +242,7 @@ def super_resolve_nd(data: np.ndarray, axes: str, *, mode: str = "lateral", scal
     joint_c = channels == "joint"
     groups = [slice(None)] if joint_c else [slice(c, c + 1) for c in range(c_n)]
 
+    given = _given_models(model, mode, factors, groups, full, sizes, cfg)
     n_jobs = len(groups) * (t_n if mode == "axial" else 1)
     prog = _Progress(progress, n_jobs)
     outs, models, norms = [], [], []
@@ -252,7 +255,7 @@ def super_resolve_nd(data: np.ndarray, axes: str, *, mode: str = "lateral", scal
         # engine channels: Cg * S (RGB jointly; C jointly only when asked)
         t, z, cg, h, w, s = nb.shape
         eng = np.moveaxis(nb, 5, 3).reshape(t, z, cg * s, h, w)  # (T, Z, Ce, Y, X)
-        gmodel = model
+        gmodel = None if given is None else given[gi if len(given) > 1 else 0]
         if mode == "lateral":
             res, ms = _lateral(eng.reshape(t * z, cg * s, h, w), sf, gcfg, kernel, planes, prog, cancel, gmodel)
             res = res.reshape(t, z, cg * s, *res.shape[-2:])
@@ -306,6 +309,27 @@ def super_resolve_nd(data: np.ndarray, axes: str, *, mode: str = "lateral", scal
     if progress:
         progress(ProgressEvent(stage="done", fraction=1.0, job=n_jobs, n_jobs=n_jobs))
     return NDResult(result, axes, new_sizes, {k.lower(): v for k, v in factors.items()}, params, clipped, models)
+
+
+def _given_models(model, mode, factors, groups, full, sizes, cfg):
+    """A saved model (path) or trained model(s) to apply without training, checked against the run."""
+    if model is None:
+        return None
+    per_group = (full.shape[2] // len(groups)) * full.shape[5]
+    fac = {k.lower(): v for k, v in factors.items()}
+    if isinstance(model, (str, os.PathLike)):
+        models, _ = load_for_run(model, mode, fac, len(groups), per_group, device=cfg.device)
+        return models
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    want = (fac["z"], 1.0) if mode == "axial" else (fac["y"], fac["x"])
+    for m in models:
+        if tuple(round(v, 4) for v in m.sf) != tuple(round(v, 4) for v in want):
+            raise ValueError(f"the model was trained for factors {m.sf}, not {want}")
+        if m.channels != per_group:
+            raise ValueError(f"the model expects {m.channels} channel(s); this data gives {per_group}")
+    if len(models) not in (1, len(groups)):
+        raise ValueError(f"{len(models)} models given for {len(groups)} channel group(s)")
+    return models
 
 
 def _kernel_repr(kernel):

@@ -1,0 +1,92 @@
+"""Save and load trained networks as plain tensors (safetensors) with their settings as JSON.
+
+Never pickles: the file holds the conv weights and a JSON header (scale factors, channels, kernel,
+config, and whatever the caller adds, e.g. the nd mode and intensity normalisation).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .config import ZSSRConfig
+from .device import pick_device, resolve_precision
+from .zssr import TrainedModel, new_net
+
+FORMAT = "napari-zssr-model/1"
+
+
+def _model_meta(model: TrainedModel) -> dict:
+    return {
+        "sf": list(model.sf),
+        "channels": model.channels,
+        "kernel": None if model.kernel is None else model.kernel.tolist(),
+        "config": model.config.to_dict(),
+        "iterations": model.iterations,
+        "rec_error": model.rec_error,
+    }
+
+
+def save_models(models: Sequence[TrainedModel], path, extra: Optional[dict] = None,
+                overwrite: bool = False) -> Path:
+    """Save one or more trained networks (e.g. one per channel) in one file, atomically."""
+    path = Path(path)
+    if not models:
+        raise ValueError("there is no trained network to save")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; refusing to overwrite it (use overwrite)")
+    meta = {"format": FORMAT, "models": [_model_meta(m) for m in models], "extra": extra or {}}
+    tensors = {f"{i}.{k}": v.detach().to("cpu").contiguous()
+               for i, m in enumerate(models) for k, v in m.net.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=".zssr-", suffix=".tmp", dir=str(path.parent))
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"zssr": json.dumps(meta)})
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def read_model_meta(path) -> dict:
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such model file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})["zssr"])
+    except Exception as e:  # not a safetensors file, or not ours
+        raise ValueError(f"{path}: not a napari-zssr model ({type(e).__name__})") from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: unsupported model format {meta.get('format')!r}")
+    return meta
+
+
+def load_models(path, device: str = "auto", precision: str = "auto") -> Tuple[List[TrainedModel], dict]:
+    """(models, extra): the networks run on `device` regardless of where they were trained."""
+    meta = read_model_meta(path)
+    state = load_file(str(path), device="cpu")
+    dev = pick_device(device)
+    fields = set(ZSSRConfig.__dataclass_fields__)
+    models = []
+    for i, mm in enumerate(meta["models"]):
+        raw = {k: v for k, v in mm["config"].items() if k in fields}
+        if raw.get("clip") is not None:
+            raw["clip"] = tuple(raw["clip"])
+        cfg = ZSSRConfig(**raw).replace(device=device, precision=precision)
+        net = new_net(int(mm["channels"]), cfg, dev)
+        prefix = f"{i}."
+        net.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+        net.eval()
+        kernel = None if mm["kernel"] is None else np.asarray(mm["kernel"], dtype=np.float64)
+        models.append(TrainedModel(net, tuple(mm["sf"]), int(mm["channels"]), kernel, cfg, dev,
+                                   resolve_precision(precision, dev)))
+    return models, meta.get("extra", {})
