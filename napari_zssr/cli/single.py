@@ -1,0 +1,93 @@
+"""`zssr INPUT -o OUTPUT [options]`: super-resolve one TIFF/PNG image into a new file.
+
+Exit status: 0 done; 2 bad command line, input or output path (one line on stderr, nothing
+written); 130 cancelled with Ctrl-C (nothing written); 1 unexpected failure (one line).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+
+from ..engine.progress import Cancelled
+from . import _run, _ui
+from .options import OptionError, ZSSRArgumentParser, add_common_options, config_from_args, normalise_argv
+
+EPILOG = """\
+examples:
+  zssr cells.tif -o cells_x2.tif --scale 2
+  zssr scan.png -o scan_x2.png --scale 2 --kernel gaussian:1.2
+  zssr stack.tif -o stack_iso.tif --axial --z-fwhm 1.5um
+  zssr batch *.tif -o results/ --scale 2        (many files; see zssr batch --help)
+
+The output keeps the input's bit depth (integer results are rounded and clipped to its range,
+the count is reported); use --dtype float32 and a .tif output for unclipped values.
+Exit status: 0 done, 2 bad input or options (nothing written), 130 cancelled (Ctrl-C), 1 failure.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ZSSRArgumentParser(
+        prog="zssr",
+        description="Zero-Shot Super-Resolution (Shocher, Cohen & Irani, CVPR 2018) of one TIFF or PNG\n"
+                    "image, trained on the image itself. Writes a new file with updated pixel sizes\n"
+                    "and the run's parameters.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="INPUT", help="input image (.tif/.tiff/.png)")
+    p.add_argument("-o", "--output", metavar="OUTPUT", required=True,
+                   help="output file; .tif/.tiff/.ome.tif or .png (8/16-bit only)")
+    add_common_options(p)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(normalise_argv(argv))
+        config, nd_kwargs = config_from_args(args)
+        prep = _run.prepare(args.input, args.output, config, nd_kwargs, axes=args.axes,
+                            overwrite=args.overwrite)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except (OptionError, _run.InputError) as exc:
+        _ui.error(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        _ui.error("cancelled; nothing written")
+        return 130
+    return _execute(prep, config, args, argv)
+
+
+def _execute(prep, config, args, argv) -> int:
+    cancel = threading.Event()
+    bar = _ui.ProgressBar(disable=args.quiet)
+    try:
+        with _ui.sigint_cancels(cancel):
+            result = _run.run(prep, config, progress=bar, cancel=cancel)
+            bar.close()
+            if cancel.is_set():
+                raise Cancelled("cancelled")
+            params = _run.output_params(prep, result, argv)
+            _run.write(prep, result, params, overwrite=args.overwrite)
+    except (Cancelled, KeyboardInterrupt):
+        bar.close()
+        _ui.error("cancelled; nothing written")
+        return 130
+    except FileExistsError as exc:       # appeared while we were working
+        bar.close()
+        _ui.error(f"{exc}")
+        return 2
+    except ValueError as exc:            # nd / io refuse the data (one-line messages)
+        bar.close()
+        _ui.error(f"{prep.input}: {exc}")
+        return 2
+    except Exception as exc:             # noqa: BLE001 -- one line, traceback on request
+        bar.close()
+        if os.environ.get("ZSSR_DEBUG"):
+            raise
+        _ui.error(f"{type(exc).__name__}: {exc} (set ZSSR_DEBUG=1 for the traceback)")
+        return 1
+    if not args.quiet:
+        _ui.info(_run.summary(prep, result))
+    return 0
