@@ -231,9 +231,6 @@ def build_job(
     if mode == "axial":
         if "Z" not in snap.axes:
             raise ValueError("axial mode needs a Z axis; set the axes (e.g. ZYX)")
-        nz = np.shape(snap.data)[snap.axes.index("Z")]
-        if nz < 2:
-            raise ValueError("axial mode needs at least 2 z planes")
         scale = float(factors["z"])
         if scale <= 1.0:
             raise ValueError(f"the z factor must be > 1 (got {scale:g})")

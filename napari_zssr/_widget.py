@@ -104,29 +104,49 @@ def format_event(ev) -> str:
     return " · ".join(p for p in parts if p)
 
 
-class RecErrorPlot(QWidget):
-    """A sparkline of the reconstruction error (log scale), redrawn from the main thread."""
+class LossPlot(QWidget):
+    """Sparklines of the training loss (grey) and the reconstruction error (blue), log scale.
+
+    Each series is scaled to its own range (they differ in magnitude); drawn in the main thread.
+    """
 
     def __init__(self, parent=None, max_points: int = 400):
         super().__init__(parent)
-        self.values: list = []
+        self.values: list = []          # reconstruction error (the engine's test, every few iterations)
+        self.losses: list = []          # training loss (every progress event)
         self.max_points = max_points
         self.setMinimumHeight(48)
         self.setMaximumHeight(64)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("reconstruction error of the downscaled input (log scale)")
+        self.setToolTip("training loss (grey) and reconstruction error of the downscaled input (blue), log scale")
 
     def clear(self) -> None:
-        self.values = []
+        self.values, self.losses = [], []
         self.update()
 
-    def add(self, value: float) -> None:
+    def _append(self, series: list, value) -> None:
         if value is None or not math.isfinite(value) or value <= 0:
             return
-        self.values.append(float(value))
-        if len(self.values) > self.max_points:
-            self.values = self.values[-self.max_points:]
+        series.append(float(value))
+        if len(series) > self.max_points:
+            del series[: len(series) - self.max_points]
         self.update()
+
+    def add(self, rec_error: float) -> None:
+        self._append(self.values, rec_error)
+
+    def add_loss(self, loss: float) -> None:
+        self._append(self.losses, loss)
+
+    def _line(self, p: QPainter, series: list, w: int, h: int) -> None:
+        if len(series) < 2:
+            return
+        logs = np.log10(np.asarray(series))
+        lo, hi = float(logs.min()), float(logs.max())
+        span = hi - lo if hi > lo else 1.0
+        n = len(logs)
+        p.drawPolyline(QPolygonF([QPointF(3 + (w - 6) * i / (n - 1), 16 + (h - 19) * (1 - (v - lo) / span))
+                                  for i, v in enumerate(logs)]))
 
     def paintEvent(self, event):  # noqa: N802 - Qt name
         p = QPainter(self)
@@ -135,20 +155,17 @@ class RecErrorPlot(QWidget):
             w, h = self.width(), self.height()
             p.setPen(QPen(QColor(128, 128, 128, 90)))
             p.drawRect(0, 0, w - 1, h - 1)
-            if len(self.values) < 2:
-                p.setPen(QPen(QColor(150, 150, 150)))
-                p.drawText(6, h // 2 + 4, "reconstruction error")
-                return
-            logs = np.log10(np.asarray(self.values))
-            lo, hi = float(logs.min()), float(logs.max())
-            span = hi - lo if hi > lo else 1.0
-            n = len(logs)
-            poly = QPolygonF([QPointF(3 + (w - 6) * i / (n - 1), 3 + (h - 6) * (1 - (v - lo) / span))
-                              for i, v in enumerate(logs)])
-            p.setPen(QPen(QColor(90, 170, 255), 1.5))
-            p.drawPolyline(poly)
+            p.setPen(QPen(QColor(150, 150, 150), 1.0))
+            self._line(p, self.losses, w, h)
+            p.setPen(QPen(QColor(90, 170, 255), 1.8))
+            self._line(p, self.values, w, h)
+            text = []
+            if self.losses:
+                text.append(f"loss {self.losses[-1]:.3g}")
+            if self.values:
+                text.append(f"rec. error {self.values[-1]:.3g}")
             p.setPen(QPen(QColor(160, 160, 160)))
-            p.drawText(6, 13, f"rec. error {self.values[-1]:.3g}")
+            p.drawText(6, 13, " · ".join(text) if text else "training loss / reconstruction error")
         finally:
             p.end()
 
@@ -245,7 +262,7 @@ class ZSSRWidget(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.plot = RecErrorPlot()
+        self.plot = LossPlot()
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -452,10 +469,13 @@ class ZSSRWidget(QWidget):
         if not events:
             return
         for ev in events:
+            if getattr(ev, "stage", "") not in ("train", "test"):
+                continue
             rec = getattr(ev, "rec_error", None)
-            if rec is not None and getattr(ev, "stage", "") in ("test", "train"):
-                if not self.plot.values or rec != self.plot.values[-1]:
-                    self.plot.add(rec)
+            if rec is not None and (not self.plot.values or rec != self.plot.values[-1]):
+                self.plot.add(rec)
+            if getattr(ev, "loss", None) is not None:
+                self.plot.add_loss(ev.loss)
         last = events[-1]
         self.last_event = last
         if self._cancel_event is not None and self._cancel_event.is_set():

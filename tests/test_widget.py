@@ -11,6 +11,7 @@ import pytest
 from napari.utils import progress
 
 import napari_zssr._widget as widget_module
+from napari_zssr._sample_data import load_sample
 from conftest import wait_done
 
 
@@ -87,8 +88,11 @@ def test_axes_and_factors_prefilled_from_layer(zssr_viewer):
 def test_run_lateral_adds_bound_layer(zssr_viewer, qtbot, artifacts_dir):
     viewer, open_widget = zssr_viewer(show=True)
     viewer.window.resize(1400, 900)
-    src = viewer.add_image(_image(), name="cells", scale=(0.5, 0.5), translate=(10.0, 20.0),
-                           colormap="viridis", blending="additive", contrast_limits=(0.1, 0.9),
+    # a 48x48 crop of the bundled fluorescence sample, as float32
+    sample = load_sample("fluorescence_2d")[0][0]
+    crop = np.asarray(sample[136:184, 120:168], dtype=np.float32)
+    src = viewer.add_image(crop, name="cells", scale=(0.5, 0.5), translate=(10.0, 20.0),
+                           colormap="viridis", blending="additive", contrast_limits=(100.0, 360.0),
                            units=("um", "um"), axis_labels=("y", "x"))
     widget = open_widget()
     widget.image.value = src
@@ -108,13 +112,13 @@ def test_run_lateral_adds_bound_layer(zssr_viewer, qtbot, artifacts_dir):
     assert _zssr_progress_bars() == []
     out = viewer.layers["cells ZSSR x2"]
     assert viewer.layers[-1].name == "cells ZSSR x2"
-    assert out.data.shape == (64, 64)
+    assert out.data.shape == (96, 96)
     assert out.data.dtype == np.float32
     np.testing.assert_allclose(out.scale, [0.25, 0.25])
     np.testing.assert_allclose(out.translate, [10.0 - 0.125, 20.0 - 0.125])
     assert out.colormap.name == "viridis"
     assert out.blending == "additive"
-    assert out.contrast_limits == pytest.approx([0.1, 0.9])      # same dtype -> source's limits
+    assert out.contrast_limits == pytest.approx([100.0, 360.0])  # same dtype -> source's limits
     assert [str(u) for u in out.units] == ["micrometer", "micrometer"]
     assert tuple(out.axis_labels) == ("y", "x")
     params = out.metadata["zssr"]
@@ -124,7 +128,12 @@ def test_run_lateral_adds_bound_layer(zssr_viewer, qtbot, artifacts_dir):
     assert np.isfinite(out.data).all()
     assert "done" in widget.status.text()
 
-    qtbot.wait(100)
+    # the artefact: source and result side by side (grid), the widget docked on the right
+    src.scale = (0.5, 0.5)
+    src.blending = out.blending = "translucent"
+    viewer.grid.enabled = True
+    viewer.reset_view()
+    qtbot.wait(200)
     shot = viewer.screenshot(canvas_only=False, flash=False)
     import imageio.v3 as iio
 
