@@ -233,6 +233,45 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
 
 
+def add_model_options(parser: argparse.ArgumentParser, save: bool = True) -> None:
+    """--model PATH (apply a saved network, no training) and, with save, --save-model PATH."""
+    g = parser.add_argument_group("saved networks")
+    g.add_argument("--model", metavar="PATH",
+                   help="apply a network saved with --save-model instead of training; refused (exit 2) "
+                        "when it was trained for another mode, factor or channel count")
+    if save:
+        g.add_argument("--save-model", metavar="PATH",
+                       help="also save the trained network(s) with their settings and intensity "
+                            "normalisation (safetensors + JSON header) for reuse with --model")
+
+
+def check_model_args(args, nd_kwargs: dict) -> None:
+    """Validate --model / --save-model before any work; --model goes into nd_kwargs["model"]."""
+    model, save = getattr(args, "model", None), getattr(args, "save_model", None)
+    if model is not None:
+        from ..engine.model_io import read_model_meta
+        try:
+            meta = read_model_meta(model)
+        except ValueError as exc:
+            raise OptionError(f"--model {exc}") from None
+        mode = (meta.get("extra") or {}).get("mode")
+        if mode and mode != nd_kwargs["mode"]:
+            raise OptionError(f"--model {model}: the model was trained for {mode} mode, not {nd_kwargs['mode']}")
+        nd_kwargs["model"] = str(model)
+    if save is not None:
+        path = Path(save)
+        if model is not None:
+            raise OptionError("--save-model with --model: nothing is trained, so there is nothing new to save")
+        if nd_kwargs.get("planes") in ("per-plane", "warm-start"):
+            raise OptionError(f"--save-model needs one shared network; --{nd_kwargs['planes']} trains one per plane")
+        if path.is_dir():
+            raise OptionError(f"--save-model {path}: is a directory")
+        if not (path.parent if str(path.parent) else Path(".")).is_dir():
+            raise OptionError(f"--save-model {path}: directory {path.parent} does not exist")
+        if path.exists() and not getattr(args, "overwrite", False):
+            raise OptionError(f"--save-model {path}: file exists (pass --overwrite to replace it)")
+
+
 def normalise_argv(argv):
     """`--axial` takes an optional value: keep it from swallowing a following path (INPUT)."""
     argv = list(argv)
@@ -309,6 +348,7 @@ def config_from_args(args) -> tuple:
         nd_kwargs.update(axial_method=args.axial_method or "isotropic", fusion=args.fusion or "geometric")
         if args.z_fwhm is not None:
             nd_kwargs.update(z_fwhm=args.z_fwhm[0], z_fwhm_unit=args.z_fwhm[1])
+    check_model_args(args, nd_kwargs)
     return config, nd_kwargs
 
 

@@ -12,7 +12,8 @@ import threading
 
 from ..engine.progress import Cancelled
 from . import _run, _ui
-from .options import OptionError, ZSSRArgumentParser, add_common_options, config_from_args, normalise_argv
+from .options import (OptionError, ZSSRArgumentParser, add_common_options, add_model_options, config_from_args,
+                      normalise_argv)
 
 EPILOG = """\
 examples:
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUTPUT", required=True,
                    help="output file; .tif/.tiff/.ome.tif or .png (8/16-bit only)")
     add_common_options(p)
+    add_model_options(p)
     return p
 
 
@@ -70,6 +72,9 @@ def _execute(prep, config, args, argv) -> int:
                 raise Cancelled("cancelled")
             params = _run.output_params(prep, result, argv)
             _run.write(prep, result, params, overwrite=args.overwrite)
+            if args.save_model:
+                from ..nd import save_result_models
+                save_result_models(result, args.save_model, overwrite=args.overwrite)
     except (Cancelled, KeyboardInterrupt):
         bar.close()
         _ui.error("cancelled; nothing written")
@@ -90,4 +95,6 @@ def _execute(prep, config, args, argv) -> int:
         return 1
     if not args.quiet:
         _ui.info(_run.summary(prep, result))
+        if args.save_model:
+            _ui.info(f"saved the trained network(s) to {args.save_model} (apply with --model)")
     return 0
