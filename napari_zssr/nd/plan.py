@@ -187,8 +187,9 @@ def _axial(vol: np.ndarray, f: float, cfg: ZSSRConfig, kernel, method: str, fusi
             c = cfg.replace(allow_rotation=False)
         model = _train(sources, sf, c, kernel, prog, cancel, init=init)
     prog(ProgressEvent(stage="infer", message="inference on xz and yz slices"))
-    out_xz = np.moveaxis(_apply_chunks(model, xz, cfg, cancel), 0, 2)     # (C, Z', Y, X)
-    out_yz = np.moveaxis(_apply_chunks(model, yz, cfg, cancel), 0, 3)
+    icfg = cfg.replace(ensemble=cfg.ensemble and cfg.stack_ensemble)    # slices are a stack
+    out_xz = np.moveaxis(_apply_chunks(model, xz, icfg, cancel), 0, 2)    # (C, Z', Y, X)
+    out_yz = np.moveaxis(_apply_chunks(model, yz, icfg, cancel), 0, 3)
     return fuse(out_xz, out_yz, fusion), model
 
 
@@ -243,7 +244,8 @@ def super_resolve_nd(data: np.ndarray, axes: str, *, mode: str = "lateral", scal
     groups = [slice(None)] if joint_c else [slice(c, c + 1) for c in range(c_n)]
 
     given = _given_models(model, mode, factors, groups, full, sizes, cfg)
-    n_jobs = len(groups) * (t_n if mode == "axial" else 1)
+    per_plane = mode == "lateral" and planes != "shared" and model is None and t_n * z_n > 1
+    n_jobs = len(groups) * (t_n if mode == "axial" else (t_n * z_n if per_plane else 1))
     prog = _Progress(progress, n_jobs)
     outs, models, norms = [], [], []
     for gi, g in enumerate(groups):
@@ -260,7 +262,8 @@ def super_resolve_nd(data: np.ndarray, axes: str, *, mode: str = "lateral", scal
             res, ms = _lateral(eng.reshape(t * z, cg * s, h, w), sf, gcfg, kernel, planes, prog, cancel, gmodel)
             res = res.reshape(t, z, cg * s, *res.shape[-2:])
             models += ms
-            prog.next()
+            if not per_plane:                                     # per-plane jobs advance themselves
+                prog.next()
         else:
             vols, prev = [], None
             for ti in range(t):
