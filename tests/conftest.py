@@ -46,6 +46,6 @@ def zssr_viewer(make_napari_viewer_proxy):
     return make
 
 
-def wait_done(qtbot, widget, timeout: int = 60_000) -> None:
+def wait_done(qtbot, widget, timeout: int = 300_000) -> None:
     """Wait until the widget's worker has finished (and the main-thread slots have run)."""
     qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
