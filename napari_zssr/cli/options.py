@@ -237,7 +237,7 @@ def add_model_options(parser: argparse.ArgumentParser, save: bool = True) -> Non
     """--model PATH (apply a saved network, no training) and, with save, --save-model PATH."""
     g = parser.add_argument_group("saved networks")
     g.add_argument("--model", metavar="PATH",
-                   help="apply a network saved with --save-model instead of training; refused (exit 2) "
+                   help="apply a network saved with --save-model instead of training; refused "
                         "when it was trained for another mode, factor or channel count")
     if save:
         g.add_argument("--save-model", metavar="PATH",
