@@ -92,8 +92,13 @@ def output_shape(shape, sf) -> Tuple[int, int]:
 def median(stack: torch.Tensor) -> torch.Tensor:
     """Pixel-wise median over dim 0, averaging the middle pair for even counts (as numpy)."""
     n = stack.shape[0]
-    s = stack.sort(dim=0).values
-    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+    out = torch.empty_like(stack[0])
+    rows = stack.shape[-2]
+    step = max(1, (1 << 22) // max(stack[0].numel() // rows, 1))   # sort in row blocks: bounded memory
+    for r0 in range(0, rows, step):
+        s = stack[..., r0:r0 + step, :].sort(dim=0).values
+        out[..., r0:r0 + step, :] = s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+    return out
 
 
 @torch.no_grad()

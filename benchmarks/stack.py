@@ -1,0 +1,55 @@
+"""Lateral x2 on stacks with one shared network: wall time vs number of planes.
+
+    python benchmarks/stack.py                    # 1, 10, 30, 60 planes of 256x256
+    python benchmarks/stack.py --planes 1,30 --preset fast
+
+One network is trained on examples pooled from all planes (same number of iterations as for a
+single plane), then applied to every plane in batches, so time grows slowly with the plane count.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from napari_zssr.engine import ZSSRConfig
+from napari_zssr.nd import super_resolve_nd
+from napari_zssr.simulate import simulate_volume
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--planes", default="1,10,30,60")
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--preset", default="default")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "stack.md"))
+    args = ap.parse_args(argv)
+    counts = [int(p) for p in args.planes.split(",")]
+    vol = simulate_volume((max(counts), args.size, args.size), seed=args.seed)
+    vol = (vol * 3000 + 100).astype(np.uint16)
+    cfg = ZSSRConfig.from_preset(args.preset, seed=args.seed)
+    rows, base = [], None
+    for n in counts:
+        data, axes = (vol[0], "YX") if n == 1 else (vol[:n], "ZYX")
+        t0 = time.perf_counter()
+        res = super_resolve_nd(data, axes, scale=2, config=cfg)
+        wall = time.perf_counter() - t0
+        base = base or wall
+        rows.append((n, wall, wall / base, res.params["iterations"]))
+        print(f"{n:3d} planes: {wall:7.1f} s  ({wall / base:.2f}x one plane)  iterations {res.params['iterations']}",
+              flush=True)
+    lines = [f"# Lateral x2, shared network, {args.size}x{args.size} planes, preset `{args.preset}`", "",
+             "| planes | wall s | x one plane |", "|---|---|---|"]
+    lines += [f"| {n} | {w:.1f} | {r:.2f} |" for n, w, r, _ in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
