@@ -66,7 +66,10 @@ def autocast(device: torch.device, precision: str):
 
 
 def set_threads(n=None) -> None:
+    """Use all cores available to this process, unless told otherwise (argument or OMP_NUM_THREADS)."""
     if not n:
+        if os.environ.get("OMP_NUM_THREADS"):
+            return
         n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if n and torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+        torch.set_num_threads(int(n))

@@ -8,16 +8,19 @@ from torch import nn
 
 
 class ZSSRNet(nn.Module):
-    def __init__(self, channels: int, depth: int = 8, width: int = 64, init_std_factor: float = 0.1):
+    def __init__(self, channels: int, depth: int = 8, width: int = 64, init_std_factor: float = 0.1,
+                 seed: int = 0):
         super().__init__()
         self.channels, self.depth, self.width = channels, depth, width
         layers = []
+        # a private generator: two trainings in one process (threads) must not share random state
+        gen = torch.Generator().manual_seed(int(seed))
         c_in = channels
         for i in range(depth):
             c_out = channels if i == depth - 1 else width
             conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)   # no biases, as the original
             # smaller than He init because the net only learns a residual
-            nn.init.normal_(conv.weight, std=math.sqrt(init_std_factor / (9 * c_in)))
+            nn.init.normal_(conv.weight, std=math.sqrt(init_std_factor / (9 * c_in)), generator=gen)
             layers.append(conv)
             if i < depth - 1:
                 layers.append(nn.ReLU(inplace=True))

@@ -91,7 +91,7 @@ def _as_tensor(x, device) -> torch.Tensor:
 
 
 def new_net(channels: int, cfg: ZSSRConfig, device: torch.device) -> ZSSRNet:
-    net = ZSSRNet(channels, cfg.depth, cfg.width, cfg.init_std_factor).to(device)
+    net = ZSSRNet(channels, cfg.depth, cfg.width, cfg.init_std_factor, seed=cfg.seed).to(device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     return net
@@ -106,7 +106,6 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
     device = pick_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     set_threads(cfg.num_threads)
-    torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     k = resolve_kernel(kernel)
     allow_rotation = cfg.allow_rotation if cfg.allow_rotation is not None else is_symmetric(k)
