@@ -1,0 +1,430 @@
+"""The ZSSR engine: transforms, tiling, back-projection, network, lr rule, training, API contract."""
+from __future__ import annotations
+
+import importlib
+import itertools
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from napari_zssr.engine import Cancelled, ProgressEvent, ZSSRConfig, apply, super_resolve, train
+from napari_zssr.engine import infer
+from napari_zssr.engine.kernels import downscale, gaussian_kernel
+from napari_zssr.engine.network import ZSSRNet
+from napari_zssr.engine.resize import imresize
+from napari_zssr.engine.train import slope_and_std
+from napari_zssr.engine.zssr import parse_scale, stage_factors
+
+# the module (napari_zssr.engine.train is shadowed by the function of that name)
+train_mod = importlib.import_module("napari_zssr.engine.train")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: on a busy 2-core machine two spinning threads are many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# tiny runs: the real engine, a few seconds on 2 slow cores
+# (CPU: "same seed + same device -> same output" is a CPU promise; cuDNN may pick other algorithms)
+TINY = dict(max_iters=20, crop_size=16, ensemble=False, back_projection_iters=2, seed=0, num_threads=1,
+            device="cpu")
+
+
+def tiny(**kw) -> ZSSRConfig:
+    return ZSSRConfig(**dict(TINY, **kw))
+
+
+def smooth_image(h: int, w: int, c: int = 0, seed: int = 0) -> np.ndarray:
+    """Random but band-limited float32 image in [0, 1]: (h, w) or (h, w, c)."""
+    rng = np.random.default_rng(seed)
+    shape = (max(c, 1), (h + 3) // 4 + 2, (w + 3) // 4 + 2)
+    small = torch.from_numpy(rng.random(shape))
+    img = imresize(small, output_shape=(h, w), scale=4).numpy().clip(0, 1).astype(np.float32)
+    return img[0] if c == 0 else np.moveaxis(img, 0, -1)
+
+
+def psnr(a, b) -> float:
+    return float(10 * np.log10(1.0 / np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)))
+
+
+# ---- geometric self-ensemble ----------------------------------------------------------------------
+def test_transforms_invert_exactly():
+    x = torch.randn(2, 3, 7, 11)
+    seen = []
+    for k, m in infer.transforms((2, 2)):
+        y = infer.apply_t(x, k, m)
+        assert torch.equal(infer.invert_t(y, k, m), x)
+        seen.append(y)
+    # the 8 are the distinct elements of the dihedral group: all different, none repeated
+    assert len(seen) == 8
+    for a, b in itertools.combinations(seen, 2):
+        assert a.shape != b.shape or not torch.equal(a, b)
+
+
+def test_transforms_count_and_axis_keeping():
+    assert len(infer.transforms((2, 2))) == 8
+    assert len(infer.transforms((1.5, 1.5))) == 8
+    four = infer.transforms((2, 1))
+    assert len(four) == 4 and len(set(four)) == 4
+    assert len(infer.transforms((1, 3))) == 4
+    x = torch.randn(1, 1, 5, 9)
+    outs = []
+    for k, m in four:
+        y = infer.apply_t(x, k, m)
+        assert y.shape == x.shape, "anisotropic factors need transforms that keep the axes"
+        outs.append(y)
+    # identity, 180 degrees, mirror left-right, mirror up-down
+    want = [x, torch.rot90(x, 2, (-2, -1)), torch.flip(x, (-1,)), torch.flip(x, (-2,))]
+    for w in want:
+        assert any(torch.equal(w, o) for o in outs)
+
+
+def test_median_matches_numpy():
+    s = torch.randn(8, 2, 3, 4)
+    np.testing.assert_allclose(infer.median(s).numpy(), np.median(s.numpy(), axis=0), atol=1e-6)
+    np.testing.assert_allclose(infer.median(s[:5]).numpy(), np.median(s[:5].numpy(), axis=0), atol=1e-6)
+
+
+# ---- tiled inference ------------------------------------------------------------------------------
+def strong_net(channels: int = 1, seed: int = 0) -> ZSSRNet:
+    """A random net whose residual is of the same order as the input (He-like weights), so that a
+    tiling error shows up far above the tolerance."""
+    torch.manual_seed(seed)
+    net = ZSSRNet(channels).eval()
+    with torch.no_grad():
+        for conv in net.body:
+            if isinstance(conv, torch.nn.Conv2d):
+                conv.weight.normal_(0, math.sqrt(2.0 / (9 * conv.in_channels)))
+    return net.to(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("tile", [32, 37, 64])
+def test_tiled_equals_untiled(tile, monkeypatch):
+    net = strong_net()
+    x = torch.rand(1, 1, 100, 90)
+    full = infer.run_net(net, x, "fp32", tile=1024)
+    assert tuple(full.shape) == (1, 1, 100, 90)
+    assert (full - x).abs().mean() > 0.05, "the test net must change the image substantially"
+    tiled = infer.run_net(net, x, "fp32", tile=tile)
+    assert (tiled - full).abs().max().item() <= 1e-4
+    # the comparison is sensitive: a halo smaller than the receptive field gives visible seams
+    monkeypatch.setattr(ZSSRNet, "halo", property(lambda self: 3))
+    seamy = infer.run_net(net, x, "fp32", tile=tile)
+    assert (seamy - full).abs().max().item() > 1e-3
+
+
+def test_batched_inference_equals_single():
+    net = strong_net(2)
+    x = torch.rand(3, 2, 20, 24)
+    out = infer.super_resolve_tensor(net, x, (2, 2), None, "fp32", ensemble=True, bp_iters=3)
+    assert tuple(out.shape) == (3, 2, 40, 48)
+    for i in range(3):
+        one = infer.super_resolve_tensor(net, x[i], (2, 2), None, "fp32", ensemble=True, bp_iters=3)
+        assert (one - out[i]).abs().max().item() <= 1e-4
+
+
+# ---- back-projection ------------------------------------------------------------------------------
+@pytest.mark.parametrize("sf, kernel", [((2, 2), None), ((2, 1), None), ((2, 2), gaussian_kernel(1.0, 1.0)),
+                                        ((1.5, 1.5), None)])
+def test_back_projection_makes_the_result_consistent(sf, kernel):
+    lr = torch.from_numpy(smooth_image(20, 22))[None]
+    shape = infer.output_shape(lr.shape[-2:], sf)
+    g = torch.Generator().manual_seed(0)
+    sr = imresize(lr, sf, output_shape=shape) + 0.1 * torch.randn((1, *shape), generator=g)
+
+    def err(s):
+        d = downscale(s, (1 / sf[0], 1 / sf[1]), output_shape=tuple(lr.shape[-2:]), kernel=kernel)
+        return (d - lr).abs().mean().item()
+
+    out = infer.back_project(sr, lr, sf, kernel, 10)
+    assert out.shape == sr.shape
+    assert err(out) < 0.2 * err(sr)
+    clipped = infer.back_project(sr, lr, sf, kernel, 3, clip=(0.2, 0.8))
+    assert clipped.min() >= 0.2 and clipped.max() <= 0.8
+
+
+# ---- network --------------------------------------------------------------------------------------
+def n_weights(net) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_network_weight_count_and_structure():
+    net = ZSSRNet(3)
+    assert n_weights(net) == 3 * 64 * 9 + 6 * 64 * 64 * 9 + 64 * 3 * 9 == 224_640
+    assert n_weights(ZSSRNet(1)) == 1 * 64 * 9 + 6 * 64 * 64 * 9 + 64 * 1 * 9
+    assert n_weights(ZSSRNet(5)) == 5 * 64 * 9 + 6 * 64 * 64 * 9 + 64 * 5 * 9
+    convs = [m for m in net.body if isinstance(m, torch.nn.Conv2d)]
+    relus = [m for m in net.body if isinstance(m, torch.nn.ReLU)]
+    assert len(convs) == 8 and len(relus) == 7
+    assert isinstance(net.body[-1], torch.nn.Conv2d), "no ReLU after the last layer"
+    for c in convs:
+        assert c.bias is None and c.kernel_size == (3, 3) and c.padding == (1, 1) and c.stride == (1, 1)
+    assert (convs[0].in_channels, convs[-1].out_channels) == (3, 3)
+    assert net.halo >= 8
+
+
+def test_network_init_std():
+    torch.manual_seed(1)
+    net = ZSSRNet(3)
+    for conv in (m for m in net.body if isinstance(m, torch.nn.Conv2d)):
+        w = conv.weight.detach().double()
+        want = math.sqrt(0.1 / (9 * conv.in_channels))
+        n = w.numel()
+        assert abs(w.std().item() - want) < 4 * want / math.sqrt(2 * n)     # 4 sigma of the std estimate
+        assert abs(w.mean().item()) < 4 * want / math.sqrt(n)
+
+
+def test_network_is_residual():
+    net = ZSSRNet(2)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+    x = torch.rand(1, 2, 9, 13)
+    assert torch.equal(net(x), x)
+
+
+# ---- learning-rate rule ---------------------------------------------------------------------------
+def test_slope_and_std_exact_line():
+    x = [0, 50, 100, 150, 200]
+    y = [1 + 2e-3 * v for v in x]
+    for mode in ("2018", "unbiased"):
+        slope, std = slope_and_std(x, y, mode)
+        assert slope == pytest.approx(2e-3, rel=1e-9) and std == pytest.approx(0, abs=1e-12)
+
+
+def test_slope_and_std_against_polyfit():
+    x = np.array([0.0, 50, 100, 150, 200])
+    y = np.array([1.0, 0.8, 0.85, 0.6, 0.62])
+    coef, cov = np.polyfit(x, y, 1, cov=True)         # today's numpy: residuals / (N - 2)
+    slope, std = slope_and_std(x, y, "unbiased")
+    assert slope == pytest.approx(coef[0]) and std == pytest.approx(math.sqrt(cov[0, 0]))
+    slope18, std18 = slope_and_std(x, y, "2018")       # 2018: residuals / (N - 4): sqrt(3) larger for 5
+    assert slope18 == pytest.approx(slope) and std18 == pytest.approx(math.sqrt(3) * std)
+
+
+# ---- API contract ---------------------------------------------------------------------------------
+def test_parse_scale_accepts():
+    assert parse_scale(2) == (2.0, 2.0)
+    assert parse_scale((2, 1)) == (2.0, 1.0)
+    assert parse_scale([1, 1.5]) == (1.0, 1.5)
+    assert parse_scale(16) == (16.0, 16.0)
+
+
+@pytest.mark.parametrize("bad", [1, 1.0, 0.5, 0, -2, (1, 1), (0.5, 2), 17, (2, 16.5), float("nan"),
+                                 (2, float("nan")), float("inf"), (2,), (2, 2, 2), ()])
+def test_parse_scale_rejects(bad):
+    with pytest.raises(ValueError):
+        parse_scale(bad)
+
+
+def test_stage_factors():
+    assert stage_factors((2.0, 2.0), 1) == [(2.0, 2.0)]
+    for sf, n in [((2.0, 2.0), 2), ((4.0, 2.0), 3), ((2.0, 2.0), 6)]:
+        st = stage_factors(sf, n)
+        assert len(st) == n and st[-1] == pytest.approx(sf)
+        prev = (1.0, 1.0)
+        ratios = []
+        for s in st:
+            assert s[0] > prev[0] - 1e-12 and s[1] > prev[1] - 1e-12     # increasing
+            ratios.append((s[0] / prev[0], s[1] / prev[1]))
+            prev = s
+        assert np.prod([r[0] for r in ratios]) == pytest.approx(sf[0])
+        assert np.prod([r[1] for r in ratios]) == pytest.approx(sf[1])
+
+
+@pytest.mark.parametrize("image, scale", [
+    (np.full((20, 20), np.nan, np.float32), 2),
+    (np.where(np.eye(20) > 0, np.inf, 0.5).astype(np.float32), 2),
+    (np.zeros(20, np.float32), 2),                       # 1-D
+    (np.zeros((2, 20, 20, 3), np.float32), 2),           # 4-D
+    (np.random.default_rng(0).random((3, 3)).astype(np.float32), 2),   # too small to learn from
+    (np.random.default_rng(0).random((6, 30)).astype(np.float32), 4),   # x4 needs 8 rows
+    (np.random.default_rng(0).random((0, 30)).astype(np.float32), 2),   # empty
+    (np.ones((20, 20), np.complex64), 2),
+    (np.ones((20, 20), bool), 2),
+    (np.random.default_rng(0).random((20, 20)).astype(np.float32), 1),  # not upscaling
+])
+def test_super_resolve_rejects(image, scale):
+    events = []
+    with pytest.raises(ValueError):
+        super_resolve(image, scale, tiny(), progress=events.append)
+    assert not events, "errors must come before any work"
+
+
+def test_apply_rejects_wrong_channel_count():
+    model = train([smooth_image(16, 16)[None]], 2, tiny(max_iters=2))
+    with pytest.raises(ValueError):
+        apply(model, np.zeros((3, 16, 16), np.float32))
+
+
+# ---- training ----------------------------------------------------------------------------------
+def checkerboard(n: int = 64, block: int = 8) -> np.ndarray:
+    y, x = np.mgrid[0:n, 0:n]
+    return (0.1 + 0.8 * ((x // block + y // block) % 2)).astype(np.float32)
+
+
+def test_short_training_beats_cubic():
+    """A repeating pattern with sharp edges: ZSSR learns its edges from the image itself."""
+    hr = checkerboard()
+    lr = imresize(torch.from_numpy(hr)[None], 0.5)[0].numpy()            # MATLAB bicubic LR
+    cub = imresize(torch.from_numpy(lr)[None], 2, output_shape=hr.shape)[0].numpy()
+    cfg = ZSSRConfig(max_iters=100, ensemble=False, precision="auto", seed=0, num_threads=1)
+    model = train([lr[None]], 2, cfg)
+    sr = apply(model, lr[None]).cpu().numpy()[0]
+    assert sr.shape == hr.shape and sr.dtype == np.float32
+    p_sr, p_cub = psnr(sr, hr), psnr(cub, hr)
+    assert p_sr > p_cub + 1.0, f"ZSSR {p_sr:.2f} dB vs cubic {p_cub:.2f} dB"
+    assert model.rec_error < model.cubic_rec_error, "the net must reconstruct the input better than cubic"
+    assert model.iterations == 100
+
+
+def test_same_seed_same_output():
+    img = smooth_image(24, 24)
+    a = super_resolve(img, 2, tiny(seed=3))
+    b = super_resolve(img, 2, tiny(seed=3))
+    assert np.array_equal(a, b)
+    c = super_resolve(img, 2, tiny(seed=4))
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("as_callable", [False, True])
+def test_cancel_from_progress_callback(as_callable):
+    ev = threading.Event()
+    seen = []
+
+    def progress(e: ProgressEvent):
+        seen.append(e)
+        if e.stage.startswith("train") and e.iteration >= 10:
+            ev.set()
+
+    flag = ev.is_set if as_callable else ev
+    with pytest.raises(Cancelled):
+        super_resolve(smooth_image(24, 24), 2, tiny(max_iters=500), progress=progress, cancel=flag)
+    iters = [e.iteration for e in seen if e.stage.startswith("train")]
+    assert max(iters) == 10, "the flag must be honoured at the next iteration"
+    assert not any(e.stage == "done" for e in seen)
+
+
+def test_cancel_before_start():
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(Cancelled):
+        super_resolve(smooth_image(24, 24), 2, tiny(), cancel=ev)
+
+
+def test_progress_events():
+    events = []
+    super_resolve(smooth_image(24, 24), 2, tiny(max_iters=25), progress=events.append)
+    tr = [e for e in events if e.stage == "train"]
+    assert [e.iteration for e in tr] == [0, 10, 20]
+    for e in tr:
+        assert e.total == 25 and e.lr == pytest.approx(1e-3) and math.isfinite(e.loss)
+    assert any(e.stage == "infer" for e in events)
+    assert events[-1].stage == "done" and events[-1].fraction == 1.0
+
+
+def test_gradual_two_steps():
+    img = smooth_image(24, 28)
+    events = []
+    cfg = tiny(n_steps=2)
+    model = train([img[None]], 2, cfg, progress=events.append)
+    stages = [r.sf for r in model.reports]
+    assert len(stages) == 2
+    assert stages[-1] == pytest.approx((2.0, 2.0))
+    assert stages[0] == pytest.approx((math.sqrt(2), math.sqrt(2)))
+    steps = [stages[0][0], stages[1][0] / stages[0][0]]          # each stage's increase over the last
+    assert steps[0] == pytest.approx(steps[1]) and np.prod(steps) == pytest.approx(2.0)
+    assert model.iterations == 2 * cfg.max_iters
+    assert {e.stage for e in events} == {"train 1/2", "train 2/2"}
+    out = apply(model, img[None]).cpu().numpy()
+    assert out.shape == (1, 48, 56) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("shape, scale, expected", [
+    ((17, 23), 1.5, (26, 35)),
+    ((17, 23), (2, 1), (34, 23)),
+    ((17, 23), (1, 3), (17, 69)),
+])
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_non_integer_and_per_axis_factors(shape, scale, expected, ensemble):
+    out = super_resolve(smooth_image(*shape), scale, tiny(max_iters=5, ensemble=ensemble))
+    assert out.shape == expected and out.dtype == np.float32 and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("channels", [0, 1, 3, 5])
+def test_channel_counts(channels):
+    img = smooth_image(20, 18, channels)
+    out = super_resolve(img, 2, tiny(max_iters=5))
+    want = (40, 36) if channels == 0 else (40, 36, channels)
+    assert out.shape == want and np.isfinite(out).all()
+    # the result is close to the image: downscaled back it reproduces the input (back-projection)
+    back = imresize(torch.from_numpy(np.atleast_3d(out)).permute(2, 0, 1), 0.5).permute(1, 2, 0).numpy()
+    assert np.abs(back - np.atleast_3d(img)).mean() < 0.02
+
+
+def test_custom_kernel_run():
+    img = smooth_image(24, 24)
+    out = super_resolve(img, 2, tiny(max_iters=5), kernel=("gaussian", 1.0, 0.6))
+    assert out.shape == (48, 48) and np.isfinite(out).all()
+
+
+# ---- the learning-rate policy, wired into the loop -------------------------------------------------
+POLICY = dict(test_every=5, lr_policy_every=6, min_iters_between_drops=25, lr_slope_range=25)  # 25 // 5 = 5 points
+
+
+def _scripted_errors(monkeypatch, step: float):
+    """Reconstruction errors on an exact line (rising for step > 0): the rule's decision is then certain."""
+    calls = {"n": 0}
+
+    def error(self, net, device, precision):
+        if net is None:
+            return 1.0                                  # the cubic reference
+        calls["n"] += 1
+        return 1.0 + step * calls["n"]
+
+    monkeypatch.setattr(train_mod.TestSet, "error", error)
+
+
+def test_lr_drops_on_plateau_and_training_stops(monkeypatch):
+    _scripted_errors(monkeypatch, +1e-3)                 # not improving: -1.5 * slope < std always
+    model = train([smooth_image(20, 20)[None]], 2, tiny(max_iters=400, **POLICY))
+    rep = model.reports[0]
+    # drops at iterations 29, 59 and 89 (every 6, more than 25 after the last drop, >= 5 test points);
+    # after the third drop lr = 1e-6 < 9e-6 and training stops
+    assert rep.final_lr == pytest.approx(1e-6)
+    assert rep.iterations == 90
+
+
+def test_lr_kept_while_improving(monkeypatch):
+    _scripted_errors(monkeypatch, -1e-3)                 # steadily improving: never drop
+    model = train([smooth_image(20, 20)[None]], 2, tiny(max_iters=70, **POLICY))
+    assert model.reports[0].final_lr == pytest.approx(1e-3)
+    assert model.reports[0].iterations == 70
+
+
+# ---- gradual SR: which images serve as fathers ------------------------------------------------------
+@pytest.mark.parametrize("sf", [(2, 2), (2, 1), (1, 3)])
+def test_gradual_stage_outputs_are_not_input_scale_fathers(sf, monkeypatch):
+    """An intermediate output is upscaled data: it may serve for scales above 1 (affine fathers), but
+    never as an input-scale image for 'as is' / 'no interpolation' fathers or for the reconstruction
+    test. With per-axis factors the intermediate output's smaller factor is 1, and it must still not
+    be mistaken for the input (the original picks the input for scale 1.0)."""
+    bases = []
+
+    class Recording(train_mod.ExampleSampler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            bases.append([tuple(s.image.shape) for s in self.base])
+
+    monkeypatch.setattr(train_mod, "ExampleSampler", Recording)
+    img = smooth_image(20, 24)
+    train([img[None]], sf, tiny(n_steps=2, max_iters=3))
+    assert len(bases) == 2
+    assert bases[1] == [(1, 20, 24)], f"stage 2 draws input-scale fathers from {bases[1]}"
