@@ -24,13 +24,14 @@ from .resize import imresize
 class Source:
     image: torch.Tensor      # (C, H, W) on the compute device
     scale: float             # its scale relative to the input (1 for the input and its planes)
+    is_input: bool = True    # False for earlier gradual stages' outputs
 
 
 class ExampleSampler:
     def __init__(self, sources: Sequence[Source], sf: Tuple[float, float], kernel: Optional[np.ndarray],
                  cfg: ZSSRConfig, rng: np.random.Generator, allow_rotation: bool, max_scale: float = 1.0):
         self.sources = sorted(sources, key=lambda s: s.scale)
-        self.base = [s for s in self.sources if s.scale == self.sources[0].scale]
+        self.base = [s for s in self.sources if s.is_input]
         self.sf = sf
         self.kernel = kernel
         self.cfg = cfg

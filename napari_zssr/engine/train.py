@@ -92,7 +92,7 @@ def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float]
                 cancel: CancelFlag = None, stage_name: str = "train") -> StageReport:
     report = StageReport(sf=tuple(sf))
     sampler = ExampleSampler(sources, sf, kernel, cfg, rng, allow_rotation, max_scale)
-    tests = TestSet([s.image for s in sources if s.scale == sampler.sources[0].scale], sf, kernel, cfg)
+    tests = TestSet([s.image for s in sources if s.is_input], sf, kernel, cfg)
     report.cubic_rec_error = tests.error(None, device, precision)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
     lr = cfg.learning_rate

@@ -130,13 +130,14 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
         rep = train_stage(net, pool, sf_k, k, cfg, rng, device, precision, allow_rotation, max_scale,
                           progress, cancel, stage_name=name)
         model.reports.append(rep)
-        if i < len(stages) - 1:
-            # this stage's outputs become father sources for the next (they learn larger scales)
+        if i < len(stages) - 1 and min(sf_k) > 1:
+            # this stage's outputs become father sources for the next (they teach larger scales);
+            # an output upscaled along one axis only is no valid father at any uniform scale
             for b in base:
                 out = super_resolve_tensor(net, b, sf_k, k, precision, ensemble=cfg.ensemble,
                                            bp_iters=cfg.back_projection_iters, clip=cfg.clip, tile=cfg.tile,
                                            channels_last=cfg.channels_last, cancel=cancel)
-                pool.append(Source(out, min(sf_k)))
+                pool.append(Source(out, min(sf_k), is_input=False))
     return model
 
 

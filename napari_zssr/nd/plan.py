@@ -247,11 +247,11 @@ def super_resolve_nd(data: np.ndarray, axes: str, *, mode: str = "lateral", scal
     per_plane = mode == "lateral" and planes != "shared" and model is None and t_n * z_n > 1
     n_jobs = len(groups) * (t_n if mode == "axial" else (t_n * z_n if per_plane else 1))
     prog = _Progress(progress, n_jobs)
-    outs, models, norms = [], [], []
+    outs, models = [], []
+    norms = [Normalizer.fit(full[:, :, g]) for g in groups]     # every error before any work
     for gi, g in enumerate(groups):
         block = full[:, :, g]                                   # (T, Z, Cg, Y, X, S)
-        norm = Normalizer.fit(block)
-        norms.append(norm)
+        norm = norms[gi]
         gcfg = cfg.replace(clip=norm.valid_range())
         nb = norm.forward(block)
         # engine channels: Cg * S (RGB jointly; C jointly only when asked)
