@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Optional
@@ -252,7 +253,10 @@ class ZSSRWidget(QWidget):
         devices = list(available_devices())
         self.device = ComboBox(label="device", choices=devices, value=devices[0],
                                tooltip="compute devices available here")
-        self.advanced_form = Container(widgets=[self.max_iters, self.crop_size, self.seed, self.device])
+        self.threads = SpinBox(label="CPU threads", min=0, max=max(1, os.cpu_count() or 1), value=0,
+                               tooltip="threads for computing on the CPU; 0 = all cores")
+        self.advanced_form = Container(widgets=[self.max_iters, self.crop_size, self.seed, self.device,
+                                                self.threads])
         self.advanced = QCollapsible("Advanced")
         self.advanced.addWidget(self.advanced_form.native)
 
@@ -393,6 +397,7 @@ class ZSSRWidget(QWidget):
             crop_size=self.crop_size.value,
             seed=self.seed.value,
             device=self.device.value,
+            num_threads=self.threads.value or None,
         )
 
     # ------------------------------------------------------------------------------ run / cancel

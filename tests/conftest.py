@@ -1,7 +1,6 @@
 """Shared fixtures for the GUI tests (napari viewer under Xvfb; see README for the command)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,9 @@ import pytest
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 # Few iterations, no self-ensemble, tiny crops: the real engine, in seconds on 2 CPU cores.
-FAST = dict(max_iters=30, ensemble=False, crop_size=32, back_projection=2, n_steps=1, seed=0)
+# One CPU thread: the Qt main thread keeps a core, and a busy machine cannot stall torch's
+# thread pool (two OpenMP threads sharing one free core made runs ~10x slower).
+FAST = dict(max_iters=30, ensemble=False, crop_size=32, back_projection=2, n_steps=1, seed=0, threads=1)
 WIDGET_NAME = "Zero-Shot Super-Resolution"
 
 
@@ -31,8 +32,6 @@ def configure_fast(widget, **overrides) -> None:
 @pytest.fixture
 def zssr_viewer(make_napari_viewer_proxy):
     """A viewer (public-API proxy) and a function that docks the widget through the manifest."""
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-
     def make(show: bool = False):
         viewer = make_napari_viewer_proxy(show=show)
 
