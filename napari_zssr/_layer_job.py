@@ -43,6 +43,8 @@ KERNELS = ("bicubic", "gaussian")
 MODES = ("lateral", "axial")
 PLANES = ("shared", "per-plane", "warm-start")
 CHANNEL_MODES = ("independent", "joint")
+AXIAL_METHODS = ("isotropic", "zssr")
+FUSIONS = ("geometric", "arithmetic")
 
 
 # --------------------------------------------------------------------------------------------- axes
@@ -205,6 +207,8 @@ def build_job(
     sigma: Sequence[float] = (1.0, 1.0),
     z_fwhm: Optional[float] = None,
     z_fwhm_unit: str = "steps",
+    axial_method: str = "isotropic",
+    fusion: str = "geometric",
     planes: str = "shared",
     channels: str = "independent",
     out_dtype: Optional[str] = None,
@@ -219,6 +223,8 @@ def build_job(
     ``kernel``: "bicubic" or "gaussian" (lateral: ``sigma`` = (sy, sx) in input pixels; axial: the
     z slice profile, ``z_fwhm`` in z steps or physical units).  ``config``: a ready ZSSRConfig, else
     one is made from ``preset`` and ``config_overrides`` (max_iters, crop_size, seed, device, ...).
+    ``axial_method`` ("isotropic": learn from xy planes; "zssr": from the xz/yz slices themselves)
+    and ``fusion`` (of the xz and yz results) apply in axial mode only.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -251,6 +257,12 @@ def build_job(
     )
     if fwhm is not None:
         kwargs.update(z_fwhm=fwhm, z_fwhm_unit=z_fwhm_unit)
+    if mode == "axial":
+        if axial_method not in AXIAL_METHODS:
+            raise ValueError(f"axial method must be one of {AXIAL_METHODS}, not {axial_method!r}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
+        kwargs.update(axial_method=axial_method, fusion=fusion)
     return ZSSRJob(source=snap, nd_kwargs=kwargs)
 
 

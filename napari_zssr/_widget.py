@@ -222,6 +222,13 @@ class ZSSRWidget(QWidget):
         self.z_fwhm = FloatSpinBox(label="z FWHM", min=0.1, max=100.0, step=0.1, value=1.0,
                                    tooltip="full width at half maximum of the axial PSF / slice profile")
         self.z_fwhm_unit = ComboBox(label="z FWHM unit", choices=[("z steps", "steps"), ("layer units", "um")])
+        self.axial_method = ComboBox(
+            label="axial method",
+            choices=[("isotropic (learn from xy)", "isotropic"), ("ZSSR on xz/yz", "zssr")],
+            tooltip="isotropic: train on xy planes degraded like z, apply to xz and yz slices; "
+                    "ZSSR: learn from the xz/yz slices and their own downscaled copies")
+        self.fusion = ComboBox(label="fusion", choices=list(lj.FUSIONS),
+                               tooltip="how the xz and yz results are combined")
         self.n_steps = SpinBox(label="gradual steps", min=1, max=8, value=cfg.n_steps,
                                tooltip="reach the factor in this many gradual increases (1 = one jump)")
         self.back_projection = SpinBox(label="back-projection", min=0, max=50, value=cfg.back_projection_iters,
@@ -240,6 +247,7 @@ class ZSSRWidget(QWidget):
         self.form = Container(widgets=[
             self.image, self.axes, self.mode, self.factor_y, self.factor_x, self.factor_z,
             self.kernel, self.sigma_y, self.sigma_x, self.z_fwhm, self.z_fwhm_unit,
+            self.axial_method, self.fusion,
             self.n_steps, self.back_projection, self.noise, self.ensemble,
             self.planes, self.channels, self.out_dtype, self.preset,
         ])
@@ -361,6 +369,7 @@ class ZSSRWidget(QWidget):
         self.factor_z.visible = axial
         self.sigma_y.visible = self.sigma_x.visible = gaussian and not axial
         self.z_fwhm.visible = self.z_fwhm_unit.visible = gaussian and axial
+        self.axial_method.visible = self.fusion.visible = axial
         self.planes.visible = ("T" in axes) or ("Z" in axes and not axial)
         self.channels.visible = "C" in axes
 
@@ -385,6 +394,8 @@ class ZSSRWidget(QWidget):
             sigma=(self.sigma_y.value, self.sigma_x.value),
             z_fwhm=self.z_fwhm.value,
             z_fwhm_unit=self.z_fwhm_unit.value,
+            axial_method=self.axial_method.value,
+            fusion=self.fusion.value,
             planes=self.planes.value,
             channels=self.channels.value,
             out_dtype=self.out_dtype.value,
@@ -486,17 +497,23 @@ class ZSSRWidget(QWidget):
         if self._cancel_event is not None and self._cancel_event.is_set():
             return
         self.status.setText(format_event(last))
-        if self._pbar is not None:
-            frac = getattr(last, "fraction", None)
-            if frac is not None and math.isfinite(frac):
-                n = int(max(0.0, min(1.0, frac)) * PROGRESS_TICKS)
-                if n > self._pbar_n:
-                    self._pbar.update(n - self._pbar_n)
-                    self._pbar_n = n
-            stage = getattr(last, "stage", "")
-            if stage and stage != self._stage:
-                self._stage = stage
-                self._pbar.set_description(f"ZSSR {stage}")
+        # napari's progress widgets may process events while updating, so the run can finish
+        # (and _on_finished drop the bar) in the middle of this: work on a local reference
+        pbar = self._pbar
+        if pbar is None:
+            return
+        stage = getattr(last, "stage", "")
+        if stage and stage != self._stage:
+            self._stage = stage
+            pbar.set_description(f"ZSSR {stage}")
+        if self._pbar is not pbar:
+            return
+        frac = getattr(last, "fraction", None)
+        if frac is not None and math.isfinite(frac):
+            n = int(max(0.0, min(1.0, frac)) * PROGRESS_TICKS)
+            if n > self._pbar_n:
+                self._pbar_n, step = n, n - self._pbar_n
+                pbar.update(step)
 
     def _on_returned(self, result):
         if not self._alive["alive"]:

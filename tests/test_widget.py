@@ -62,8 +62,10 @@ def test_axes_and_factors_prefilled_from_layer(zssr_viewer):
     widget.mode.value = "axial"
     assert widget.factor_z.value == pytest.approx(4.0)
     assert _shown(widget.factor_z) and not _shown(widget.factor_y)
+    assert _shown(widget.axial_method) and _shown(widget.fusion)
 
     widget.mode.value = "lateral"
+    assert not _shown(widget.axial_method)
     widget.image.value = viewer.layers["rect"]
     assert widget.axes.value == "YX"
     assert (widget.factor_y.value, widget.factor_x.value) == (pytest.approx(3.0), pytest.approx(1.0))

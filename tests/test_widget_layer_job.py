@@ -93,6 +93,14 @@ def test_build_job_is_plain_data_captured_at_build_time():
     assert kw["mode"] == "axial" and kw["scale"] == 4.0
     assert kw["pixel_sizes"] == {"z": 4.0, "y": 1.0, "x": 1.0}
     assert kw["config"].max_iters == 7 and kw["config"].seed == 3 and kw["config"].device == "cpu"
+    assert kw["axial_method"] == "isotropic" and kw["fusion"] == "geometric"
+    assert "z_fwhm" not in kw                          # bicubic: nd's default slice profile
+    job = lj.build_job(layer, mode="axial", kernel="gaussian", z_fwhm=1.6, z_fwhm_unit="um",
+                       axial_method="zssr", fusion="arithmetic")
+    assert (job.nd_kwargs["z_fwhm"], job.nd_kwargs["z_fwhm_unit"]) == (1.6, "um")
+    assert (job.nd_kwargs["axial_method"], job.nd_kwargs["fusion"]) == ("zssr", "arithmetic")
+    with pytest.raises(ValueError, match="axial method"):
+        lj.build_job(layer, mode="axial", axial_method="magic")
 
 
 def test_build_job_lateral_kernel_and_errors():
