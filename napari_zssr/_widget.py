@@ -14,6 +14,7 @@ import math
 import os
 import threading
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
@@ -22,7 +23,7 @@ from napari.layers import Image
 from napari.qt.threading import FunctionWorker, create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import QPointF, Qt, QTimer
+from qtpy.QtCore import QEvent, QPointF, Qt, QTimer
 from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
 from qtpy.QtWidgets import QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 from superqt import QCollapsible
@@ -57,6 +58,12 @@ def _work(job, inbox, cancel):
         return lj.run_job(job, progress=inbox.put, cancel=cancel)
     except Cancelled:
         return None
+
+
+def _on_widget_destroyed(state: dict, *_) -> None:
+    state["alive"] = False
+    if state.get("cancel") is not None:
+        state["cancel"].set()
 
 
 class _Inbox:
@@ -190,9 +197,10 @@ class ZSSRWidget(QWidget):
         self._t0 = 0.0
         self._stage = ""
         self._warned: set = set()
-        self._alive = {"alive": True}     # plain dict: still readable after the C++ side is gone
-        alive = self._alive
-        self.destroyed.connect(lambda *_: alive.update(alive=False))
+        # plain data, still usable after the Qt side is gone: when the widget is destroyed (dock
+        # removed, viewer closed) a running job is cancelled and its result dropped
+        self._alive = {"alive": True, "cancel": None}
+        self.destroyed.connect(partial(_on_widget_destroyed, self._alive))
 
         from napari_zssr.engine.config import PRESETS, ZSSRConfig
         from napari_zssr.engine.device import available_devices
@@ -441,6 +449,7 @@ class ZSSRWidget(QWidget):
         self.last_result_layers = []
         self.last_event = None
         self._cancel_event = threading.Event()
+        self._alive["cancel"] = self._cancel_event
         self._inbox = _Inbox()
         self._warned = set()
         worker = create_worker(
@@ -476,6 +485,12 @@ class ZSSRWidget(QWidget):
             self.run_button.setText("Cancelling…")
             self.run_button.setEnabled(False)
             self.status.setText("cancelling …")
+
+    def changeEvent(self, event):  # noqa: N802 - Qt name
+        """Removed from its dock (napari un-parents the widget): stop a running job."""
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None and self.running:
+            self.cancel()
+        super().changeEvent(event)
 
     # ------------------------------------------------------------------------------ main-thread slots
     def _poll(self):

@@ -12,7 +12,7 @@ from napari.utils import progress
 
 import napari_zssr._widget as widget_module
 from napari_zssr._sample_data import load_sample
-from conftest import wait_done
+from conftest import configure_fast, wait_done
 
 
 def _image(shape=(32, 32), dtype=np.float32, seed=0):
@@ -275,4 +275,20 @@ def test_closing_the_viewer_during_a_run(zssr_viewer, qtbot):
     viewer.close()                                   # cancels the run (napari quits its workers)
     qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
     qtbot.wait(50)
+    assert _zssr_progress_bars() == []
+
+
+def test_removing_the_dock_widget_cancels_the_run(zssr_viewer, qtbot):
+    viewer, _ = zssr_viewer()
+    viewer.add_image(_image(), name="img")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-zssr", "Zero-Shot Super-Resolution")
+    configure_fast(widget, max_iters=1_000_000)
+    worker = widget.run()
+    qtbot.waitUntil(lambda: widget.last_event is not None, timeout=120_000)
+    finished = []
+    worker.finished.connect(lambda: finished.append(True))
+    viewer.window.remove_dock_widget(dock)
+    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+    qtbot.wait(50)
+    assert len(viewer.layers) == 1
     assert _zssr_progress_bars() == []
