@@ -60,6 +60,13 @@ def _work(job, inbox, cancel):
         return None
 
 
+def _close_progress(holder: dict, *_) -> None:
+    """Close a run's napari progress bar once, from whichever slot gets there first."""
+    pbar = holder.pop("pbar", None)
+    if pbar is not None:
+        pbar.close()
+
+
 def _on_widget_destroyed(state: dict, *_) -> None:
     state["alive"] = False
     if state.get("cancel") is not None:
@@ -193,6 +200,7 @@ class ZSSRWidget(QWidget):
         self._cancel_event: Optional[threading.Event] = None
         self._inbox: Optional[_Inbox] = None
         self._pbar = None
+        self._pbar_holder: dict = {}
         self._pbar_n = 0
         self._t0 = 0.0
         self._stage = ""
@@ -464,7 +472,9 @@ class ZSSRWidget(QWidget):
         self.worker = worker
 
         self._pbar = napari_progress(total=PROGRESS_TICKS, desc=f"ZSSR {job.source.name}")
-        worker.finished.connect(self._pbar.close)   # closes even if this widget is gone by then
+        self._pbar_holder = {"pbar": self._pbar}
+        # closed by _on_finished, or by this if the widget is gone by then (whichever comes first)
+        worker.finished.connect(partial(_close_progress, self._pbar_holder))
         self._pbar_n = 0
         self._stage = ""
         self._t0 = time.monotonic()
@@ -579,6 +589,7 @@ class ZSSRWidget(QWidget):
             self.run_button.setEnabled(True)
             self.form.enabled = True
             self.advanced_form.enabled = True
+        _close_progress(self._pbar_holder)
         self._pbar = None
         self._inbox = None
         self._job = None
