@@ -215,6 +215,7 @@ def build_job(
     tile: Optional[int] = None,
     preset: str = "default",
     config=None,
+    model: Optional[str] = None,
     **config_overrides,
 ) -> ZSSRJob:
     """Everything the worker needs to super-resolve ``layer``, as plain data.
@@ -257,6 +258,13 @@ def build_job(
     )
     if fwhm is not None:
         kwargs.update(z_fwhm=fwhm, z_fwhm_unit=z_fwhm_unit)
+    if model:
+        # reuse a saved network (zssr --save-model): applied without training; nd refuses one
+        # trained for another mode, factor or channel count
+        import os
+        if not os.path.isfile(str(model)):
+            raise ValueError(f"model file not found: {model}")
+        kwargs["model"] = str(model)
     if mode == "axial":
         if axial_method not in AXIAL_METHODS:
             raise ValueError(f"axial method must be one of {AXIAL_METHODS}, not {axial_method!r}")

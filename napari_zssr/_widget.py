@@ -18,7 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, LineEdit, SpinBox
 from napari.layers import Image
 from napari.qt.threading import FunctionWorker, create_worker
 from napari.utils import progress as napari_progress
@@ -279,8 +279,10 @@ class ZSSRWidget(QWidget):
                                tooltip="compute devices available here")
         self.threads = SpinBox(label="CPU threads", min=0, max=max(1, os.cpu_count() or 1), value=0,
                                tooltip="threads for computing on the CPU; 0 = all cores")
+        self.model_path = FileEdit(label="reuse model", mode="r", filter="*.zssr *.safetensors", value="",
+                                   tooltip="apply a network saved with `zssr --save-model` instead of training")
         self.advanced_form = Container(widgets=[self.max_iters, self.crop_size, self.seed, self.device,
-                                                self.threads])
+                                                self.threads, self.model_path])
         self.advanced = QCollapsible("Advanced")
         self.advanced.addWidget(self.advanced_form.native)
 
@@ -425,7 +427,12 @@ class ZSSRWidget(QWidget):
             seed=self.seed.value,
             device=self.device.value,
             num_threads=self.threads.value or None,
+            model=self._model_value(),
         )
+
+    def _model_value(self):
+        path = str(self.model_path.value or "").strip()
+        return path if path and path != "." else None
 
     # ------------------------------------------------------------------------------ run / cancel
     @property

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+
+from napari_zssr.engine.config import ZSSRConfig
 import pytest
 import tifffile
 
@@ -297,7 +299,7 @@ def test_options_map_to_config_and_nd_kwargs():
                       channels="joint", out_dtype="float32", tile=64)
     cfg, kw = _parse("--warm-start")
     assert kw["planes"] == "warm-start" and kw["scale"] == 2.0 and kw["out_dtype"] == "input"
-    assert cfg.max_iters == 3000 and cfg.ensemble is True
+    assert cfg.max_iters == ZSSRConfig.from_preset("default").max_iters and cfg.ensemble is True
     _, kw = _parse("--axial", "3", "--z-fwhm", "1.5um", "--axial-method", "zssr", "--fusion", "arithmetic")
     assert kw["mode"] == "axial" and kw["scale"] == 3.0
     assert (kw["z_fwhm"], kw["z_fwhm_unit"], kw["axial_method"], kw["fusion"]) == (1.5, "um", "zssr", "arithmetic")

@@ -163,3 +163,24 @@ def test_result_layer_data_rgb():
     (data, kw, _), = lj.result_layer_data(job, _fake_result(np.zeros((16, 16, 3), np.uint8), "YXS",
                                                            {"y": 2.0, "x": 2.0}))
     assert kw["rgb"] is True and len(kw["scale"]) == 2
+
+
+def test_build_job_reuses_a_saved_model(tmp_path):
+    """The widget's "reuse model": a saved network is applied without training, same output."""
+    from napari_zssr.nd import save_result_models
+
+    rng = np.random.default_rng(0)
+    layer = Image((rng.random((24, 24)) * 1000).astype(np.uint16), name="cells")
+    kw = dict(preset="fast", max_iters=8, seed=1, device="cpu", num_threads=1)
+    first = lj.run_job(lj.build_job(layer, **kw))
+    path = tmp_path / "cells.zssr"
+    save_result_models(first, path)
+    job = lj.build_job(layer, model=str(path), **kw)
+    assert job.nd_kwargs["model"] == str(path)
+    again = lj.run_job(job)
+    assert again.params["iterations"] == [0]           # applied, not trained
+    np.testing.assert_array_equal(again.data, first.data)
+    with pytest.raises(ValueError, match="model file not found"):
+        lj.build_job(layer, model=str(tmp_path / "missing.zssr"), **kw)
+    with pytest.raises(ValueError, match="factors"):
+        lj.run_job(lj.build_job(layer, model=str(path), factors={"y": 3.0, "x": 3.0}, **kw))
