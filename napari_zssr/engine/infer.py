@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
@@ -18,8 +19,20 @@ from .resize import imresize
 _BYTES_PER_PIXEL = 64 * 4 * 4
 
 
-def auto_tile(n_batch: int, budget_bytes: int = 1 << 30) -> int:
-    side = int(math.sqrt(budget_bytes / (_BYTES_PER_PIXEL * max(n_batch, 1))))
+def available_memory(device: Optional[torch.device] = None) -> int:
+    """Free memory on the device (GPU) or in RAM, in bytes; 1 GiB when it cannot be read."""
+    try:
+        if device is not None and device.type == "cuda":
+            return int(torch.cuda.mem_get_info(device)[0])
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError, RuntimeError):
+        return 1 << 30
+
+
+def auto_tile(n_batch: int, device: Optional[torch.device] = None) -> int:
+    """Tile edge whose activations take at most a quarter of the free memory (and at most 1 GiB)."""
+    budget = min(available_memory(device) // 4, 1 << 30)
+    side = int(math.sqrt(budget / (_BYTES_PER_PIXEL * max(n_batch, 1))))
     return max(64, min(side, 2048))
 
 
@@ -32,7 +45,7 @@ def run_net(net: ZSSRNet, x: torch.Tensor, precision: str, tile: Optional[int] =
     in one pass over the whole image (the net pads with zeros only at the image border).
     """
     n, c, h, w = x.shape
-    tile = tile or auto_tile(n)
+    tile = tile or auto_tile(n, x.device)
     mem = torch.channels_last if channels_last else torch.contiguous_format
     dev = x.device
 
