@@ -20,7 +20,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-AXIS_LETTERS = "TZCYXS"
+from napari_zssr.nd.axes import AXES as AXIS_LETTERS
+from napari_zssr.nd.axes import validate_axes as nd_validate_axes
 
 # axis_labels (lower-cased) that name a known axis; anything else is "unknown"
 LABEL_TO_AXIS = {
@@ -70,20 +71,9 @@ def guess_axes(ndim: int, rgb: bool = False, axis_labels: Optional[Sequence[str]
 
 def validate_axes(axes: str, data_ndim: int, rgb: bool = False) -> str:
     """Check (and normalise to upper case) an axes string typed by the user; ValueError if bad."""
-    axes = "".join(str(axes).split()).upper()
-    if len(axes) != data_ndim:
-        raise ValueError(f"axes {axes!r} has {len(axes)} letters but the image has {data_ndim} dimensions")
-    bad = sorted(set(axes) - set(AXIS_LETTERS))
-    if bad:
-        raise ValueError(f"axes {axes!r}: unknown letter(s) {''.join(bad)}; use {AXIS_LETTERS}")
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"axes {axes!r}: each letter may appear only once")
-    if not {"Y", "X"} <= set(axes):
-        raise ValueError(f"axes {axes!r} must contain Y and X")
+    axes = nd_validate_axes("".join(str(axes).split()).upper(), data_ndim)
     if rgb and not axes.endswith("S"):
         raise ValueError(f"axes {axes!r}: an RGB layer's last axis is S (the colour samples)")
-    if "S" in axes and not axes.endswith("S"):
-        raise ValueError(f"axes {axes!r}: S (RGB samples) must be the last axis")
     if "S" in axes and not rgb:
         raise ValueError(f"axes {axes!r}: S is only for RGB layers; use C for channels")
     return axes

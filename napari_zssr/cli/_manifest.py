@@ -23,6 +23,8 @@ from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
+from ..io._write import atomic_file
+
 MANIFEST_NAME = "zssr-manifest.json"
 SUMMARY_NAME = "zssr-summary.json"
 LOCK_NAME = ".zssr-batch.lock"
@@ -207,17 +209,8 @@ def now_iso() -> str:
 
 
 def atomic_write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(Path(path), overwrite=True) as fh:
+        fh.write((json.dumps(obj, indent=1, sort_keys=False) + "\n").encode("utf-8"))
 
 
 @dataclass

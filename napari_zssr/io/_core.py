@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-AXES = "TZCYXS"  # the project's axis letters; "S" = RGB(A) samples, always last
+from ..nd.axes import AXES, validate_axes  # the project's axis letters; "S" = RGB(A) samples, last
 IMAGEJ_ORDER = "TZCYXS"  # ImageJ hyperstacks store dimensions in exactly this order
 PARAMS_KEY = "zssr"  # key under which the run parameters are stored in every flavour
 
@@ -45,18 +45,9 @@ class ImageData:
 
 
 def check_axes(axes: str, ndim: int) -> None:
-    """Raise ValueError unless `axes` is a valid axes string for an ndim array."""
-    if len(axes) != ndim:
-        raise ValueError(f"axes {axes!r} has {len(axes)} letters for {ndim}-D data")
-    bad = set(axes) - set(AXES)
-    if bad:
-        raise ValueError(f"axes {axes!r}: unknown letters {''.join(sorted(bad))} (use {AXES})")
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"axes {axes!r}: repeated letter")
-    if "Y" not in axes or "X" not in axes:
-        raise ValueError(f"axes {axes!r}: needs both Y and X")
-    if "S" in axes and axes[-1] != "S":
-        raise ValueError(f"axes {axes!r}: S (RGB samples) must be the last axis")
+    """Raise ValueError unless `axes` is a valid axes string for an ndim array (nd's rules)."""
+    if validate_axes(axes, ndim) != axes:
+        raise ValueError(f"axes {axes!r}: use upper-case letters from {AXES}")
 
 
 def is_rgb_like(shape: tuple[int, ...], dtype: np.dtype) -> bool:

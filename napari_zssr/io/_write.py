@@ -49,7 +49,7 @@ def write_image(path, data, axes: str, pixel_sizes: dict | None = None, unit: st
     flavour = _choose_flavour(path, flavour, data, axes, sizes)
     writer = {"imagej": _write_imagej, "ome": _write_ome, "tiff": _write_tiff,
               "png": _write_png}[flavour]
-    with _atomic_file(path, overwrite) as fh:
+    with atomic_file(path, overwrite) as fh:
         writer(fh, data, axes, sizes, unit, params)
     return path
 
@@ -186,7 +186,7 @@ def _write_png(fh, data, axes, sizes, unit, params):
 
 
 @contextmanager
-def _atomic_file(path: Path, overwrite: bool):
+def atomic_file(path: Path, overwrite: bool):
     """Yield a binary handle to a temp file next to `path`; rename it over `path` on success.
 
     On any error the temp file is removed and an existing `path` is untouched.

@@ -7,12 +7,12 @@ AXES = "TZCYXS"
 def validate_axes(axes: str, ndim: int) -> str:
     axes = (axes or "").upper()
     if len(axes) != ndim:
-        raise ValueError(f"axes {axes!r} name {len(axes)} dimension(s) but the data has {ndim}")
+        raise ValueError(f"axes {axes!r} has {len(axes)} letters but the data has {ndim} dimension(s)")
     bad = set(axes) - set(AXES)
     if bad:
-        raise ValueError(f"unknown axis letter(s) {''.join(sorted(bad))!r}; use letters from {AXES}")
+        raise ValueError(f"axes {axes!r}: unknown letter(s) {''.join(sorted(bad))!r}; use letters from {AXES}")
     if len(set(axes)) != len(axes):
-        raise ValueError(f"axes {axes!r} repeat a letter")
+        raise ValueError(f"axes {axes!r}: each letter may appear only once")
     if "Y" not in axes or "X" not in axes:
         raise ValueError(f"axes {axes!r} must include Y and X")
     if "S" in axes and axes[-1] != "S":
