@@ -15,7 +15,7 @@ from napari_zssr.engine import infer
 from napari_zssr.engine.kernels import downscale, gaussian_kernel
 from napari_zssr.engine.network import ZSSRNet
 from napari_zssr.engine.resize import imresize
-from napari_zssr.engine.train import slope_and_std
+from napari_zssr.engine.train import DivergenceGuard, cosine_lr, slope_and_std
 from napari_zssr.engine.zssr import parse_scale, stage_factors
 
 # the module (napari_zssr.engine.train is shadowed by the function of that name)
@@ -325,7 +325,8 @@ def test_progress_events():
     tr = [e for e in events if e.stage == "train"]
     assert [e.iteration for e in tr] == [0, 10, 20]
     for e in tr:
-        assert e.total == 25 and e.lr == pytest.approx(1e-3) and math.isfinite(e.loss)
+        assert e.total == 25 and e.lr == pytest.approx(cosine_lr(tiny(max_iters=25), e.iteration))
+        assert math.isfinite(e.loss)
     assert any(e.stage == "infer" for e in events)
     assert events[-1].stage == "done" and events[-1].fraction == 1.0
 
@@ -376,7 +377,8 @@ def test_custom_kernel_run():
 
 
 # ---- the learning-rate policy, wired into the loop -------------------------------------------------
-POLICY = dict(test_every=5, lr_policy_every=6, min_iters_between_drops=25, lr_slope_range=25)  # 25 // 5 = 5 points
+POLICY = dict(lr_schedule="plateau", learning_rate=1e-3, divergence_ratio=0.0,  # the paper's rule
+              test_every=5, lr_policy_every=6, min_iters_between_drops=25, lr_slope_range=25)  # 25 // 5 = 5 points
 
 
 def _scripted_errors(monkeypatch, step: float):
@@ -428,3 +430,30 @@ def test_gradual_stage_outputs_are_not_input_scale_fathers(sf, monkeypatch):
     train([img[None]], sf, tiny(n_steps=2, max_iters=3))
     assert len(bases) == 2
     assert bases[1] == [(1, 20, 24)], f"stage 2 draws input-scale fathers from {bases[1]}"
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    cfg = ZSSRConfig(max_iters=1000, warmup_iters=100, learning_rate=2e-3, min_learning_rate=1e-5)
+    lrs = [cosine_lr(cfg, i) for i in range(cfg.max_iters)]
+    assert lrs[0] == pytest.approx(2e-3 / 100, rel=0.01) and lrs[49] == pytest.approx(lrs[0] * 50, rel=0.01)
+    assert max(lrs) == pytest.approx(2e-3, rel=0.03) and int(np.argmax(lrs)) == 99
+    assert all(a >= b for a, b in zip(lrs[99:], lrs[100:]))          # then never rises again
+    assert lrs[-1] == pytest.approx(1e-5, rel=0.01)
+    assert cosine_lr(cfg.replace(warmup_iters=0), 0) == pytest.approx(2e-3)
+
+
+def test_divergence_guard_rolls_back_to_best_state():
+    net = torch.nn.Linear(2, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    guard = DivergenceGuard(net, opt, ratio=3.0)
+    assert not guard.check(1.0)
+    best = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight += 5
+    assert not guard.check(2.5)                     # worse, but within the ratio: keep going
+    assert torch.equal(net.weight, best + 5)
+    assert guard.check(3.5)                         # blown up: back to the best weights, lr halved
+    assert torch.equal(net.weight, best) and guard.lr_scale == 0.5
+    with torch.no_grad():
+        net.weight += 1
+    assert guard.check(float("nan")) and torch.equal(net.weight, best) and guard.lr_scale == 0.25
