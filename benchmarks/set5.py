@@ -10,6 +10,7 @@ The SR literature's protocol: PSNR on the Y channel (BT.601) of the output round
 from __future__ import annotations
 
 import argparse
+import ast
 import cProfile
 import pstats
 import sys
@@ -66,10 +67,13 @@ def main(argv=None):
     ap.add_argument("--scales", default="2,4")
     ap.add_argument("--images", default="", help="comma-separated subset (baby,bird,butterfly,head,woman)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="override ZSSRConfig fields for every preset but paper, e.g. --set n_steps=4 max_iters=600")
     ap.add_argument("--profile", action="store_true", help="profile the first preset and print where time goes")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "set5.md"))
     args = ap.parse_args(argv)
     presets = [p for p in args.presets.split(",") if p]
+    overrides = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     subset = {s for s in args.images.split(",") if s}
     if not SET5.exists():
         print(f"Set5 not found at {SET5}; set ZSSR_SET5 or place ../shared/data/Set5 beside the repo")
@@ -87,7 +91,7 @@ def main(argv=None):
             cub = np.moveaxis(imresize(x, scale, output_shape=hr.shape[:2]).numpy(), 0, -1)
             row = {"cubic": y_psnr(cub, hr, scale)}
             for i, p in enumerate(presets):
-                cfg = ZSSRConfig.from_preset(p, seed=args.seed)
+                cfg = ZSSRConfig.from_preset(p, seed=args.seed, **({} if p == "paper" else overrides))
                 if prof is not None and i == 0:
                     prof.enable()
                 row[p] = run_one(lr, hr, scale, cfg)
@@ -103,7 +107,8 @@ def main(argv=None):
             means = {p: (np.mean([r[p][0] for _, r in rows]), np.mean([r[p][1] for _, r in rows])) for p in presets}
             lines.append(f"| x{scale} | **mean** | {np.mean([r['cubic'] for _, r in rows]):.2f} | " + " | ".join(
                 f"**{means[p][0]:.2f}** | {means[p][1]:.1f} | " for p in presets) + " |")
-    out = ["# Set5 benchmark", "", f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed {args.seed}",
+    out = ["# Set5 benchmark", "", f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed {args.seed}"
+           + (f", overrides {overrides}" if overrides else ""),
            "", *lines, ""]
     if len(presets) >= 2:
         a, b = presets[0], presets[1]

@@ -457,3 +457,37 @@ def test_divergence_guard_rolls_back_to_best_state():
     with torch.no_grad():
         net.weight += 1
     assert guard.check(float("nan")) and torch.equal(net.weight, best) and guard.lr_scale == 0.25
+
+
+def test_divergence_guard_revives_a_dead_net():
+    net = torch.nn.Linear(2, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    guard = DivergenceGuard(net, opt, ratio=3.0)
+    assert not guard.check(1.0)
+    best = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.zero_()
+    assert guard.check(0.9, dead=True)              # even a lower error: a dead net is rolled back
+    assert torch.equal(net.weight, best) and guard.best == 1.0
+
+
+def test_training_recovers_when_the_net_dies(monkeypatch):
+    """Kill every weight mid-run: the test sees output == cubic input and training rolls back."""
+    killed = {"done": False}
+    real_step = torch.optim.Adam.step
+
+    def step(self, *a, **k):
+        out = real_step(self, *a, **k)
+        if not killed["done"] and self.state and next(iter(self.state.values()))["step"] == 30:
+            with torch.no_grad():
+                for g in self.param_groups:
+                    for p in g["params"]:
+                        p.zero_()
+            killed["done"] = True
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    model = train([smooth_image(24, 24)[None]], 2, tiny(max_iters=60, test_every=10))
+    rep = model.reports[0]
+    assert killed["done"] and rep.recoveries == 1
+    assert rep.rec_error < rep.cubic_rec_error      # alive again at the end

@@ -77,13 +77,16 @@ class TestSet:
 
     @torch.no_grad()
     def error(self, net: Optional[ZSSRNet], device, precision) -> float:
+        """MSE of the reconstruction; sets `dead` when the net added nothing to the cubic input."""
         errs = []
+        self.dead = net is not None
         for son, target in self.pairs:
             if net is None:
                 out = son
             else:
                 with autocast(device, precision):
                     out = net(son).float()
+                self.dead = self.dead and bool(torch.equal(out, son))
             errs.append(torch.mean((out - target) ** 2).item())
         return float(np.mean(errs))
 
@@ -92,18 +95,17 @@ def cosine_lr(cfg: ZSSRConfig, it: int) -> float:
     """The default schedule: linear warm-up, then a cosine decay to min_learning_rate at max_iters."""
     lr = cfg.min_learning_rate + 0.5 * (cfg.learning_rate - cfg.min_learning_rate) * (
         1 + math.cos(math.pi * it / cfg.max_iters))
-    # warm-up: a full-size first Adam step can kill every ReLU of the fresh net (seen on Set5
-    # butterfly x2 at lr 2e-3 without it: the output stayed cubic for the whole run)
+    # warm-up: large early Adam steps on the fresh net are what can kill its ReLUs (see the guard)
     return lr * min(1.0, (it + 1) / cfg.warmup_iters) if cfg.warmup_iters else lr
 
 
 class DivergenceGuard:
-    """Rolls training back to its best state when the reconstruction error blows up.
+    """Rolls training back to its best state when it blows up or dies.
 
-    Adam at a high learning rate on one image occasionally jumps out of a good basin (on Set5
-    butterfly x2, lr 2e-3 over 1500 iterations ends 4 dB worse than over 1000). A test error
-    `ratio` times the best so far (or non-finite) restores the best network and optimiser state
-    and halves the learning rate from then on.
+    Adam on one image can jump out of a good basin, or push every ReLU dead so that the residual
+    net adds exactly nothing and its output stays cubic for good (on Set5 butterfly x2 at lr 2e-3,
+    even with warm-up). A test error `ratio` times the best so far, a non-finite one, or a dead
+    net restores the best network and optimiser state and halves the learning rate from then on.
     """
 
     def __init__(self, net: ZSSRNet, opt: torch.optim.Optimizer, ratio: float):
@@ -117,13 +119,13 @@ class DivergenceGuard:
         return ({k: clone(v) for k, v in self.net.state_dict().items()},
                 copy.deepcopy(self.opt.state_dict()))
 
-    def check(self, err: float) -> bool:
+    def check(self, err: float, dead: bool = False) -> bool:
         """True when training was rolled back."""
-        if math.isfinite(err) and err < self.best:
+        if not dead and math.isfinite(err) and err < self.best:
             self.best = err
             self.state = self._snapshot()
             return False
-        if self.state is None or (math.isfinite(err) and err <= self.ratio * self.best):
+        if self.state is None or (not dead and math.isfinite(err) and err <= self.ratio * self.best):
             return False
         self.net.load_state_dict(self.state[0])
         self.opt.load_state_dict(self.state[1])
@@ -168,7 +170,7 @@ def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float]
             net.eval()
             err = tests.error(net, device, precision)
             report.rec_errors.append((it, err))
-            if guard is not None and guard.check(err):
+            if guard is not None and guard.check(err, tests.dead):
                 report.recoveries += 1
                 if cfg.lr_schedule == "plateau":
                     lr *= 0.5
