@@ -491,3 +491,17 @@ def test_training_recovers_when_the_net_dies(monkeypatch):
     rep = model.reports[0]
     assert killed["done"] and rep.recoveries == 1
     assert rep.rec_error < rep.cubic_rec_error      # alive again at the end
+
+
+def test_small_crops_first_then_full_crops(monkeypatch):
+    shapes = []
+
+    class Recording(train_mod.ExampleSampler):
+        def batch(self, n):
+            x, y = super().batch(n)
+            shapes.append(tuple(x.shape[-2:]))
+            return x, y
+
+    monkeypatch.setattr(train_mod, "ExampleSampler", Recording)
+    train([smooth_image(40, 40)[None]], 2, tiny(max_iters=20, crop_size=32, small_crop_fraction=0.75))
+    assert shapes == [(16, 16)] * 15 + [(32, 32)] * 5

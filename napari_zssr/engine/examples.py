@@ -38,12 +38,15 @@ class ExampleSampler:
         self.rng = rng
         self.allow_rotation = allow_rotation
         self.max_scale = max(max_scale, cfg.min_father_scale + 1e-3)
-        h = min(s.image.shape[-2] for s in self.base)
-        w = min(s.image.shape[-1] for s in self.base)
-        self.crop = (min(cfg.crop_size, h), min(cfg.crop_size, w))
+        self.set_crop(cfg.crop_size)
         # sample base sources with probability proportional to their size, as the paper says
         areas = np.array([s.image.shape[-1] * s.image.shape[-2] for s in self.base], dtype=np.float64)
         self.base_p = areas / areas.sum()
+
+    def set_crop(self, size: int) -> None:
+        h = min(s.image.shape[-2] for s in self.base)
+        w = min(s.image.shape[-1] for s in self.base)
+        self.crop = (min(size, h), min(size, w))
 
     # ---- fathers ---------------------------------------------------------------------------
     def _pick_base(self) -> torch.Tensor:

@@ -156,6 +156,10 @@ def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float]
             lr = cosine_lr(cfg, it) * (guard.lr_scale if guard else 1.0)
             for g in opt.param_groups:
                 g["lr"] = lr
+        if cfg.small_crop_fraction and it == int(cfg.small_crop_fraction * cfg.max_iters):
+            sampler.set_crop(cfg.crop_size)
+        elif cfg.small_crop_fraction and it == 0:
+            sampler.set_crop(cfg.crop_size // 2)
         x, y = sampler.batch(cfg.batch_size)
         x = x.contiguous(memory_format=mem)
         with autocast(device, precision):
