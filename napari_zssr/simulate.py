@@ -166,7 +166,10 @@ def _random_rotation(rng, nd: int) -> np.ndarray:
 
 def _nuclei(shape, rng) -> list[_Nucleus]:
     nd = len(shape)
-    r_max = min(16.0, 0.4 * min(shape))
+    # sized by the smallest axis, unless it is a thin slab (a few planes): then by the plane, or
+    # a (1, 256, 256) volume would ask for ~10^5 sub-pixel nuclei and take minutes
+    small = min(shape) if min(shape) >= 8 else min(shape[-2:])
+    r_max = min(16.0, 0.4 * small)
     r_min = min(5.0, 0.5 * r_max)
     mean_r = 0.5 * (r_min + r_max)
     fill = 0.22 if nd == 3 else 0.3  # fraction of the field covered by nuclei

@@ -127,3 +127,13 @@ def test_add_noise_statistics():
     with_read = add_noise(flat, photons=100.0, read_noise=5.0, seed=0)
     assert with_read.var() == pytest.approx(0.005 + (5.0 / 100.0) ** 2, rel=0.1)
     np.testing.assert_array_equal(add_noise(flat, None, 0.0), flat)
+
+
+def test_thin_slab_gets_cell_sized_nuclei():
+    """A volume of one or a few planes: nuclei sized by the plane, not by the single-plane depth
+    (which asked for ~10^5 sub-pixel nuclei and took minutes)."""
+    from napari_zssr.simulate import _nuclei
+
+    nuclei = _nuclei((1, 128, 128), np.random.default_rng(0))
+    assert 1 <= len(nuclei) < 100
+    assert min(float(n.radii.min()) for n in nuclei) > 2.0

@@ -1,9 +1,12 @@
-"""The training loop of one gradual stage: L1 loss, Adam, the paper's learning-rate rule.
+"""The training loop of one gradual stage: L1 loss, Adam, and one of two learning-rate schedules.
 
 Every `test_every` iterations the reconstruction error (MSE between the input and the network's
-reconstruction of it from its own downscaled copy) is measured; every `lr_policy_every` iterations
-a line fitted to the last errors decides whether to divide the learning rate by 10; training stops
-below `min_learning_rate` or at `max_iters`.
+reconstruction of it from its own downscaled copy) is measured.
+- "cosine" (default): warm-up, then a cosine decay over exactly `max_iters`; the errors are only
+  reported and watched by the divergence guard.
+- "plateau" (the paper's rule): every `lr_policy_every` iterations a line fitted to the last errors
+  decides whether to divide the learning rate by 10; training stops below `min_learning_rate` or
+  at `max_iters`.
 """
 from __future__ import annotations
 
