@@ -442,10 +442,13 @@ def test_cosine_schedule_warms_up_then_decays():
     assert cosine_lr(cfg.replace(warmup_iters=0), 0) == pytest.approx(2e-3)
 
 
-def test_divergence_guard_rolls_back_to_best_state():
+def _guarded_linear():
     net = torch.nn.Linear(2, 1)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    guard = DivergenceGuard(net, opt, ratio=3.0)
+    return net, DivergenceGuard(net, torch.optim.Adam(net.parameters(), lr=1e-3), ratio=3.0)
+
+
+def test_divergence_guard_rolls_back_to_best_state():
+    net, guard = _guarded_linear()
     assert not guard.check(1.0)
     best = net.weight.detach().clone()
     with torch.no_grad():
@@ -460,9 +463,7 @@ def test_divergence_guard_rolls_back_to_best_state():
 
 
 def test_divergence_guard_revives_a_dead_net():
-    net = torch.nn.Linear(2, 1)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    guard = DivergenceGuard(net, opt, ratio=3.0)
+    net, guard = _guarded_linear()
     assert not guard.check(1.0)
     best = net.weight.detach().clone()
     with torch.no_grad():

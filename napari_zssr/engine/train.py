@@ -118,8 +118,7 @@ class DivergenceGuard:
         self.lr_scale = 1.0
 
     def _snapshot(self):
-        clone = lambda v: v.detach().clone() if torch.is_tensor(v) else copy.deepcopy(v)  # noqa: E731
-        return ({k: clone(v) for k, v in self.net.state_dict().items()},
+        return ({k: v.detach().clone() for k, v in self.net.state_dict().items()},
                 copy.deepcopy(self.opt.state_dict()))
 
     def check(self, err: float, dead: bool = False) -> bool:
@@ -134,6 +133,11 @@ class DivergenceGuard:
         self.opt.load_state_dict(self.state[1])
         self.lr_scale *= 0.5
         return True
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = lr
 
 
 def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float], kernel, cfg: ZSSRConfig,
@@ -153,16 +157,16 @@ def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float]
     it = 0
     net.train()
     mem = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    small_until = int(cfg.small_crop_fraction * cfg.max_iters)   # half-size crops before this iteration
+    if small_until:
+        sampler.set_crop(cfg.crop_size // 2)
     for it in range(cfg.max_iters):
         check_cancel(cancel)
         if cfg.lr_schedule == "cosine":
             lr = cosine_lr(cfg, it) * (guard.lr_scale if guard else 1.0)
-            for g in opt.param_groups:
-                g["lr"] = lr
-        if cfg.small_crop_fraction and it == int(cfg.small_crop_fraction * cfg.max_iters):
+            _set_lr(opt, lr)
+        if small_until and it == small_until:
             sampler.set_crop(cfg.crop_size)
-        elif cfg.small_crop_fraction and it == 0:
-            sampler.set_crop(cfg.crop_size // 2)
         x, y = sampler.batch(cfg.batch_size)
         x = x.contiguous(memory_format=mem)
         with autocast(device, precision):
@@ -181,8 +185,7 @@ def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float]
                 report.recoveries += 1
                 if cfg.lr_schedule == "plateau":
                     lr *= 0.5
-                    for g in opt.param_groups:
-                        g["lr"] = lr
+                    _set_lr(opt, lr)
             net.train()
         if cfg.lr_schedule == "plateau":
             n_pts = cfg.lr_slope_range // cfg.test_every       # integer division, as the original meant
@@ -193,8 +196,7 @@ def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float]
                 if -cfg.lr_change_ratio * slope < std:
                     lr /= cfg.lr_drop_factor
                     last_drop = it
-                    for g in opt.param_groups:
-                        g["lr"] = lr
+                    _set_lr(opt, lr)
             if lr < cfg.min_learning_rate:
                 break
         if progress is not None and (test_now or it % 10 == 0):
