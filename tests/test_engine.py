@@ -506,3 +506,14 @@ def test_small_crops_first_then_full_crops(monkeypatch):
     monkeypatch.setattr(train_mod, "ExampleSampler", Recording)
     train([smooth_image(40, 40)[None]], 2, tiny(max_iters=20, crop_size=32, small_crop_fraction=0.75))
     assert shapes == [(16, 16)] * 15 + [(32, 32)] * 5
+
+
+def test_paper_preset_keeps_the_original_settings_whatever_the_default():
+    # the paper preset is the yardstick for every speed-up: a change of the default must not move it
+    paper = ZSSRConfig.from_preset("paper")
+    assert (paper.crop_size, paper.depth, paper.width, paper.batch_size) == (128, 8, 64, 1)
+    assert (paper.precision, paper.lr_schedule, paper.learning_rate, paper.max_iters) == ("fp32", "plateau", 1e-3, 3000)
+    assert (paper.test_every, paper.lr_policy_every, paper.lr_slope_range, paper.min_iters_between_drops) == (
+        50, 60, 256, 256)
+    assert (paper.n_steps, paper.back_projection_iters, paper.ensemble, paper.noise_std) == (1, 10, True, 0.0)
+    assert paper.divergence_ratio == 0.0 and paper.small_crop_fraction == 0.0

@@ -196,7 +196,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--noise-std", type=non_negative_float, metavar="X",
                    help="noise added to the training sons (normalised intensities, e.g. 0.01)")
     g.add_argument("--max-iters", type=positive_int(1), metavar="N",
-                   help="training iterations per model (default preset: 1500 on a cosine schedule; "
+                   help="training iterations per model (default preset: 2000 on 96x96 crops, cosine schedule; "
                         "paper: at most 3000, its plateau rule stops earlier; fast: 1600 on 64x64 crops)")
     g.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
     g.add_argument("--device", choices=DEVICES, default="auto", help="compute device (default auto)")
