@@ -3,7 +3,7 @@
     python benchmarks/compile_step.py                 # 96x96 crops (the default), 3-channel net
     python benchmarks/compile_step.py --crop 128 --steps 100
 
-Times the default's training step (bf16 autocast where the CPU has native bf16, channels-last,
+Times the engine's `train_step` (bf16 autocast where the CPU has native bf16, channels-last,
 Adam) with the network eager and wrapped in torch.compile, and prints the one-off compile cost
 and the break-even number of steps against the default's iteration count.
 """
@@ -17,8 +17,10 @@ from pathlib import Path
 import torch
 
 from napari_zssr.engine import ZSSRConfig
-from napari_zssr.engine.device import autocast, pick_device, resolve_precision
+from napari_zssr.engine.device import pick_device, resolve_precision
 from napari_zssr.engine.network import ZSSRNet
+from napari_zssr.engine.train import train_step
+from report import write_report
 
 
 def time_steps(net, crop: int, steps: int, precision: str, device) -> tuple:
@@ -29,12 +31,7 @@ def time_steps(net, crop: int, steps: int, precision: str, device) -> tuple:
     times = []
     for _ in range(steps + 6):
         t0 = time.perf_counter()
-        with autocast(device, precision):
-            out = net(x)
-        loss = torch.mean(torch.abs(out.float() - y))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(net, opt, x, y, device, precision)
         times.append(time.perf_counter() - t0)
     rest = sorted(times[6:])   # oneDNN builds its kernels in the first few eager steps
     return times[0], rest[len(rest) // 2]
@@ -71,10 +68,7 @@ def main(argv=None):
         f"| eager | {e_first:.2f} | {1000 * e_step:.1f} |",
         f"| torch.compile | {c_first:.2f} | {1000 * c_step:.1f} |", "",
         f"Compile cost {overhead:.1f} s; {verdict}.", ""])
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(f"written to {args.out}")
+    write_report(text, args.out)
     return 0
 
 

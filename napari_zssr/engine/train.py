@@ -140,6 +140,18 @@ def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
         g["lr"] = lr
 
 
+def train_step(net: ZSSRNet, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               device: torch.device, precision: str) -> torch.Tensor:
+    """One Adam step on the L1 loss between the net's output for the sons x and the fathers y."""
+    with autocast(device, precision):
+        out = net(x)
+    loss = torch.mean(torch.abs(out.float() - y))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float], kernel, cfg: ZSSRConfig,
                 rng: np.random.Generator, device: torch.device, precision: str, allow_rotation: bool,
                 max_scale: float = 1.0, progress: Optional[ProgressCallback] = None,
@@ -169,12 +181,7 @@ def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float]
             sampler.set_crop(cfg.crop_size)
         x, y = sampler.batch(cfg.batch_size)
         x = x.contiguous(memory_format=mem)
-        with autocast(device, precision):
-            out = net(x)
-        loss = torch.mean(torch.abs(out.float() - y))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = train_step(net, opt, x, y, device, precision)
 
         test_now = it % cfg.test_every == 0
         if test_now:
