@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from report import write_report
+
 VARIANTS = ["isotropic:geometric+arithmetic", "zssr:geometric+arithmetic"]
 
 
@@ -121,11 +123,7 @@ def main(argv=None):
                              f"{r['wall_s']:.0f}{note} | {r['peak_gib']:.2f} |")
             print(lines[-1], f"iterations {r['iterations']}", flush=True)
     text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(args.out if not args.timing_only else str(Path(args.out).with_name("axial_timing.md")))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"written to {out}")
+    write_report(text, Path(args.out).with_name("axial_timing.md") if args.timing_only else args.out)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_report  # noqa: E402
 from set5_common import SET5, set5_pairs, y_psnr  # noqa: E402
 
 from napari_zssr.engine import ZSSRConfig, apply, train  # noqa: E402
@@ -134,10 +135,7 @@ def main(argv=None):
         out += [f"| {n} | {s:.1f} |" for n, s in rows]
         out.append("")
     text = "\n".join(out)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(f"written to {args.out}")
+    write_report(text, args.out)
     return 0
 
 

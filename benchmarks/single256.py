@@ -20,6 +20,7 @@ import torch
 from napari_zssr.engine import ZSSRConfig
 from napari_zssr.nd import super_resolve_nd
 from napari_zssr.simulate import simulate_volume
+from report import write_report
 
 
 def main(argv=None):
@@ -45,9 +46,7 @@ def main(argv=None):
         lines.append(f"| {preset} | {', '.join(f'{w:.1f}' for w in walls)} | **{statistics.median(walls):.1f}** | "
                      f"{res.params['iterations']} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

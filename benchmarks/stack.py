@@ -18,6 +18,7 @@ import numpy as np
 from napari_zssr.engine import ZSSRConfig
 from napari_zssr.nd import super_resolve_nd
 from napari_zssr.simulate import simulate_volume
+from report import write_report
 
 
 def main(argv=None):
@@ -46,9 +47,7 @@ def main(argv=None):
              "| planes | wall s | x one plane |", "|---|---|---|"]
     lines += [f"| {n} | {w:.1f} | {r:.2f} |" for n, w, r, _ in rows]
     text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":
