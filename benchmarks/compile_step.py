@@ -20,7 +20,7 @@ from napari_zssr.engine import ZSSRConfig
 from napari_zssr.engine.device import pick_device, resolve_precision
 from napari_zssr.engine.network import ZSSRNet
 from napari_zssr.engine.train import train_step
-from report import write_report
+from report import describe_device, write_report
 
 
 def time_steps(net, crop: int, steps: int, precision: str, device) -> tuple:
@@ -32,6 +32,8 @@ def time_steps(net, crop: int, steps: int, precision: str, device) -> tuple:
     for _ in range(steps + 6):
         t0 = time.perf_counter()
         train_step(net, opt, x, y, device, precision)
+        if device.type == "cuda":   # kernels run asynchronously: wait for them before reading the clock
+            torch.cuda.synchronize(device)
         times.append(time.perf_counter() - t0)
     rest = sorted(times[6:])   # oneDNN builds its kernels in the first few eager steps
     return times[0], rest[len(rest) // 2]
@@ -62,8 +64,7 @@ def main(argv=None):
                f"{iters * gain - overhead:.1f} s" if gain > 0 else "compiled steps are not faster: never pays")
     text = "\n".join([
         "# torch.compile on the training step", "",
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, precision {precision}, "
-        f"crop {args.crop}, median of {args.steps} steps", "",
+        f"{describe_device()}, crop {args.crop}, median of {args.steps} steps", "",
         "| net | first step (s) | step (ms) |", "|---|---|---|",
         f"| eager | {e_first:.2f} | {1000 * e_step:.1f} |",
         f"| torch.compile | {c_first:.2f} | {1000 * c_step:.1f} |", "",

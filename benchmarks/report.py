@@ -3,6 +3,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
+from napari_zssr.engine.device import pick_device, resolve_precision
+
+
+def describe_device(device: str = "auto") -> str:
+    """The device the presets' "auto" picks, named so a table says which machine gave its numbers."""
+    dev = pick_device(device)
+    if dev.type == "cuda":
+        name = f"cuda ({torch.cuda.get_device_name(dev)}, torch {torch.__version__}, CUDA {torch.version.cuda})"
+    else:
+        name = f"{dev.type} (torch {torch.__version__}, {torch.get_num_threads()} threads)"
+    return f"{name}; default precision {resolve_precision('auto', dev)}"
+
 
 def write_report(text: str, out) -> Path:
     print(text)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import write_report  # noqa: E402
+from report import describe_device, write_report  # noqa: E402
 from set5_common import SET5, set5_pairs, y_psnr  # noqa: E402
 
 from napari_zssr.engine import ZSSRConfig, apply, train  # noqa: E402
@@ -79,7 +79,7 @@ def main(argv=None):
     if not SET5.exists():
         print(f"Set5 not found at {SET5}; set ZSSR_SET5 or place ../shared/data/Set5 beside the repo")
         return 0
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}", flush=True)
+    print(describe_device(), flush=True)
     lines = ["| scale | image | cubic dB | " + " | ".join(f"{p} dB | {p} s | {p} iters" for p in presets) + " |",
              "|" + "---|" * (3 + 3 * len(presets))]
     prof = cProfile.Profile() if args.profile else None
@@ -108,7 +108,7 @@ def main(argv=None):
             means = {p: (np.mean([r[p][0] for _, r in rows]), np.mean([r[p][1] for _, r in rows])) for p in presets}
             lines.append(f"| x{scale} | **mean** | {np.mean([r['cubic'] for _, r in rows]):.2f} | " + " | ".join(
                 f"**{means[p][0]:.2f}** | {means[p][1]:.1f} | " for p in presets) + " |")
-    out = ["# Set5 benchmark", "", f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed {args.seed}"
+    out = ["# Set5 benchmark", "", f"{describe_device()}, seed {args.seed}"
            + (f", overrides {overrides}" if overrides else ""),
            "", *lines, ""]
     if len(presets) >= 2:

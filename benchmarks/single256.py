@@ -15,12 +15,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from napari_zssr.engine import ZSSRConfig
 from napari_zssr.nd import super_resolve_nd
 from napari_zssr.simulate import simulate_volume
-from report import write_report
+from report import describe_device, write_report
 
 
 def main(argv=None):
@@ -32,7 +31,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     img = (simulate_volume((16, args.size, args.size), seed=0)[8] * 3000 + 100).astype(np.uint16)  # a mid plane
     lines = [f"# {args.size}x{args.size} -> {2 * args.size}x{2 * args.size} (x2), one image", "",
-             f"torch {torch.__version__}, {torch.get_num_threads()} threads", "",
+             describe_device(), "",
              "| preset | runs (s) | median s | iterations |", "|---|---|---|---|"]
     for preset in [p for p in args.presets.split(",") if p]:
         cfg = ZSSRConfig.from_preset(preset)

@@ -18,7 +18,7 @@ import numpy as np
 from napari_zssr.engine import ZSSRConfig
 from napari_zssr.nd import super_resolve_nd
 from napari_zssr.simulate import simulate_volume
-from report import write_report
+from report import describe_device, write_report
 
 
 def main(argv=None):
@@ -44,6 +44,7 @@ def main(argv=None):
         print(f"{n:3d} planes: {wall:7.1f} s  ({wall / base:.2f}x one plane)  iterations {res.params['iterations']}",
               flush=True)
     lines = [f"# Lateral x2, shared network, {args.size}x{args.size} planes, preset `{args.preset}`", "",
+             describe_device(), "",
              "| planes | wall s | x one plane |", "|---|---|---|"]
     lines += [f"| {n} | {w:.1f} | {r:.2f} |" for n, w, r, _ in rows]
     text = "\n".join(lines) + "\n"
