@@ -54,7 +54,6 @@ def run_one(lr: np.ndarray, hr: np.ndarray, scale: int, cfg: ZSSRConfig):
 
 def profile_summary(prof: cProfile.Profile) -> list:
     stats = pstats.Stats(prof)
-    total = sum(v[3] for k, v in stats.stats.items() if k[2] == "<module>") or stats.total_tt
     rows = []
     for name, (fname, func) in PROFILE_CATEGORIES.items():
         cum = sum(v[3] for k, v in stats.stats.items() if k[0].endswith(fname) and k[2] == func)

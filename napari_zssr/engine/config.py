@@ -6,7 +6,7 @@ faster schedule at the same or better quality; `fast` is for previews.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 

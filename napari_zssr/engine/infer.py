@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
-import numpy as np
 import torch
 
 from .device import autocast

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 

@@ -7,9 +7,8 @@ stack pooled into one training set; `apply` upscales an image with a trained net
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Tuple
 
 from ..engine.model_io import load_models, save_models
 from ..engine.zssr import TrainedModel

@@ -5,10 +5,9 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ..engine.config import ZSSRConfig
 from ..engine.kernels import fwhm_to_sigma, gaussian_kernel, resolve_kernel
