@@ -245,8 +245,9 @@ class ZSSRWidget(QWidget):
                     "ZSSR: learn from the xz/yz slices and their own downscaled copies")
         self.fusion = ComboBox(label="fusion", choices=list(lj.FUSIONS),
                                tooltip="how the xz and yz results are combined")
-        self.n_steps = SpinBox(label="gradual steps", min=1, max=8, value=cfg.n_steps,
-                               tooltip="reach the factor in this many gradual increases (1 = one jump)")
+        self.n_steps = SpinBox(label="gradual steps", min=0, max=8, value=cfg.n_steps,
+                               tooltip="reach the factor in this many gradual increases, which share the "
+                                       "iterations (1 = one jump; 0 = auto: steps of at most x1.19)")
         self.back_projection = SpinBox(label="back-projection", min=0, max=50, value=cfg.back_projection_iters,
                                        tooltip="iterations of back-projection (0 = off)")
         self.noise = FloatSpinBox(label="noise std", min=0.0, max=0.5, step=0.005, value=cfg.noise_std,
@@ -517,7 +518,8 @@ class ZSSRWidget(QWidget):
         if not events:
             return
         for ev in events:
-            if getattr(ev, "stage", "") not in ("train", "test"):
+            stage = getattr(ev, "stage", "") or ""
+            if not (stage.startswith("train") or stage == "test"):   # gradual SR: "train 2/4"
                 continue
             rec = getattr(ev, "rec_error", None)
             if rec is not None and (not self.plot.values or rec != self.plot.values[-1]):

@@ -297,6 +297,10 @@ def test_options_map_to_config_and_nd_kwargs():
     assert cfg.precision == "fp32"  # the paper preset
     assert kw == dict(mode="lateral", scale=(2.0, 1.5), kernel=("gaussian", 1.0, 2.0), planes="per-plane",
                       channels="joint", out_dtype="float32", tile=64)
+    assert _parse("--steps", "auto")[0].n_steps == 0           # the engine's auto rule
+    for bad in ("0", "two"):
+        with pytest.raises(OptionError, match="--steps"):
+            _parse("--steps", bad)
     cfg, kw = _parse("--warm-start")
     assert kw["planes"] == "warm-start" and kw["scale"] == 2.0 and kw["out_dtype"] == "input"
     assert cfg.max_iters == ZSSRConfig.from_preset("default").max_iters and cfg.ensemble is True

@@ -16,10 +16,11 @@ from napari_zssr.engine.kernels import downscale, gaussian_kernel
 from napari_zssr.engine.network import ZSSRNet
 from napari_zssr.engine.resize import imresize
 from napari_zssr.engine.train import DivergenceGuard, cosine_lr, slope_and_std
-from napari_zssr.engine.zssr import parse_scale, stage_factors
+from napari_zssr.engine.zssr import parse_scale, resolve_steps, split_iters, stage_factors
 
 # the module (napari_zssr.engine.train is shadowed by the function of that name)
 train_mod = importlib.import_module("napari_zssr.engine.train")
+zssr_mod = importlib.import_module("napari_zssr.engine.zssr")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -342,10 +343,53 @@ def test_gradual_two_steps():
     assert stages[0] == pytest.approx((math.sqrt(2), math.sqrt(2)))
     steps = [stages[0][0], stages[1][0] / stages[0][0]]          # each stage's increase over the last
     assert steps[0] == pytest.approx(steps[1]) and np.prod(steps) == pytest.approx(2.0)
-    assert model.iterations == 2 * cfg.max_iters
+    # max_iters is the whole run's budget, shared by the stages
+    assert [r.iterations for r in model.reports] == [cfg.max_iters // 2] * 2
+    assert model.iterations == cfg.max_iters
     assert {e.stage for e in events} == {"train 1/2", "train 2/2"}
+    # one progress count over both stages: a bar never restarts
+    its = [e.iteration for e in events]
+    assert its == sorted(its) and its[-1] >= cfg.max_iters // 2 and {e.total for e in events} == {cfg.max_iters}
     out = apply(model, img[None]).cpu().numpy()
     assert out.shape == (1, 48, 56) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("sf, max_iters, expected", [
+    ((2.0, 2.0), 2000, 4), ((4.0, 4.0), 2000, 8), ((3.0, 3.0), 2000, 7), ((1.5, 1.5), 2000, 3),
+    ((16.0, 16.0), 2000, 8),        # 16 steps of 2**0.25 wanted, but every stage keeps >= 250 iterations
+    ((4.0, 4.0), 900, 3), ((4.0, 4.0), 30, 1),
+    ((4.0, 1.0), 2000, 1),          # one axis only (axial): stage outputs are no fathers, one jump
+])
+def test_auto_steps_are_small_stages_within_the_budget(sf, max_iters, expected):
+    assert resolve_steps(0, sf, max_iters) == expected
+    assert resolve_steps(3, sf, max_iters) == 3                  # an explicit count is kept
+
+
+def test_auto_steps_at_x2_go_by_fourth_roots_of_two():
+    n = resolve_steps(0, (2.0, 2.0), 2000)
+    assert [f[0] for f in stage_factors((2.0, 2.0), n)] == pytest.approx([2 ** 0.25, 2 ** 0.5, 2 ** 0.75, 2.0])
+    assert ZSSRConfig().n_steps == 0 and ZSSRConfig.from_preset("paper").n_steps == 1
+
+
+def test_split_iters_shares_the_budget():
+    assert split_iters(2000, 3) == [667, 667, 666] and sum(split_iters(2001, 4)) == 2001
+    assert split_iters(100, 1) == [100]
+
+
+def test_gradual_on_a_stack_infers_only_a_few_planes_as_fathers(monkeypatch):
+    """A 12-plane stack in 3 stages: stage outputs of 4 evenly spaced planes, not of all 12."""
+    calls = []
+    real = zssr_mod.super_resolve_tensor
+
+    def counting(net, lr, *a, **k):
+        calls.append(tuple(lr.shape))
+        return real(net, lr, *a, **k)
+
+    monkeypatch.setattr(zssr_mod, "super_resolve_tensor", counting)
+    planes = [smooth_image(20, 20, seed=i)[None] for i in range(12)]
+    model = train(planes, 2, tiny(n_steps=3, max_iters=9))
+    assert len(model.reports) == 3
+    assert len(calls) == 2 * zssr_mod.GRADUAL_FATHERS
 
 
 @pytest.mark.parametrize("shape, scale, expected", [

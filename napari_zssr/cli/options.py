@@ -160,6 +160,13 @@ def positive_int(minimum: int = 1):
     return parse
 
 
+def steps_count(text: str) -> int:
+    """'auto' -> 0 (the engine's auto), else an integer >= 1."""
+    if text.strip().lower() == "auto":
+        return 0
+    return positive_int(1)(text)
+
+
 def non_negative_float(text: str) -> float:
     try:
         v = float(text)
@@ -189,8 +196,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                    help="downscaling kernel: bicubic (default), gaussian:SY[,SX] (sigma in input pixels), "
                         "or a 2-D kernel in a .npy/.tif file. Axial mode: bicubic or a file (z profile); "
                         "use --z-fwhm for a Gaussian slice profile")
-    g.add_argument("--steps", type=positive_int(1), metavar="N",
-                   help="gradual SR: number of scale increases (1 = one jump; the paper used 6)")
+    g.add_argument("--steps", type=steps_count, metavar="N|auto",
+                   help="gradual SR: number of scale increases sharing --max-iters (1 = one jump; auto, the "
+                        "default preset's: steps of at most x1.19, each at least 250 iterations; "
+                        "the paper used 6)")
     g.add_argument("--no-back-projection", action="store_true", help="skip back-projection")
     g.add_argument("--no-ensemble", action="store_true", help="skip the geometric self-ensemble (8x faster inference)")
     g.add_argument("--noise-std", type=non_negative_float, metavar="X",

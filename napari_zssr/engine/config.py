@@ -31,7 +31,7 @@ class ZSSRConfig:
     learning_rate: float = 1e-3          # the paper's; 2e-3 killed the net on Set5 butterfly even with warm-up
     lr_drop_factor: float = 10.0
     min_learning_rate: float = 9e-6
-    max_iters: int = 2000                 # cosine: the exact length; plateau: a cap
+    max_iters: int = 2000                 # the whole run's, shared by gradual stages; plateau: a cap
     min_iters_between_drops: int = 128
     test_every: int = 50
     lr_policy_every: int = 30
@@ -44,7 +44,9 @@ class ZSSRConfig:
     lr_schedule: str = "cosine"           # "cosine" (fixed length) or "plateau" (the paper's rule)
     test_max_pixels: int = 512 * 512      # reconstruction tests on a central crop at most this big
     # gradual SR and post-processing
-    n_steps: int = 1                      # number of gradual scale increases; 1 = one jump
+    n_steps: int = 0                      # gradual scale increases; 1 = one jump, 0 = auto (x1.19 per step)
+    gradual_ensemble: bool = True         # self-ensemble for the stage outputs that become fathers
+    gradual_father_pixels: int = 512 * 512  # stage outputs from a central crop of the input at most this big
     back_projection_iters: int = 10       # 0 disables back-projection
     ensemble: bool = True
     stack_ensemble: bool = False          # self-ensemble for every plane of a stack too (8x inference)
@@ -82,6 +84,10 @@ class ZSSRConfig:
 # image's result moves by up to 0.5 dB from seed to seed (butterfly 96x2700: 33.54 / 33.27 / 33.01),
 # so the smaller crops cost nothing measurable and save a quarter of the time; longer runs did not
 # help (96x4000: bird -0.06, woman -0.10 against 96x2700).
+# Gradual SR is automatic (n_steps=0): the 2000 iterations are shared by stages of at most x1.19
+# (x2: 4 stages of 500, x4: 8 of 250), each stage's output joining the fathers. At the same
+# iteration budget (1 thread, seed 0) Set5 x2 went from 36.99 dB (one jump) to 37.06 (2 steps)
+# and 37.11 (4 steps); x4 from 29.57 to 30.11 (2 steps), 30.44 (4 steps) and more with 8.
 PRESETS = {
     # The authors' code: fp32, one jump, their lr rule and time scale with 2018 polyfit scaling,
     # tests on the whole input. channels_last is only a memory layout (same fp32 arithmetic).

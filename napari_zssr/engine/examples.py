@@ -27,6 +27,25 @@ class Source:
     is_input: bool = True    # False for earlier gradual stages' outputs
 
 
+def evenly_spaced(items: Sequence, n: int) -> list:
+    """At most n of `items`, evenly spaced (a few planes of a stack stand for all of them)."""
+    items = list(items)
+    if len(items) <= n:
+        return items
+    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
+
+
+def central_crop(img: torch.Tensor, max_pixels: int) -> torch.Tensor:
+    """(C, H, W) -> a central crop of at most about max_pixels (the whole image when smaller)."""
+    h, w = img.shape[-2:]
+    if h * w <= max_pixels:
+        return img
+    side = int(math.sqrt(max_pixels))
+    ch, cw = min(h, side), min(w, max(side, max_pixels // max(min(h, side), 1)))
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return img[:, y0:y0 + ch, x0:x0 + cw]
+
+
 class ExampleSampler:
     def __init__(self, sources: Sequence[Source], sf: Tuple[float, float], kernel: Optional[np.ndarray],
                  cfg: ZSSRConfig, rng: np.random.Generator, allow_rotation: bool, max_scale: float = 1.0):

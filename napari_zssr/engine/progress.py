@@ -12,9 +12,9 @@ class Cancelled(Exception):
 
 @dataclass
 class ProgressEvent:
-    stage: str                      # "train", "test", "infer", "ensemble", "back-projection", "done"
-    iteration: int = 0              # iteration within the current training stage
-    total: Optional[int] = None     # upper bound on iterations for this stage (max_iters)
+    stage: str                      # "train" ("train 2/4" in gradual SR), "infer", "done", ...
+    iteration: int = 0              # training iteration, counted over all gradual stages
+    total: Optional[int] = None     # upper bound on training iterations (max_iters)
     loss: Optional[float] = None    # last L1 training loss
     lr: Optional[float] = None      # current learning rate
     rec_error: Optional[float] = None  # last reconstruction MSE on the downscaled input

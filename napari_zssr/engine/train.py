@@ -21,7 +21,7 @@ import torch
 
 from .config import ZSSRConfig
 from .device import autocast
-from .examples import ExampleSampler, Source, make_son
+from .examples import ExampleSampler, Source, central_crop, evenly_spaced, make_son
 from .network import ZSSRNet
 from .progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
 
@@ -62,19 +62,10 @@ class TestSet:
 
     def __init__(self, sources: Sequence[torch.Tensor], sf, kernel, cfg: ZSSRConfig):
         self.pairs = []
-        budget = cfg.test_max_pixels
-        chosen = list(sources)
-        if len(chosen) > 4:                       # a few evenly spaced planes of a stack
-            idx = np.linspace(0, len(chosen) - 1, 4).round().astype(int)
-            chosen = [chosen[i] for i in idx]
-        per = budget // len(chosen)
+        chosen = evenly_spaced(sources, 4)                 # a few planes of a stack
+        per = cfg.test_max_pixels // len(chosen)
         for img in chosen:
-            h, w = img.shape[-2:]
-            if h * w > per:                       # a central crop keeps the test cheap on big images
-                side = int(math.sqrt(per))
-                ch, cw = min(h, side), min(w, max(side, per // max(min(h, side), 1)))
-                y0, x0 = (h - ch) // 2, (w - cw) // 2
-                img = img[:, y0:y0 + ch, x0:x0 + cw]
+            img = central_crop(img, per)                    # keeps the test cheap on big images
             son = make_son(img[None], sf, kernel, clip=cfg.clip)
             self.pairs.append((son, img[None]))
 

@@ -15,7 +15,7 @@ import torch
 
 from .config import ZSSRConfig
 from .device import pick_device, resolve_precision, set_threads
-from .examples import Source
+from .examples import Source, central_crop, evenly_spaced
 from .infer import super_resolve_tensor
 from .kernels import is_symmetric, resolve_kernel
 from .network import ZSSRNet
@@ -23,6 +23,9 @@ from .progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
 from .train import StageReport, train_stage
 
 MAX_FACTOR = 16.0
+AUTO_STEP_RATIO = 2 ** 0.25      # "auto" gradual SR: stages of at most this factor...
+MIN_STAGE_ITERS = 250            # ...each trained for at least this many iterations
+GRADUAL_FATHERS = 4              # planes of a stack whose stage outputs become fathers
 
 
 def parse_scale(scale) -> Tuple[float, float]:
@@ -47,6 +50,24 @@ def stage_factors(sf: Tuple[float, float], n_steps: int) -> List[Tuple[float, fl
     """Gradual SR: n geometric steps towards sf (1 = one jump)."""
     n = max(int(n_steps), 1)
     return [tuple(float(s ** (k / n)) for s in sf) for k in range(1, n + 1)]
+
+
+def resolve_steps(n_steps: int, sf: Tuple[float, float], max_iters: int) -> int:
+    """Number of gradual stages; 0 means auto: steps of at most AUTO_STEP_RATIO while every stage
+    keeps MIN_STAGE_ITERS of the iteration budget. A factor along one axis only stays one jump:
+    its stage outputs are no valid fathers, so splitting would only shorten training."""
+    if n_steps >= 1:
+        return int(n_steps)
+    if min(sf) <= 1:
+        return 1
+    wanted = math.ceil(math.log(max(sf)) / math.log(AUTO_STEP_RATIO) - 1e-9)
+    return max(1, min(wanted, max_iters // MIN_STAGE_ITERS))
+
+
+def split_iters(total: int, n: int) -> List[int]:
+    """`max_iters` is the budget of the whole run: n stages share it (the first ones get the remainder)."""
+    base, extra = divmod(int(total), n)
+    return [max(1, base + (1 if i < extra else 0)) for i in range(n)]
 
 
 def check_image(c_h_w_shape: Sequence[int], sf) -> None:
@@ -121,23 +142,39 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
     else:
         net = new_net(channels, cfg, device)
     pool = [Source(b, 1.0) for b in base]
-    stages = stage_factors(sf, cfg.n_steps)
+    stages = stage_factors(sf, resolve_steps(cfg.n_steps, sf, cfg.max_iters))
+    iters = split_iters(cfg.max_iters, len(stages))
     model = TrainedModel(net, sf, channels, k, cfg, device, precision)
+    # stage outputs cost an inference each: a few planes of a stack, and a central crop of a big
+    # image, are fathers enough (crops of crop_size are all the sampler takes from them)
+    fathers = [central_crop(b, cfg.gradual_father_pixels) for b in evenly_spaced(base, GRADUAL_FATHERS)]
     for i, sf_k in enumerate(stages):
         name = "train" if len(stages) == 1 else f"train {i + 1}/{len(stages)}"
         max_scale = min(stages[i - 1]) if i else 1.0
-        rep = train_stage(net, pool, sf_k, k, cfg, rng, device, precision, allow_rotation, max_scale,
-                          progress, cancel, stage_name=name)
+        rep = train_stage(net, pool, sf_k, k, cfg.replace(max_iters=iters[i]), rng, device, precision,
+                          allow_rotation, max_scale, _whole_run(progress, sum(iters[:i]), sum(iters)), cancel,
+                          stage_name=name)
         model.reports.append(rep)
         if i < len(stages) - 1 and min(sf_k) > 1:
             # this stage's outputs become father sources for the next (they teach larger scales);
             # an output upscaled along one axis only is no valid father at any uniform scale
-            for b in base:
-                out = super_resolve_tensor(net, b, sf_k, k, precision, ensemble=cfg.ensemble,
+            for b in fathers:
+                out = super_resolve_tensor(net, b, sf_k, k, precision, ensemble=cfg.ensemble and cfg.gradual_ensemble,
                                            bp_iters=cfg.back_projection_iters, clip=cfg.clip, tile=cfg.tile,
                                            channels_last=cfg.channels_last, cancel=cancel)
                 pool.append(Source(out, min(sf_k), is_input=False))
     return model
+
+
+def _whole_run(progress: Optional[ProgressCallback], offset: int, total: int) -> Optional[ProgressCallback]:
+    """Count iterations over all gradual stages, so a progress bar runs once from 0 to the end."""
+    if progress is None:
+        return None
+
+    def report(ev: ProgressEvent) -> None:
+        ev.iteration, ev.total = ev.iteration + offset, total
+        progress(ev)
+    return report
 
 
 def apply(model: TrainedModel, image, *, cancel: CancelFlag = None,
