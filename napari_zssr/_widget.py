@@ -518,8 +518,7 @@ class ZSSRWidget(QWidget):
         if not events:
             return
         for ev in events:
-            stage = getattr(ev, "stage", "") or ""
-            if not (stage.startswith("train") or stage == "test"):   # gradual SR: "train 2/4"
+            if not (getattr(ev, "stage", "") or "").startswith("train"):   # gradual SR: "train 2/4"
                 continue
             rec = getattr(ev, "rec_error", None)
             if rec is not None and (not self.plot.values or rec != self.plot.values[-1]):
