@@ -245,9 +245,9 @@ class ZSSRWidget(QWidget):
                     "ZSSR: learn from the xz/yz slices and their own downscaled copies")
         self.fusion = ComboBox(label="fusion", choices=list(lj.FUSIONS),
                                tooltip="how the xz and yz results are combined")
-        self.n_steps = SpinBox(label="gradual steps", min=0, max=8, value=cfg.n_steps,
+        self.n_steps = SpinBox(label="gradual steps", min=0, max=64, value=cfg.n_steps,
                                tooltip="reach the factor in this many gradual increases, which share the "
-                                       "iterations (1 = one jump; 0 = auto: steps of at most x1.19)")
+                                       "iterations (1 = one jump; 0 = auto: x2 in 4 steps, x4 in 16)")
         self.back_projection = SpinBox(label="back-projection", min=0, max=50, value=cfg.back_projection_iters,
                                        tooltip="iterations of back-projection (0 = off)")
         self.noise = FloatSpinBox(label="noise std", min=0.0, max=0.5, step=0.005, value=cfg.noise_std,
@@ -271,7 +271,7 @@ class ZSSRWidget(QWidget):
 
         # ---- advanced
         self.max_iters = SpinBox(label="iterations", min=1, max=1_000_000, value=cfg.max_iters,
-                                 tooltip="maximum training iterations per model")
+                                 tooltip="training iterations per model (a gradual run beyond x2: per doubling of the factor)")
         self.crop_size = SpinBox(label="crop", min=8, max=4096, value=cfg.crop_size,
                                  tooltip="training crop edge (pixels)")
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=cfg.seed)

@@ -16,7 +16,7 @@ from napari_zssr.engine.kernels import downscale, gaussian_kernel
 from napari_zssr.engine.network import ZSSRNet
 from napari_zssr.engine.resize import imresize
 from napari_zssr.engine.train import DivergenceGuard, cosine_lr, slope_and_std
-from napari_zssr.engine.zssr import parse_scale, resolve_steps, split_iters, stage_factors
+from napari_zssr.engine.zssr import parse_scale, resolve_steps, run_budget, split_iters, stage_factors
 
 # the module (napari_zssr.engine.train is shadowed by the function of that name)
 train_mod = importlib.import_module("napari_zssr.engine.train")
@@ -354,21 +354,45 @@ def test_gradual_two_steps():
     assert out.shape == (1, 48, 56) and np.isfinite(out).all()
 
 
-@pytest.mark.parametrize("sf, max_iters, expected", [
-    ((2.0, 2.0), 2000, 4), ((4.0, 4.0), 2000, 8), ((3.0, 3.0), 2000, 7), ((1.5, 1.5), 2000, 3),
-    ((16.0, 16.0), 2000, 8),        # 16 steps of 2**0.25 wanted, but every stage keeps >= 250 iterations
+@pytest.mark.parametrize("sf, budget, expected", [
+    ((2.0, 2.0), 2000, 4), ((1.5, 1.5), 2000, 3),
+    ((4.0, 4.0), 4000, 16),         # beyond x2 finer: 4 steps per doubling per doubling
+    ((3.0, 3.0), 3170, 11),
+    ((4.0, 4.0), 2000, 8), ((16.0, 16.0), 2000, 8),   # every stage keeps >= 250 iterations
     ((4.0, 4.0), 900, 3), ((4.0, 4.0), 30, 1),
     ((4.0, 1.0), 2000, 1),          # one axis only (axial): stage outputs are no fathers, one jump
 ])
-def test_auto_steps_are_small_stages_within_the_budget(sf, max_iters, expected):
-    assert resolve_steps(0, sf, max_iters) == expected
-    assert resolve_steps(3, sf, max_iters) == 3                  # an explicit count is kept
+def test_auto_steps_are_small_stages_within_the_budget(sf, budget, expected):
+    assert resolve_steps(0, sf, budget) == expected
+    assert resolve_steps(3, sf, budget) == 3                     # an explicit count is kept
 
 
 def test_auto_steps_at_x2_go_by_fourth_roots_of_two():
     n = resolve_steps(0, (2.0, 2.0), 2000)
     assert [f[0] for f in stage_factors((2.0, 2.0), n)] == pytest.approx([2 ** 0.25, 2 ** 0.5, 2 ** 0.75, 2.0])
     assert ZSSRConfig().n_steps == 0 and ZSSRConfig.from_preset("paper").n_steps == 1
+
+
+@pytest.mark.parametrize("sf, overrides, expected", [
+    ((2.0, 2.0), {}, 2000), ((1.5, 1.5), {}, 2000),   # up to x2: max_iters
+    ((4.0, 4.0), {}, 4000), ((3.0, 3.0), {}, 3170),   # per doubling beyond
+    ((4.0, 4.0), {"n_steps": 3}, 4000),                # any gradual run
+    ((4.0, 4.0), {"n_steps": 1}, 2000),                # one jump: max_iters
+    ((4.0, 1.0), {}, 2000),                            # one axis (axial) is one jump
+    ((4.0, 4.0), {"budget_per_doubling": False}, 2000),
+])
+def test_run_budget_grows_per_doubling_for_gradual_runs(sf, overrides, expected):
+    assert run_budget(ZSSRConfig().replace(**overrides), sf) == expected
+
+
+def test_paper_preset_budget_is_its_cap_at_any_factor():
+    assert run_budget(ZSSRConfig.from_preset("paper"), (4.0, 4.0)) == 3000
+
+
+def test_x4_run_trains_twice_max_iters():
+    img = smooth_image(24, 24)
+    model = train([img[None]], 4, tiny(n_steps=2, max_iters=6))
+    assert [r.iterations for r in model.reports] == [6, 6]
 
 
 def test_split_iters_shares_the_budget():
@@ -474,6 +498,29 @@ def test_gradual_stage_outputs_are_not_input_scale_fathers(sf, monkeypatch):
     train([img[None]], sf, tiny(n_steps=2, max_iters=3))
     assert len(bases) == 2
     assert bases[1] == [(1, 20, 24)], f"stage 2 draws input-scale fathers from {bases[1]}"
+
+
+@pytest.mark.parametrize("from_pool", [False, True])
+def test_no_interp_fathers_from_stage_outputs(from_pool):
+    """With no_interp_from_pool, 'no interpolation' fathers are exact crops of an earlier stage's
+    output whenever the drawn scale exceeds 1 (as the original's augmentation picks its image);
+    without it they come from the input only."""
+    from napari_zssr.engine.examples import ExampleSampler, Source
+    inp = torch.zeros(1, 16, 16)
+    out = torch.full((1, 40, 40), 5.0)
+    cfg = ZSSRConfig(crop_size=8, prob_as_is=0.0, prob_no_interp=1.0, no_interp_from_pool=from_pool)
+    sampler = ExampleSampler([Source(inp, 1.0), Source(out, 2.5, is_input=False)], (2.5, 2.5), None, cfg,
+                             np.random.default_rng(0), allow_rotation=True, max_scale=2.5)
+    fathers = [sampler.father() for _ in range(200)]
+    assert all(f.shape == (1, 8, 8) for f in fathers)
+    from_output = sum(bool(torch.all(f == 5.0)) for f in fathers)
+    from_input = sum(bool(torch.all(f == 0.0)) for f in fathers)
+    assert from_output + from_input == 200           # no interpolation: never a blend of the two
+    if from_pool:
+        # scale ~ U(0.5, 2.5): the output is chosen when it exceeds 1, i.e. 3/4 of the time
+        assert 120 < from_output < 180
+    else:
+        assert from_output == 0
 
 
 def test_cosine_schedule_warms_up_then_decays():

@@ -22,6 +22,8 @@ class ZSSRConfig:
     batch_size: int = 1
     prob_as_is: float = 0.05
     prob_no_interp: float = 0.45          # the rest (0.5) is the affine mode
+    no_interp_from_pool: bool = True      # "no interpolation" fathers also from earlier stage outputs
+    source_sized_crops: bool = True       # fathers up to crop_size from any source big enough (batch 1)
     min_father_scale: float = 0.5
     scale_diff_sigma: float = 0.25
     shear_sigma: float = 0.1
@@ -32,6 +34,7 @@ class ZSSRConfig:
     lr_drop_factor: float = 10.0
     min_learning_rate: float = 9e-6
     max_iters: int = 2000                 # the whole run's, shared by gradual stages; plateau: a cap
+    budget_per_doubling: bool = True      # gradual beyond x2: max_iters per doubling (x4: 2 x max_iters)
     min_iters_between_drops: int = 128
     test_every: int = 50
     lr_policy_every: int = 30

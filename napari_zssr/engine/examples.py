@@ -58,11 +58,13 @@ class ExampleSampler:
         self.allow_rotation = allow_rotation
         self.max_scale = max(max_scale, cfg.min_father_scale + 1e-3)
         self.set_crop(cfg.crop_size)
+        self._free_size = False
         # sample base sources with probability proportional to their size, as the paper says
         areas = np.array([s.image.shape[-1] * s.image.shape[-2] for s in self.base], dtype=np.float64)
         self.base_p = areas / areas.sum()
 
     def set_crop(self, size: int) -> None:
+        self.crop_size = size
         h = min(s.image.shape[-2] for s in self.base)
         w = min(s.image.shape[-1] for s in self.base)
         self.crop = (min(size, h), min(size, w))
@@ -71,15 +73,34 @@ class ExampleSampler:
     def _pick_base(self) -> torch.Tensor:
         return self.base[self.rng.choice(len(self.base), p=self.base_p)].image
 
+    def _crop_for(self, h: float, w: float) -> Tuple[int, int]:
+        """The father's size: the common crop, or -- one father at a time -- up to crop_size when the
+        (rescaled) source is bigger than the inputs (earlier stage outputs of a small image)."""
+        if not self._free_size:
+            return self.crop
+        size = self.crop_size
+        return (max(self.crop[0], min(size, int(h))), max(self.crop[1], min(size, int(w))))
+
     def _crop(self, img: torch.Tensor) -> torch.Tensor:
-        ch, cw = self.crop
         h, w = img.shape[-2:]
+        ch, cw = self._crop_for(h, w)
         y = int(self.rng.integers(0, h - ch + 1))
         x = int(self.rng.integers(0, w - cw + 1))
         return img[:, y:y + ch, x:x + cw]
 
+    def _pick_by_scale(self) -> torch.Tensor:
+        """A source drawn as the original's augmentation does: a scale uniform in [min, max_scale),
+        then the first source whose scale exceeds it (the input, or an earlier stage's output)."""
+        scale = self.rng.uniform(self.cfg.min_father_scale, self.max_scale)
+        cands = [s for s in self.sources if s.scale > scale] or [self.sources[-1]]
+        if cands[0].is_input:
+            return self._pick_base()
+        same = [s for s in self.sources if s.scale == cands[0].scale]
+        return same[int(self.rng.integers(0, len(same)))].image
+
     def _no_interp(self) -> torch.Tensor:
-        f = self._crop(self._pick_base())
+        src = self._pick_by_scale() if self.cfg.no_interp_from_pool else self._pick_base()
+        f = self._crop(src)
         if self.allow_rotation:
             k = int(self.rng.integers(0, 4))
             if k % 2 and f.shape[-1] != f.shape[-2]:
@@ -107,8 +128,8 @@ class ExampleSampler:
         rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
         shear = np.array([[1.0, shx], [shy, 1.0]])
         m = rot @ shear @ np.diag([mirror / sx, 1.0 / sy])          # acts on (x, y)
-        ch, cw = self.crop
         h, w = img.shape[-2:]
+        ch, cw = self._crop_for(h * rel, w * rel)
         corners = np.array([[-cw / 2, -ch / 2], [cw / 2, -ch / 2], [-cw / 2, ch / 2], [cw / 2, ch / 2]]).T
         ext = np.abs(m @ corners).max(axis=1)                          # half extent in x, y
         cx = rng.uniform(ext[0], w - ext[0]) if w > 2 * ext[0] else w / 2
@@ -132,6 +153,7 @@ class ExampleSampler:
     # ---- pairs -----------------------------------------------------------------------------
     def batch(self, n: int) -> Tuple[torch.Tensor, torch.Tensor]:
         """(network input, target), each (n, C, h, w)."""
+        self._free_size = n == 1 and self.cfg.source_sized_crops
         fathers = torch.stack([self.father() for _ in range(n)])
         return make_son(fathers, self.sf, self.kernel, self.cfg.noise_std, self.cfg.clip, self.rng), fathers
 

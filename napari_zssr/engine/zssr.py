@@ -23,7 +23,7 @@ from .progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
 from .train import StageReport, train_stage
 
 MAX_FACTOR = 16.0
-AUTO_STEP_RATIO = 2 ** 0.25      # "auto" gradual SR: stages of at most this factor...
+STEPS_PER_DOUBLING = 4          # "auto" gradual SR: x2 in 4 stages (x1.19 each), finer beyond...
 MIN_STAGE_ITERS = 250            # ...each trained for at least this many iterations
 GRADUAL_FATHERS = 4              # planes of a stack whose stage outputs become fathers
 
@@ -52,16 +52,27 @@ def stage_factors(sf: Tuple[float, float], n_steps: int) -> List[Tuple[float, fl
     return [tuple(float(s ** (k / n)) for s in sf) for k in range(1, n + 1)]
 
 
-def resolve_steps(n_steps: int, sf: Tuple[float, float], max_iters: int) -> int:
-    """Number of gradual stages; 0 means auto: steps of at most AUTO_STEP_RATIO while every stage
-    keeps MIN_STAGE_ITERS of the iteration budget. A factor along one axis only stays one jump:
-    its stage outputs are no valid fathers, so splitting would only shorten training."""
+def run_budget(cfg: ZSSRConfig, sf: Tuple[float, float]) -> int:
+    """Training iterations of the whole run: `max_iters`, or -- for a gradual run beyond x2 with
+    `budget_per_doubling` -- `max_iters` per doubling of the larger factor (x4: twice as many)."""
+    gradual = cfg.n_steps != 1 and min(sf) > 1
+    if cfg.budget_per_doubling and gradual and max(sf) > 2:
+        return int(round(cfg.max_iters * math.log2(max(sf))))
+    return int(cfg.max_iters)
+
+
+def resolve_steps(n_steps: int, sf: Tuple[float, float], budget: int) -> int:
+    """Number of gradual stages; 0 means auto: 4 steps per doubling up to x2 (at most x1.19 each),
+    finer beyond (4 per doubling per doubling: x4 in 16 steps of x1.09), while every stage keeps
+    MIN_STAGE_ITERS of the budget. A factor along one axis only stays one jump: its stage outputs
+    are no valid fathers, so splitting would only shorten training."""
     if n_steps >= 1:
         return int(n_steps)
     if min(sf) <= 1:
         return 1
-    wanted = math.ceil(math.log(max(sf)) / math.log(AUTO_STEP_RATIO) - 1e-9)
-    return max(1, min(wanted, max_iters // MIN_STAGE_ITERS))
+    doublings = math.log2(max(sf))
+    wanted = math.ceil(STEPS_PER_DOUBLING * doublings * max(doublings, 1.0) - 1e-9)
+    return max(1, min(wanted, budget // MIN_STAGE_ITERS))
 
 
 def split_iters(total: int, n: int) -> List[int]:
@@ -142,8 +153,9 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
     else:
         net = new_net(channels, cfg, device)
     pool = [Source(b, 1.0) for b in base]
-    stages = stage_factors(sf, resolve_steps(cfg.n_steps, sf, cfg.max_iters))
-    iters = split_iters(cfg.max_iters, len(stages))
+    budget = run_budget(cfg, sf)
+    stages = stage_factors(sf, resolve_steps(cfg.n_steps, sf, budget))
+    iters = split_iters(budget, len(stages))
     model = TrainedModel(net, sf, channels, k, cfg, device, precision)
     # stage outputs cost an inference each: a few planes of a stack, and a central crop of a big
     # image, are fathers enough (crops of crop_size are all the sampler takes from them)
