@@ -416,6 +416,24 @@ def test_gradual_on_a_stack_infers_only_a_few_planes_as_fathers(monkeypatch):
     assert len(calls) == 2 * zssr_mod.GRADUAL_FATHERS
 
 
+def test_stage_outputs_are_capped_in_output_pixels(monkeypatch):
+    """A big input's stage outputs come from a central crop whose upscaled size stays within
+    gradual_father_pixels, so the later (larger) stages of x4 cost no more than the first."""
+    outs = []
+    real = zssr_mod.super_resolve_tensor
+
+    def recording(net, lr, sf, *a, **k):
+        out = real(net, lr, sf, *a, **k)
+        outs.append(out.shape[-2] * out.shape[-1])
+        return out
+
+    monkeypatch.setattr(zssr_mod, "super_resolve_tensor", recording)
+    img = smooth_image(64, 64)
+    train([img[None]], 4, tiny(n_steps=4, max_iters=4, gradual_father_pixels=96 * 96))
+    assert len(outs) == 3
+    assert all(px <= 96 * 96 * 1.1 for px in outs) and min(outs) > 80 * 80, outs
+
+
 @pytest.mark.parametrize("shape, scale, expected", [
     ((17, 23), 1.5, (26, 35)),
     ((17, 23), (2, 1), (34, 23)),

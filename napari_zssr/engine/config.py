@@ -49,7 +49,7 @@ class ZSSRConfig:
     # gradual SR and post-processing
     n_steps: int = 0                      # gradual scale increases; 1 = one jump, 0 = auto (x1.19 per step)
     gradual_ensemble: bool = True         # self-ensemble for the stage outputs that become fathers
-    gradual_father_pixels: int = 512 * 512  # stage outputs from a central crop of the input at most this big
+    gradual_father_pixels: int = 512 * 512  # stage outputs (of a central crop of the input): at most this big
     back_projection_iters: int = 10       # 0 disables back-projection
     ensemble: bool = True
     stack_ensemble: bool = False          # self-ensemble for every plane of a stack too (8x inference)

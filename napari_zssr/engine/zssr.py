@@ -159,7 +159,7 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
     model = TrainedModel(net, sf, channels, k, cfg, device, precision)
     # stage outputs cost an inference each: a few planes of a stack, and a central crop of a big
     # image, are fathers enough (crops of crop_size are all the sampler takes from them)
-    fathers = [central_crop(b, cfg.gradual_father_pixels) for b in evenly_spaced(base, GRADUAL_FATHERS)]
+    fathers = evenly_spaced(base, GRADUAL_FATHERS)
     for i, sf_k in enumerate(stages):
         name = "train" if len(stages) == 1 else f"train {i + 1}/{len(stages)}"
         max_scale = min(stages[i - 1]) if i else 1.0
@@ -170,8 +170,10 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
         if i < len(stages) - 1 and min(sf_k) > 1:
             # this stage's outputs become father sources for the next (they teach larger scales);
             # an output upscaled along one axis only is no valid father at any uniform scale
+            # at most gradual_father_pixels output pixels each: x4's 15 stage outputs stay cheap
+            crop_px = max(int(cfg.gradual_father_pixels / (sf_k[0] * sf_k[1])), 32 * 32)
             for b in fathers:
-                out = super_resolve_tensor(net, b, sf_k, k, precision, ensemble=cfg.ensemble and cfg.gradual_ensemble,
+                out = super_resolve_tensor(net, central_crop(b, crop_px), sf_k, k, precision, ensemble=cfg.ensemble and cfg.gradual_ensemble,
                                            bp_iters=cfg.back_projection_iters, clip=cfg.clip, tile=cfg.tile,
                                            channels_last=cfg.channels_last, cancel=cancel)
                 pool.append(Source(out, min(sf_k), is_input=False))
