@@ -247,7 +247,7 @@ class ZSSRWidget(QWidget):
                                tooltip="how the xz and yz results are combined")
         self.n_steps = SpinBox(label="gradual steps", min=0, max=64, value=cfg.n_steps,
                                tooltip="reach the factor in this many gradual increases, which share the "
-                                       "iterations (1 = one jump; 0 = auto: x2 in 4 steps, x4 in 16)")
+                                       "iterations (1 = one jump; 0 = auto: x2 in 4 steps, x4 in 24)")
         self.back_projection = SpinBox(label="back-projection", min=0, max=50, value=cfg.back_projection_iters,
                                        tooltip="iterations of back-projection (0 = off)")
         self.noise = FloatSpinBox(label="noise std", min=0.0, max=0.5, step=0.005, value=cfg.noise_std,
@@ -271,7 +271,7 @@ class ZSSRWidget(QWidget):
 
         # ---- advanced
         self.max_iters = SpinBox(label="iterations", min=1, max=1_000_000, value=cfg.max_iters,
-                                 tooltip="training iterations per model (a gradual run beyond x2: per doubling of the factor)")
+                                 tooltip="training iterations per model (a gradual run past x2 trains up to 3x as many)")
         self.crop_size = SpinBox(label="crop", min=8, max=4096, value=cfg.crop_size,
                                  tooltip="training crop edge (pixels)")
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=cfg.seed)

@@ -16,7 +16,7 @@ from napari_zssr.engine.kernels import downscale, gaussian_kernel
 from napari_zssr.engine.network import ZSSRNet
 from napari_zssr.engine.resize import imresize
 from napari_zssr.engine.train import DivergenceGuard, cosine_lr, slope_and_std
-from napari_zssr.engine.zssr import parse_scale, resolve_steps, run_budget, split_iters, stage_factors
+from napari_zssr.engine.zssr import parse_scale, resolve_steps, run_budget, run_crop, split_iters, stage_factors
 
 # the module (napari_zssr.engine.train is shadowed by the function of that name)
 train_mod = importlib.import_module("napari_zssr.engine.train")
@@ -356,9 +356,7 @@ def test_gradual_two_steps():
 
 @pytest.mark.parametrize("sf, budget, expected", [
     ((2.0, 2.0), 2000, 4), ((1.5, 1.5), 2000, 3),
-    ((4.0, 4.0), 4000, 16),         # beyond x2 finer: 4 steps per doubling per doubling
-    ((3.0, 3.0), 3170, 11),
-    ((4.0, 4.0), 2000, 8), ((16.0, 16.0), 2000, 8),   # every stage keeps >= 250 iterations
+    ((4.0, 4.0), 6000, 24), ((3.0, 3.0), 3803, 15),   # past x2: stages of 250 iterations
     ((4.0, 4.0), 900, 3), ((4.0, 4.0), 30, 1),
     ((4.0, 1.0), 2000, 1),          # one axis only (axial): stage outputs are no fathers, one jump
 ])
@@ -375,24 +373,30 @@ def test_auto_steps_at_x2_go_by_fourth_roots_of_two():
 
 @pytest.mark.parametrize("sf, overrides, expected", [
     ((2.0, 2.0), {}, 2000), ((1.5, 1.5), {}, 2000),   # up to x2: max_iters
-    ((4.0, 4.0), {}, 4000), ((3.0, 3.0), {}, 3170),   # per doubling beyond
-    ((4.0, 4.0), {"n_steps": 3}, 4000),                # any gradual run
+    ((4.0, 4.0), {}, 6000), ((3.0, 3.0), {}, 3803),   # budget_growth 3 for the doubling past x2
+    ((16.0, 16.0), {}, 6000),                          # ...and no more beyond
+    ((4.0, 4.0), {"n_steps": 3}, 6000),                # any gradual run
     ((4.0, 4.0), {"n_steps": 1}, 2000),                # one jump: max_iters
     ((4.0, 1.0), {}, 2000),                            # one axis (axial) is one jump
-    ((4.0, 4.0), {"budget_per_doubling": False}, 2000),
+    ((4.0, 4.0), {"budget_growth": 1.0}, 2000),
 ])
-def test_run_budget_grows_per_doubling_for_gradual_runs(sf, overrides, expected):
-    assert run_budget(ZSSRConfig().replace(**overrides), sf) == expected
+def test_run_budget_grows_past_x2_for_gradual_runs(sf, overrides, expected):
+    assert run_budget(ZSSRConfig().replace(**overrides), sf) == pytest.approx(expected, abs=2)
 
 
-def test_paper_preset_budget_is_its_cap_at_any_factor():
-    assert run_budget(ZSSRConfig.from_preset("paper"), (4.0, 4.0)) == 3000
+@pytest.mark.parametrize("sf, overrides, expected", [
+    ((2.0, 2.0), {}, 96), ((4.0, 4.0), {}, 128), ((4.0, 4.0), {"n_steps": 1}, 96),
+    ((4.0, 1.0), {}, 96), ((4.0, 4.0), {"crop_size": 160}, 160),
+])
+def test_run_crop_grows_past_x2(sf, overrides, expected):
+    assert run_crop(ZSSRConfig().replace(**overrides), sf) == expected
+    assert run_crop(ZSSRConfig.from_preset("fast"), (4.0, 4.0)) == 64
 
 
-def test_x4_run_trains_twice_max_iters():
+def test_x4_run_trains_three_times_max_iters():
     img = smooth_image(24, 24)
     model = train([img[None]], 4, tiny(n_steps=2, max_iters=6))
-    assert [r.iterations for r in model.reports] == [6, 6]
+    assert [r.iterations for r in model.reports] == [9, 9]
 
 
 def test_split_iters_shares_the_budget():

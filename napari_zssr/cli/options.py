@@ -198,15 +198,15 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         "use --z-fwhm for a Gaussian slice profile")
     g.add_argument("--steps", type=steps_count, metavar="N|auto",
                    help="gradual SR: number of scale increases sharing the iterations (1 = one jump; auto, "
-                        "the default preset's: x2 in 4 steps of x1.19, x4 in 16 of x1.09, each at least "
-                        "250 iterations; the paper used 6)")
+                        "the default preset's: x2 in 4 steps of x1.19; past x2 steps of 250 iterations, x4 in 24 "
+                        "of x1.06; the paper used 6)")
     g.add_argument("--no-back-projection", action="store_true", help="skip back-projection")
     g.add_argument("--no-ensemble", action="store_true", help="skip the geometric self-ensemble (8x faster inference)")
     g.add_argument("--noise-std", type=non_negative_float, metavar="X",
                    help="noise added to the training sons (normalised intensities, e.g. 0.01)")
     g.add_argument("--max-iters", type=positive_int(1), metavar="N",
-                   help="training iterations per model, per doubling of the factor for a gradual run beyond "
-                        "x2 (default preset: 2000 on 96x96 crops, cosine schedule, so x4 trains 4000; "
+                   help="training iterations per model; a gradual run past x2 trains up to 3x as many "
+                        "(default preset: 2000 on 96x96 crops, cosine schedule; x4: 6000 on 128x128; "
                         "paper: at most 3000, its plateau rule stops earlier; fast: 1600 on 64x64 crops)")
     g.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
     g.add_argument("--device", choices=DEVICES, default="auto", help="compute device (default auto)")

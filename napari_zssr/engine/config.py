@@ -18,6 +18,7 @@ class ZSSRConfig:
     init_std_factor: float = 0.1          # std = sqrt(factor / (9 * C_in)), smaller than He for the residual
     # examples
     crop_size: int = 96                   # the paper's 128 at 0.56x the cost per step: see PRESETS
+    crop_size_beyond_x2: int = 128        # gradual runs past x2: sons of 32 pixels at x4
     small_crop_fraction: float = 0.0      # this fraction of the iterations first, on crop_size // 2 crops
     batch_size: int = 1
     prob_as_is: float = 0.05
@@ -34,7 +35,7 @@ class ZSSRConfig:
     lr_drop_factor: float = 10.0
     min_learning_rate: float = 9e-6
     max_iters: int = 2000                 # the whole run's, shared by gradual stages; plateau: a cap
-    budget_per_doubling: bool = True      # gradual beyond x2: max_iters per doubling (x4: 2 x max_iters)
+    budget_growth: float = 3.0            # gradual past x2: max_iters x this per further doubling (x4: 3x)
     min_iters_between_drops: int = 128
     test_every: int = 50
     lr_policy_every: int = 30
@@ -47,7 +48,7 @@ class ZSSRConfig:
     lr_schedule: str = "cosine"           # "cosine" (fixed length) or "plateau" (the paper's rule)
     test_max_pixels: int = 512 * 512      # reconstruction tests on a central crop at most this big
     # gradual SR and post-processing
-    n_steps: int = 0                      # gradual scale increases; 1 = one jump, 0 = auto (x1.19 per step)
+    n_steps: int = 0                      # gradual scale increases; 1 = one jump, 0 = auto (see resolve_steps)
     gradual_ensemble: bool = True         # self-ensemble for the stage outputs that become fathers
     gradual_father_pixels: int = 512 * 512  # stage outputs (of a central crop of the input): at most this big
     back_projection_iters: int = 10       # 0 disables back-projection
@@ -87,10 +88,15 @@ class ZSSRConfig:
 # image's result moves by up to 0.5 dB from seed to seed (butterfly 96x2700: 33.54 / 33.27 / 33.01),
 # so the smaller crops cost nothing measurable and save a quarter of the time; longer runs did not
 # help (96x4000: bird -0.06, woman -0.10 against 96x2700).
-# Gradual SR is automatic (n_steps=0): the 2000 iterations are shared by stages of at most x1.19
-# (x2: 4 stages of 500, x4: 8 of 250), each stage's output joining the fathers. At the same
-# iteration budget (1 thread, seed 0) Set5 x2 went from 36.99 dB (one jump) to 37.06 (2 steps)
-# and 37.11 (4 steps); x4 from 29.57 to 30.11 (2 steps), 30.44 (4 steps) and more with 8.
+# Gradual SR is automatic (n_steps=0): up to x2 the 2000 iterations are shared by stages of at
+# most x1.19 (x2: 4 stages of 500), each stage's output joining the fathers. At the same budget
+# (1 thread, seed 0) Set5 x2 went from 36.99 dB (one jump) to 37.06 (2 steps) and 37.11 (4 steps).
+# "No interpolation" fathers are drawn from those outputs too (as the original's augmentation
+# picks its image by the drawn scale): x2 37.11 -> 37.19, x4 30.48 -> 30.64.
+# Past x2 a run needs more (benchmarks/results/x4_study/): Set5 x4 at 2000 iterations 30.64,
+# 4000 30.89, 6000 on 24 stages about +0.13 more, 128x128 crops about +0.08 at 4000. So a gradual
+# run past x2 trains budget_growth (3) times max_iters at most, in stages of 250 iterations, on
+# crop_size_beyond_x2 crops (the paper's 128: the son of a x4 father keeps 32 pixels).
 PRESETS = {
     # The authors' code: fp32, one jump, their lr rule and time scale with 2018 polyfit scaling,
     # tests on the whole input. channels_last is only a memory layout (same fp32 arithmetic).
@@ -102,5 +108,5 @@ PRESETS = {
     "default": dict(),
     # Previews: 1600 iterations on 64x64 crops (a quarter of the pixels of 400 full ones, and a
     # 64^2 step runs 5x faster than a 128^2 one on a CPU), no self-ensemble.
-    "fast": dict(crop_size=64, max_iters=1600, test_every=200, ensemble=False),
+    "fast": dict(crop_size=64, crop_size_beyond_x2=64, max_iters=1600, test_every=200, ensemble=False),
 }

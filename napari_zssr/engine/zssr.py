@@ -52,26 +52,39 @@ def stage_factors(sf: Tuple[float, float], n_steps: int) -> List[Tuple[float, fl
     return [tuple(float(s ** (k / n)) for s in sf) for k in range(1, n + 1)]
 
 
+def beyond_x2(cfg: ZSSRConfig, sf: Tuple[float, float]) -> bool:
+    """A gradual run past x2 (both axes upscaled): it gets a larger budget and larger crops."""
+    return cfg.n_steps != 1 and min(sf) > 1 and max(sf) > 2
+
+
 def run_budget(cfg: ZSSRConfig, sf: Tuple[float, float]) -> int:
-    """Training iterations of the whole run: `max_iters`, or -- for a gradual run beyond x2 with
-    `budget_per_doubling` -- `max_iters` per doubling of the larger factor (x4: twice as many)."""
-    gradual = cfg.n_steps != 1 and min(sf) > 1
-    if cfg.budget_per_doubling and gradual and max(sf) > 2:
-        return int(round(cfg.max_iters * math.log2(max(sf))))
+    """Training iterations of the whole run: `max_iters`; a gradual run past x2 gets
+    budget_growth ** (doublings - 1) times that, at most budget_growth times (default 3: x3 1.9x,
+    x4 and beyond 3x), so that x8 or x16 stays a run of minutes, not hours."""
+    if beyond_x2(cfg, sf):
+        growth = min(cfg.budget_growth ** (math.log2(max(sf)) - 1), cfg.budget_growth)
+        return int(round(cfg.max_iters * growth))
     return int(cfg.max_iters)
 
 
+def run_crop(cfg: ZSSRConfig, sf: Tuple[float, float]) -> int:
+    """Training crop edge: past x2 at least `crop_size_beyond_x2`, so that a son keeps ~32 pixels."""
+    return max(cfg.crop_size, cfg.crop_size_beyond_x2) if beyond_x2(cfg, sf) else cfg.crop_size
+
+
 def resolve_steps(n_steps: int, sf: Tuple[float, float], budget: int) -> int:
-    """Number of gradual stages; 0 means auto: 4 steps per doubling up to x2 (at most x1.19 each),
-    finer beyond (4 per doubling per doubling: x4 in 16 steps of x1.09), while every stage keeps
-    MIN_STAGE_ITERS of the budget. A factor along one axis only stays one jump: its stage outputs
-    are no valid fathers, so splitting would only shorten training."""
+    """Number of gradual stages; 0 means auto: up to x2, 4 steps per doubling (at most x1.19 each);
+    past x2, as many as the budget allows at MIN_STAGE_ITERS each (x4: 24 steps of x1.06).
+    A factor along one axis only stays one jump: its stage outputs are no valid fathers, so
+    splitting would only shorten training."""
     if n_steps >= 1:
         return int(n_steps)
     if min(sf) <= 1:
         return 1
-    doublings = math.log2(max(sf))
-    wanted = math.ceil(STEPS_PER_DOUBLING * doublings * max(doublings, 1.0) - 1e-9)
+    if max(sf) > 2:
+        wanted = budget // MIN_STAGE_ITERS
+    else:
+        wanted = math.ceil(STEPS_PER_DOUBLING * math.log2(max(sf)) - 1e-9)
     return max(1, min(wanted, budget // MIN_STAGE_ITERS))
 
 
@@ -154,6 +167,7 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
         net = new_net(channels, cfg, device)
     pool = [Source(b, 1.0) for b in base]
     budget = run_budget(cfg, sf)
+    cfg = cfg.replace(crop_size=run_crop(cfg, sf))
     stages = stage_factors(sf, resolve_steps(cfg.n_steps, sf, budget))
     iters = split_iters(budget, len(stages))
     model = TrainedModel(net, sf, channels, k, cfg, device, precision)
