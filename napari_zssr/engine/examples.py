@@ -88,14 +88,19 @@ class ExampleSampler:
         x = int(self.rng.integers(0, w - cw + 1))
         return img[:, y:y + ch, x:x + cw]
 
-    def _pick_by_scale(self) -> torch.Tensor:
-        """A source drawn as the original's augmentation does: a scale uniform in [min, max_scale),
-        then the first source whose scale exceeds it (the input, or an earlier stage's output)."""
+    def _draw_scale(self) -> Tuple[float, Source]:
+        """As the original's augmentation: a scale uniform in [min_father_scale, max_scale), and the
+        first source whose scale exceeds it (the input, then earlier stage outputs)."""
         scale = self.rng.uniform(self.cfg.min_father_scale, self.max_scale)
-        cands = [s for s in self.sources if s.scale > scale] or [self.sources[-1]]
-        if cands[0].is_input:
+        cands = [s for s in self.sources if s.scale > scale]
+        return scale, (cands[0] if cands else self.sources[-1])
+
+    def _pick_by_scale(self) -> torch.Tensor:
+        """The image for a 'no interpolation' father: the input, or an earlier stage's output."""
+        _, src = self._draw_scale()
+        if src.is_input:
             return self._pick_base()
-        same = [s for s in self.sources if s.scale == cands[0].scale]
+        same = [s for s in self.sources if s.scale == src.scale]
         return same[int(self.rng.integers(0, len(same)))].image
 
     def _no_interp(self) -> torch.Tensor:
@@ -112,10 +117,7 @@ class ExampleSampler:
 
     def _affine(self) -> torch.Tensor:
         cfg, rng = self.cfg, self.rng
-        scale = rng.uniform(cfg.min_father_scale, self.max_scale)
-        # the first source whose scale exceeds the drawn one (the input, then earlier stage outputs)
-        cands = [s for s in self.sources if s.scale > scale]
-        src = cands[0] if cands else self.sources[-1]
+        scale, src = self._draw_scale()
         same = [s for s in self.sources if s.scale == src.scale]
         img = same[int(rng.integers(0, len(same)))].image if len(same) > 1 else src.image
         rel = scale / src.scale

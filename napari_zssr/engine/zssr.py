@@ -81,11 +81,10 @@ def resolve_steps(n_steps: int, sf: Tuple[float, float], budget: int) -> int:
         return int(n_steps)
     if min(sf) <= 1:
         return 1
+    most = budget // MIN_STAGE_ITERS
     if max(sf) > 2:
-        wanted = budget // MIN_STAGE_ITERS
-    else:
-        wanted = math.ceil(STEPS_PER_DOUBLING * math.log2(max(sf)) - 1e-9)
-    return max(1, min(wanted, budget // MIN_STAGE_ITERS))
+        return max(1, most)
+    return max(1, min(math.ceil(STEPS_PER_DOUBLING * math.log2(max(sf)) - 1e-9), most))
 
 
 def split_iters(total: int, n: int) -> List[int]:
@@ -184,10 +183,11 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
         if i < len(stages) - 1 and min(sf_k) > 1:
             # this stage's outputs become father sources for the next (they teach larger scales);
             # an output upscaled along one axis only is no valid father at any uniform scale
-            # at most gradual_father_pixels output pixels each: x4's 15 stage outputs stay cheap
+            # at most gradual_father_pixels output pixels each: x4's 23 stage outputs stay cheap
             crop_px = max(int(cfg.gradual_father_pixels / (sf_k[0] * sf_k[1])), 32 * 32)
             for b in fathers:
-                out = super_resolve_tensor(net, central_crop(b, crop_px), sf_k, k, precision, ensemble=cfg.ensemble and cfg.gradual_ensemble,
+                out = super_resolve_tensor(net, central_crop(b, crop_px), sf_k, k, precision,
+                                           ensemble=cfg.ensemble and cfg.gradual_ensemble,
                                            bp_iters=cfg.back_projection_iters, clip=cfg.clip, tile=cfg.tile,
                                            channels_last=cfg.channels_last, cancel=cancel)
                 pool.append(Source(out, min(sf_k), is_input=False))
