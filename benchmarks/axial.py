@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from report import write_report
+from report import preset_config, write_report
 
 VARIANTS = ["isotropic:geometric+arithmetic", "zssr:geometric+arithmetic"]
 
@@ -54,14 +54,13 @@ def interp_z(lr: np.ndarray, step: int, kind: str) -> np.ndarray:
 
 def child(args) -> None:
     """Run one method (both fusions from one training) and print JSON lines (own process: own peak memory)."""
-    from napari_zssr.engine import ZSSRConfig
     from napari_zssr.nd import super_resolve_nd
     shape = tuple(int(s) for s in args.shape.split(","))
     gt, lr = make_data(shape, args.step, args.seed)
     if args.timing_only:
         lr = gt                                      # the input volume itself is 64x256x256
     method, fusions = args.variant.split(":")
-    cfg = ZSSRConfig.from_preset(args.preset, seed=args.seed)
+    cfg = preset_config(args.preset, seed=args.seed)
     models = None
     for fusion in fusions.split("+"):
         t0 = time.perf_counter()
@@ -96,7 +95,8 @@ def main(argv=None):
              f"(FWHM = 1 step), preset `{args.preset}`", ""]
     if not args.timing_only:
         gt, lr = make_data(shape, args.step, args.seed)
-        lines += ["| method | PSNR dB | SSIM | wall s | peak GiB |", "|---|---|---|---|---|"]
+        from report import describe_device
+        lines += [describe_device(), "", "| method | PSNR dB | SSIM | wall s | peak GiB |", "|---|---|---|---|---|"]
         for kind in ("linear", "cubic"):
             p, s = metrics(gt, interp_z(lr, args.step, kind))
             lines.append(f"| {kind} interpolation along z | {p:.2f} | {s:.4f} | - | - |")

@@ -25,3 +25,13 @@ def write_report(text: str, out) -> Path:
     out.write_text(text)
     print(f"written to {out}")
     return out
+
+
+def preset_config(spec: str, **fixed):
+    """'default', or a preset with overrides: 'default:init=random', 'fast:prior_iters=100;seed=1'."""
+    import ast
+
+    from napari_zssr.engine import ZSSRConfig
+    name, _, rest = spec.partition(":")
+    over = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in rest.split(";") if kv)}
+    return ZSSRConfig.from_preset(name, **fixed).replace(**over)

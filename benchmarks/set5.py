@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import describe_device, write_report  # noqa: E402
+from report import describe_device, preset_config, write_report  # noqa: E402
 from set5_common import SET5, set5_pairs, y_psnr  # noqa: E402
 
 from napari_zssr.engine import ZSSRConfig, apply, train  # noqa: E402
@@ -63,7 +63,8 @@ def profile_summary(prof: cProfile.Profile) -> list:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--presets", default="default")
+    ap.add_argument("--presets", default="default",
+                    help="comma-separated presets, each optionally with overrides: default:init=random;max_iters=2000")
     ap.add_argument("--scales", default="2,4")
     ap.add_argument("--images", default="", help="comma-separated subset (baby,bird,butterfly,head,woman)")
     ap.add_argument("--seed", type=int, default=0)
@@ -91,7 +92,7 @@ def main(argv=None):
             cub = np.moveaxis(imresize(x, scale, output_shape=hr.shape[:2]).numpy(), 0, -1)
             row = {"cubic": y_psnr(cub, hr, scale)}
             for i, p in enumerate(presets):
-                cfg = ZSSRConfig.from_preset(p, seed=args.seed, **({} if p == "paper" else overrides))
+                cfg = preset_config(p, seed=args.seed).replace(**({} if p.startswith("paper") else overrides))
                 if prof is not None and i == 0:
                     prof.enable()
                 row[p] = run_one(lr, hr, scale, cfg)

@@ -38,7 +38,7 @@ def files(tmp_path):
 def _train_and_save(path: Path, axes: str, channels: str = "independent"):
     """A saved model made through the Python API (one torch thread: quick on a busy machine)."""
     img = read_image(path)
-    cfg = ZSSRConfig(max_iters=5, ensemble=False, num_threads=1)
+    cfg = ZSSRConfig(max_iters=5, prior_iters=5, ensemble=False, num_threads=1)
     res = super_resolve_nd(img.data, axes, scale=2, config=cfg, channels=channels, out_dtype="input")
     return res, save_result_models(res, path.with_suffix(f".{channels}.zssr"))
 
@@ -133,7 +133,7 @@ def test_batch_applies_a_saved_model_to_every_file(files):
 
 def test_python_api_model_path_and_objects(tmp_path):
     data = _img(5)
-    cfg = ZSSRConfig(max_iters=5, ensemble=False, num_threads=1)
+    cfg = ZSSRConfig(max_iters=5, prior_iters=5, ensemble=False, num_threads=1)
     first = super_resolve_nd(data, "YX", scale=2, config=cfg)
     path = save_result_models(first, tmp_path / "m.zssr")
     again = super_resolve_nd(data, "YX", scale=2, config=cfg, model=path)          # from the file

@@ -21,8 +21,8 @@ def _one_thread():
 
 
 # the real engine, a handful of iterations on tiny crops
-CFG = ZSSRConfig(max_iters=10, ensemble=False, crop_size=16, back_projection_iters=2, seed=0, precision="fp32",
-                 num_threads=1, device="cpu")
+CFG = ZSSRConfig(max_iters=10, prior_iters=10, ensemble=False, crop_size=16, back_projection_iters=2, seed=0,
+                 precision="fp32", num_threads=1, device="cpu")
 
 
 def smooth(shape, dtype=np.uint16, lo=100.0, hi=4000.0, seed=0) -> np.ndarray:
@@ -285,7 +285,7 @@ def test_constant_channel_rejected_before_any_work():
 @pytest.mark.parametrize("planes", ["shared", "per-plane", "warm-start"])
 def test_planes(planes):
     data = smooth((3, 16, 16), np.uint16)
-    cfg = CFG.replace(max_iters=60) if planes == "warm-start" else CFG
+    cfg = CFG.replace(max_iters=60, prior_iters=60) if planes == "warm-start" else CFG
     events = []
     res = run(data, "ZYX", scale=2, planes=planes, config=cfg, progress=events.append)
     assert res.data.shape == (3, 32, 32) and np.isfinite(res.data).all()

@@ -54,6 +54,12 @@ class ZSSRConfig:
     back_projection_iters: int = 10       # 0 disables back-projection
     ensemble: bool = True
     stack_ensemble: bool = False          # self-ensemble for every plane of a stack too (8x inference)
+    # starting point: "prior" loads the shipped learned weights that fit the run (engine/prior.py)
+    # and trains with the short `prior_*` schedule below; "random" is the paper's start and schedule
+    init: str = "prior"
+    prior_iters: int = 400                # iterations of a run that starts from the prior
+    prior_learning_rate: float = 2e-4     # small: adapt the prior to the image, do not unlearn it
+    prior_warmup_iters: int = 20
     # compute
     device: str = "auto"                  # "auto" (cuda, mps, cpu) or a torch device string
     precision: str = "auto"               # "auto", "fp32", "bf16"
@@ -71,6 +77,11 @@ class ZSSRConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def from_prior(self) -> "ZSSRConfig":
+        """The schedule of a run that starts from a learned prior (iterations, lr, warm-up)."""
+        return self.replace(max_iters=self.prior_iters, learning_rate=self.prior_learning_rate,
+                            warmup_iters=self.prior_warmup_iters)
 
     @classmethod
     def from_preset(cls, name: str = "default", **overrides) -> "ZSSRConfig":
@@ -100,7 +111,7 @@ class ZSSRConfig:
 PRESETS = {
     # The authors' code: fp32, one jump, their lr rule and time scale with 2018 polyfit scaling,
     # tests on the whole input. channels_last is only a memory layout (same fp32 arithmetic).
-    "paper": dict(precision="fp32", crop_size=128, slope_std="2018", lr_schedule="plateau", learning_rate=1e-3,
+    "paper": dict(init="random", precision="fp32", crop_size=128, slope_std="2018", lr_schedule="plateau", learning_rate=1e-3,
                   max_iters=3000, test_every=50,
                   lr_policy_every=60, min_iters_between_drops=256, lr_slope_range=256,
                   test_max_pixels=10 ** 9, ensemble=True, back_projection_iters=10, divergence_ratio=0.0,

@@ -19,6 +19,7 @@ from .examples import Source, central_crop, evenly_spaced
 from .infer import super_resolve_tensor
 from .kernels import is_symmetric, resolve_kernel
 from .network import ZSSRNet
+from .prior import INITS, apply_prior
 from .progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
 from .train import StageReport, train_stage
 
@@ -114,6 +115,8 @@ class TrainedModel:
     device: torch.device
     precision: str
     reports: List[StageReport] = field(default_factory=list)
+    init: str = "random"            # where training started: "prior", "random" or "model" (warm start)
+    notices: List[str] = field(default_factory=list)
 
     @property
     def rec_error(self) -> Optional[float]:
@@ -158,18 +161,30 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
     channels = base[0].shape[0]
     for b in base:
         check_image(b.shape, sf)
+    if cfg.init not in INITS:
+        raise ValueError(f"unknown init {cfg.init!r}; choose from {', '.join(INITS)}")
+    started, notices = "random", []
     if init is not None:
         if init.channels != channels:
             raise ValueError(f"the model has {init.channels} channel(s); the data has {channels}")
-        net = init.net.to(device)
+        net, started = init.net.to(device), "model"
     else:
         net = new_net(channels, cfg, device)
+        if cfg.init == "prior":
+            loaded, notice = apply_prior(net, channels, sf, k)
+            if loaded:
+                # a learned start needs only a short adaptation to this image
+                cfg, started = cfg.from_prior(), "prior"
+            else:
+                notices.append(notice)
+                if progress is not None:
+                    progress(ProgressEvent(stage="notice", message=notice))
     pool = [Source(b, 1.0) for b in base]
     budget = run_budget(cfg, sf)
     cfg = cfg.replace(crop_size=run_crop(cfg, sf))
     stages = stage_factors(sf, resolve_steps(cfg.n_steps, sf, budget))
     iters = split_iters(budget, len(stages))
-    model = TrainedModel(net, sf, channels, k, cfg, device, precision)
+    model = TrainedModel(net, sf, channels, k, cfg, device, precision, init=started, notices=notices)
     # stage outputs cost an inference each: a few planes of a stack, and a central crop of a big
     # image, are fathers enough (crops of crop_size are all the sampler takes from them)
     fathers = evenly_spaced(base, GRADUAL_FATHERS)

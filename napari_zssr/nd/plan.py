@@ -124,6 +124,13 @@ def _warm_iters(max_iters: int) -> int:
     return min(max_iters, max(max_iters // 4, 50))
 
 
+def _warm_config(cfg: ZSSRConfig, prev: TrainedModel) -> ZSSRConfig:
+    """The run that continues from `prev`: a quarter of the iterations the first one trained
+    (its schedule: from random weights or from the prior)."""
+    return cfg.replace(max_iters=_warm_iters(prev.config.max_iters), learning_rate=prev.config.learning_rate,
+                       warmup_iters=prev.config.warmup_iters)
+
+
 def _apply_chunks(model: TrainedModel, batch: np.ndarray, cfg: ZSSRConfig, cancel, chunk: int = 8) -> np.ndarray:
     """Apply to (N, C, H, W) in chunks, keeping memory bounded."""
     outs = []
@@ -151,7 +158,7 @@ def _lateral(vols: np.ndarray, sf, cfg: ZSSRConfig, kernel, planes: str, prog: _
     outs, models, prev = [], [], None
     for i in range(p):
         # warm start: later planes start from the previous net and need fewer iterations
-        c = cfg if (planes == "per-plane" or prev is None) else cfg.replace(max_iters=_warm_iters(cfg.max_iters))
+        c = cfg if (planes == "per-plane" or prev is None) else _warm_config(cfg, prev)
         m = _train([vols[i]], sf, c, kernel, prog, cancel, init=prev if planes == "warm-start" else None)
         outs.append(apply(m, vols[i], cancel=cancel, config=c).cpu().numpy())
         models.append(m)
@@ -268,7 +275,7 @@ def super_resolve_nd(data: np.ndarray, axes: str, *, mode: str = "lateral", scal
             for ti in range(t):
                 check_cancel(cancel)
                 # time series of volumes: later time points warm-start from the previous one
-                vcfg = gcfg if prev is None else gcfg.replace(max_iters=_warm_iters(gcfg.max_iters))
+                vcfg = gcfg if prev is None else _warm_config(gcfg, prev)
                 out, m = _axial(np.moveaxis(eng[ti], 0, 1), f, vcfg, akernel, axial_method, fusion, prog,
                                 cancel, model=gmodel, init=prev)
                 vols.append(np.moveaxis(out, 0, 1))              # (Z', Ce, Y, X)

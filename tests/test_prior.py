@@ -1,0 +1,142 @@
+"""The learned starting point: which prior fits, loading, bad files, fallback, and that
+`init="random"` is exactly the old run."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from napari_zssr.engine import ZSSRConfig, apply, train
+from napari_zssr.engine import prior as prior_mod
+from napari_zssr.engine.kernels import gaussian_kernel
+from napari_zssr.engine.network import ZSSRNet
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(crop_size=24, ensemble=False, back_projection_iters=2, n_steps=1, num_threads=1, seed=0,
+            max_iters=12, prior_iters=12)
+
+
+def _img(c=1, h=40, w=44, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 0.5 + 0.3 * np.sin(xx / 3.0) * np.cos(yy / 4.0)
+    return np.stack([base + 0.05 * rng.standard_normal((h, w)) for _ in range(c)]).astype(np.float32)
+
+
+def test_shipped_priors_exist_and_fit_the_network():
+    for family in ("lateral", "axial"):
+        path = prior_mod.PRIOR_DIR / prior_mod.prior_filename(family, 1)
+        assert path.is_file(), path
+        meta = prior_mod.load_prior_into(ZSSRNet(1), path)
+        assert meta["card"]["family"] == family
+    assert (prior_mod.PRIOR_DIR / "MODEL_CARD.md").is_file()
+    total = sum(p.stat().st_size for p in prior_mod.PRIOR_DIR.glob("*.safetensors"))
+    assert total <= 5 * 2 ** 20
+
+
+def test_rgb_starts_from_the_gray_prior_spread_over_its_colours():
+    """A gray picture copied into R, G and B gives the 1-channel prior's result in each colour."""
+    path = prior_mod.PRIOR_DIR / prior_mod.prior_filename("lateral", 1)
+    gray, rgb = ZSSRNet(1), ZSSRNet(3)
+    prior_mod.load_prior_into(gray, path)
+    meta = prior_mod.load_prior_into(rgb, path)
+    assert meta["expanded_from"] == 1
+    x = torch.from_numpy(_img())[None]
+    with torch.no_grad():
+        one, three = gray(x), rgb(x.repeat(1, 3, 1, 1))
+    for c in range(3):
+        assert torch.allclose(three[:, c], one[:, 0], atol=1e-5)
+    assert prior_mod.find_prior(3, (2.0, 2.0), None)[0] == path
+    assert prior_mod.find_prior(2, (2.0, 2.0), None)[0] is None
+
+
+def test_family_follows_factors_and_kernel():
+    assert prior_mod.prior_family((2.0, 2.0), None)[0] == "lateral"
+    assert prior_mod.prior_family((2.0, 2.0), gaussian_kernel(1.0, 1.0))[0] == "lateral"
+    assert prior_mod.prior_family((4.0, 1.0), gaussian_kernel(1.5, 0.0))[0] == "axial"
+    skew = np.zeros((5, 5))
+    skew[2, 1:5] = [1, 2, 3, 4]
+    fam, why = prior_mod.prior_family((2.0, 2.0), skew)
+    assert fam is None and "symmetric" in why
+
+
+def test_prior_run_starts_from_the_prior_and_uses_its_schedule():
+    cfg = ZSSRConfig(**TINY)
+    m = train([_img()], 2, cfg)
+    assert m.init == "prior" and not m.notices
+    assert m.iterations == cfg.prior_iters
+    assert m.config.learning_rate == cfg.prior_learning_rate
+    # a prior run with no adaptation at all is the prior's network
+    still = train([_img()], 2, cfg.replace(prior_iters=1, prior_learning_rate=0.0, prior_warmup_iters=0))
+    ref = ZSSRNet(1)
+    prior_mod.load_prior_into(ref, prior_mod.PRIOR_DIR / "lateral_1ch.safetensors")
+    for a, b in zip(still.net.state_dict().values(), ref.state_dict().values()):
+        assert torch.allclose(a, b)
+
+
+def test_init_random_is_the_old_run_bit_for_bit(tmp_path, monkeypatch):
+    x = _img()
+    cfg = ZSSRConfig(**TINY)
+    a = apply(train([x], 2, cfg.replace(init="random")), x).numpy()
+    # the same run with no prior available at all (the code path before priors existed)
+    monkeypatch.setattr(prior_mod, "PRIOR_DIR", tmp_path)
+    b_model = train([x], 2, cfg)
+    b = apply(b_model, x).numpy()
+    assert b_model.init == "random"
+    assert np.array_equal(a, b)
+
+
+def test_missing_prior_falls_back_with_a_one_line_notice(tmp_path, monkeypatch):
+    monkeypatch.setattr(prior_mod, "PRIOR_DIR", tmp_path)
+    events = []
+    m = train([_img(c=2)], 2, ZSSRConfig(**TINY), progress=events.append)
+    assert m.init == "random" and len(m.notices) == 1 and "\n" not in m.notices[0]
+    assert "random weights" in m.notices[0]
+    assert any(e.stage == "notice" for e in events)
+    # two channels have no prior even when the priors are there
+    monkeypatch.undo()
+    m2 = train([_img(c=2)], 2, ZSSRConfig(**TINY))
+    assert m2.init == "random" and "2-channel" in m2.notices[0]
+
+
+def test_corrupt_or_mismatched_prior_is_a_clear_error(tmp_path):
+    bad = tmp_path / "lateral_1ch.safetensors"
+    bad.write_bytes(b"not a safetensors file at all")
+    with pytest.raises(ValueError, match="not a valid napari-zssr prior"):
+        prior_mod.load_prior_into(ZSSRNet(1), bad)
+    rgb = tmp_path / "rgb.safetensors"
+    prior_mod.save_prior(ZSSRNet(3), rgb, {"family": "lateral"})
+    with pytest.raises(ValueError, match="3-channel"):
+        prior_mod.load_prior_into(ZSSRNet(1), rgb)
+    with pytest.raises(ValueError, match="unknown init"):
+        train([_img()], 2, ZSSRConfig(**TINY).replace(init="imagenet"))
+
+
+def test_paper_preset_stays_random_init():
+    assert ZSSRConfig.from_preset("paper").init == "random"
+    assert ZSSRConfig.from_preset("default").init == "prior"
+
+
+def test_priors_ship_in_the_wheel_and_load_from_a_plain_install(tmp_path):
+    """Build the wheel, unpack it (a non-editable install), load a prior from there."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(REPO)], check=True)
+    wheel = next(tmp_path.glob("napari_zssr-*.whl"))
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        assert "napari_zssr/engine/priors/lateral_1ch.safetensors" in names
+        z.extractall(site)
+    code = ("import napari_zssr.engine.prior as p; from napari_zssr.engine.network import ZSSRNet; "
+            "assert str(p.PRIOR_DIR).startswith(%r), p.PRIOR_DIR; "
+            "print(p.load_prior_into(ZSSRNet(1), p.PRIOR_DIR / 'lateral_1ch.safetensors')['card']['family'])"
+            % str(site))
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": ""},
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "lateral"
