@@ -145,8 +145,8 @@ def test_two_channel_batch_matches_single_command(batch_dir):
     assert main(["batch", str(src / "two_ch.tif"), "-o", str(out), *FAST, *LOCAL, "-q"]) == 0
     # the single command's own steps, with the batch task's thread count (1): sums in the same order
     args = build_parser().parse_args([str(src / "two_ch.tif"), "-o", str(batch_dir / "single.tif"), *FAST])
-    config, nd_kwargs = config_from_args(args)
-    prep = _run.prepare(args.input, args.output, config, nd_kwargs)
+    config, spec = config_from_args(args)
+    prep = _run.prepare(args.input, args.output, spec)
     single = _run.run(prep, config.replace(num_threads=1))
     a = read_image(out / "two_ch_zssr.tif")
     assert a.axes == single.axes == "CYX" and np.array_equal(a.data, single.data)

@@ -165,11 +165,12 @@ def _jsonable(value):
 _NOT_PARAMS = ("device", "num_threads", "tile")
 
 
-def run_params(config, nd_kwargs: dict, *, axes: Optional[str], model_sha256: Optional[str],
+def run_params(config, spec, *, axes: Optional[str], model_sha256: Optional[str],
                suffix: str) -> dict:
     """What decides the output of a task: the JSON the manifest stores and compares."""
     cfg = {k: v for k, v in config.to_dict().items() if k not in _NOT_PARAMS}
-    nd = {k: v for k, v in nd_kwargs.items() if k not in ("model", "tile")}
+    nd = {k: v for k, v in spec.to_record().items() if k not in ("model", "tile")}
+    nd["kernel"] = spec.kernel if spec.kernel is not None else "bicubic"   # an array: by its checksum
     return _jsonable({"config": cfg, "nd": nd, "axes": axes, "model_sha256": model_sha256, "suffix": suffix})
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..io import check_not_input
 from . import _ui
 from ._manifest import (BatchLock, Manifest, UsageError, expand_inputs, file_facts, format_table, now_iso,
                         output_names, params_sha256, run_params, sha256_file, summary_rows, write_summary)
@@ -105,6 +106,7 @@ class Plan:
     lock: BatchLock
     params: dict
     params_sha256: str
+    spec: object = None                         # the nd RunSpec every task runs (model path resolved)
     model_sha256: Optional[str] = None
 
 
@@ -115,7 +117,7 @@ def _record(path: Path, output: Optional[Path], status: str, message: str = "", 
     return rec
 
 
-def make_plan(args, config, nd_kwargs) -> Plan:
+def make_plan(args, config, spec) -> Plan:
     """Check the batch as a whole (UsageError -> exit 2) and decide per input: run or skip."""
     out_dir = Path(args.output_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
@@ -129,16 +131,14 @@ def make_plan(args, config, nd_kwargs) -> Plan:
     if not os.access(out_dir, os.W_OK):
         raise UsageError(f"{out_dir}: folder is not writable")
     model_sha = None
-    model = nd_kwargs.get("model") or getattr(args, "model", None)
-    if model:
-        from ..engine.model_io import read_model_meta
+    if spec.model:
+        from ..nd.models import check_model_file
         try:
-            read_model_meta(model)
+            check_model_file(spec.model, spec.mode)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        model = str(Path(model).expanduser().resolve())
-        nd_kwargs["model"] = model
-        model_sha = sha256_file(model)
+        spec = spec.replace(model=str(Path(spec.model).expanduser().resolve()))
+        model_sha = sha256_file(spec.model)
     if "/" in args.suffix or os.sep in args.suffix:
         raise UsageError(f"--suffix {args.suffix!r}: must not contain a path separator")
 
@@ -147,7 +147,12 @@ def make_plan(args, config, nd_kwargs) -> Plan:
         manifest = Manifest.load(out_dir)
         inputs = expand_inputs(args.inputs, out_dir, args.suffix)
         names = output_names(inputs, out_dir, args.suffix, manifest.entries)
-        params = run_params(config, nd_kwargs, axes=args.axes, model_sha256=model_sha, suffix=args.suffix)
+        for path in inputs:                                   # never onto an input, even with --overwrite
+            try:
+                check_not_input(names[str(path)], inputs)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        params = run_params(config, spec, axes=args.axes, model_sha256=model_sha, suffix=args.suffix)
         psha = params_sha256(params)
         records, jobs = [], []
         for path in inputs:
@@ -173,7 +178,7 @@ def make_plan(args, config, nd_kwargs) -> Plan:
     except BaseException:
         lock.release()
         raise
-    return Plan(out_dir, records, jobs, manifest, lock, params, psha, model_sha)
+    return Plan(out_dir, records, jobs, manifest, lock, params, psha, spec, model_sha)
 
 
 # --- the cluster --------------------------------------------------------------------------------
@@ -300,22 +305,25 @@ def _finish(state: _State, job: Job, res: dict, bar, quiet: bool) -> None:
     """Record one file's outcome in the record list and the manifest; print its status line."""
     plan = state.plan
     rec = plan.records[job.index]
-    status = {"done": "done", "cancelled": "cancelled"}.get(res.get("status"), "failed")
-    rec.update(status=status, seconds=res.get("seconds"), message=res.get("message", ""),
-               rec_error=res.get("rec_error"), cubic_rec_error=res.get("cubic_rec_error"), gain_db=res.get("gain_db"))
+    status = {"done": "done", "cancelled": "cancelled"}.get(res.status, "failed")
+    rec.update(status=status, seconds=res.seconds, message=res.message,
+               rec_error=res.rec_error, cubic_rec_error=res.cubic_rec_error, gain_db=res.gain_db)
     old = plan.manifest.entries.get(str(job.input), {})
-    extra = dict(started=old.get("started"), finished=now_iso(), seconds=res.get("seconds"),
-                 message=res.get("message", ""))
+    extra = dict(started=old.get("started"), finished=now_iso(), seconds=res.seconds, message=res.message)
     if status == "done":
-        extra.update(output_sha256=res.get("output_sha256"), rec_error=res.get("rec_error"),
-                     cubic_rec_error=res.get("cubic_rec_error"), gain_db=res.get("gain_db"),
-                     rec_errors=res.get("rec_errors"), cubic_rec_errors=res.get("cubic_rec_errors"))
+        extra.update(output_sha256=res.output_sha256, rec_error=res.rec_error,
+                     cubic_rec_error=res.cubic_rec_error, gain_db=res.gain_db,
+                     rec_errors=res.rec_errors, cubic_rec_errors=res.cubic_rec_errors)
+        if res.notices:
+            extra["notices"] = res.notices
     plan.manifest.entries[str(job.input)] = _entry(plan, job, status, **extra)
     plan.manifest.save(force=False)
     state.finished += 1
     state.fractions.pop(job.index, None)
+    lines = [f"{PROG}: {Path(rec['input']).name}: {n}" for n in (res.notices if status == "done" else [])]
     if status == "failed" or not quiet:
-        line = _status_line(rec)
+        lines.append(_status_line(rec))
+    for line in lines:
         if bar is not None:
             bar.write(line, file=sys.stderr)
         else:
@@ -333,7 +341,7 @@ def _status_line(rec: dict) -> str:
     return f"{PROG}: {rec['status']}: {msg if msg and msg != rec['status'] else name}"
 
 
-def run_batch(plan: Plan, args, config, nd_kwargs, argv, interrupted: threading.Event) -> str:
+def run_batch(plan: Plan, args, config, argv, interrupted: threading.Event) -> str:
     """Run the plan's jobs; returns "ok" or "interrupted" (records and manifest updated in place)."""
     from distributed import Event, as_completed
 
@@ -375,7 +383,7 @@ def run_batch(plan: Plan, args, config, nd_kwargs, argv, interrupted: threading.
     ac = as_completed()
     for job in jobs.values():
         spec = T.TaskSpec(index=job.index, input=str(job.input), output=str(job.output), config=config,
-                          nd_kwargs=nd_kwargs, axes=args.axes, overwrite=job.overwrite, argv=list(argv),
+                          run=plan.spec, axes=args.axes, overwrite=job.overwrite, argv=list(argv),
                           batch_id=batch_id, task_threads=cl.task_threads, model_sha256=plan.model_sha256)
         state.specs[job.index] = spec
         fut = client.submit(T.inspect, spec, key=f"zssr-inspect-{job.index}-{batch_id}", pure=False,
@@ -413,12 +421,12 @@ def run_batch(plan: Plan, args, config, nd_kwargs, argv, interrupted: threading.
         msg = f"batch stopped: {type(exc).__name__}: {_one_line(exc)}"
         for idx, job in jobs.items():
             if plan.records[idx]["status"] == "pending":
-                _finish(state, job, dict(status="failed", message=msg), bar, quiet)
+                _finish(state, job, T.FileResult("failed", msg), bar, quiet)
     finally:
         local_cancel.set()
         for idx, job in jobs.items():
             if plan.records[idx]["status"] == "pending":
-                _finish(state, job, dict(status="cancelled", message="cancelled"), bar, True)
+                _finish(state, job, T.FileResult("cancelled", "cancelled"), bar, True)
         plan.manifest.save()
         if bar is not None:
             _refresh(bar, state)
@@ -449,12 +457,13 @@ def _drain(ac, state: _State, jobs, bar, quiet) -> None:
 
 
 def _collect_write(fut, state, job, bar, quiet) -> None:
+    from ._batch_tasks import FileResult
     if fut.status == "finished":
         res = fut.result()
     elif fut.status == "cancelled":
-        res = dict(status="cancelled", message="cancelled")
+        res = FileResult("cancelled", "cancelled")
     else:
-        res = dict(status="failed", message=f"{job.input}: worker failed: {_one_line(fut.exception())}")
+        res = FileResult("failed", f"{job.input}: worker failed: {_one_line(fut.exception())}")
     state.parts.pop(job.index, None)
     _finish(state, job, res, bar, quiet)
     fut.release()
@@ -469,15 +478,15 @@ def _handle(fut, state: _State, jobs, client, ac, res_spec, n_jobs, batch_id, ba
         return
     # inspect finished: submit the parts and the write, or record the failure
     if fut.status != "finished":
-        res = dict(status="failed", message=f"{job.input}: worker failed: {_one_line(fut.exception())}")
+        res = T.Inspected("failed", f"{job.input}: worker failed: {_one_line(fut.exception())}")
     else:
         res = fut.result()
     fut.release()
-    if res.get("status") != "ok":
-        _finish(state, job, res, bar, quiet)
+    if res.status != "ok":
+        _finish(state, job, T.FileResult("failed", res.message), bar, quiet)
         return
     spec = state.specs[idx]
-    n = int(res["n_parts"])
+    n = int(res.n_parts)
     state.n_parts[idx] = n
     parts = []
     for c in range(n):
@@ -515,14 +524,14 @@ def main(argv=None) -> int:
     t0, started = time.perf_counter(), now_iso()
     try:
         args = build_parser().parse_args(normalise_argv(argv))
-        config, nd_kwargs = config_from_args(args)
+        config, spec = config_from_args(args)
         if args.scheduler:
             local = [f for f, v in (("--workers", args.workers), ("--threads-per-worker", args.threads_per_worker),
                                     ("--in-process", args.in_process), ("--dashboard", args.dashboard)) if v]
             if local:
                 raise OptionError(f"{', '.join(local)} configure the local cluster; with --scheduler the "
                                   f"running cluster's workers are used")
-        plan = make_plan(args, config, nd_kwargs)
+        plan = make_plan(args, config, spec)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except (OptionError, UsageError) as exc:
@@ -537,7 +546,7 @@ def main(argv=None) -> int:
     try:
         if plan.jobs:
             with _interrupts(interrupted):
-                outcome = run_batch(plan, args, config, nd_kwargs, ["batch"] + argv, interrupted)
+                outcome = run_batch(plan, args, config, ["batch"] + argv, interrupted)
     except UsageError as exc:                       # e.g. cannot reach the scheduler
         _ui.error(str(exc), prog=PROG)
         for r in plan.records:

@@ -60,6 +60,7 @@ class ZSSRConfig:
     channels_last: bool = True
     num_threads: Optional[int] = None     # None: all cores
     seed: int = 0
+    init: str = "prior"                   # network start: "prior" (learned weights) or "random" (paper)
     tile: Optional[int] = None            # inference tile edge (output pixels); None: from memory
     clip: Optional[Tuple[float, float]] = None  # valid data range (normalised), None: no clipping
 
@@ -104,7 +105,7 @@ PRESETS = {
                   max_iters=3000, test_every=50,
                   lr_policy_every=60, min_iters_between_drops=256, lr_slope_range=256,
                   test_max_pixels=10 ** 9, ensemble=True, back_projection_iters=10, divergence_ratio=0.0,
-                  n_steps=1),
+                  n_steps=1, init="random"),
     "default": dict(),
     # Previews: 1600 iterations on 64x64 crops (a quarter of the pixels of 400 full ones, and a
     # 64^2 step runs 5x faster than a 128^2 one on a CPU), no self-ensemble.
