@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from napari.utils import progress
 
-import napari_zssr._widget as widget_module
+import napari_zssr._qt.widget as widget_module
 from napari_zssr._sample_data import load_sample
 from conftest import configure_fast, wait_done
 
@@ -81,10 +81,10 @@ def test_axes_and_factors_prefilled_from_layer(zssr_viewer):
     assert _shown(widget.sigma_y) and not _shown(widget.z_fwhm)
 
     # advanced: CPU threads, 0 = all cores
-    widget.threads.value = 0
-    assert widget.job_kwargs()["num_threads"] is None
-    widget.threads.value = 1
-    assert widget.job_kwargs()["num_threads"] == 1
+    widget.num_threads.value = 0
+    assert widget.form_values()["num_threads"] is None
+    widget.num_threads.value = 1
+    assert widget.form_values()["num_threads"] == 1
 
     # only the devices this machine has
     import torch
