@@ -1,7 +1,6 @@
 """Split an N-D array into engine jobs (lateral planes or axial slices) and assemble the result."""
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field
