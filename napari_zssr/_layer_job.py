@@ -297,7 +297,8 @@ def result_layer_data(job: ZSSRJob, result) -> list:
     keep = [i for i in range(len(dims)) if i != ci]
     cmap_name = getattr(src.colormap, "name", src.colormap)
     if n > 1 and str(cmap_name) in ("gray", "grey", "gray_r"):
-        cmaps = CHANNEL_COLORMAPS_2 if n == 2 else tuple(CHANNEL_COLORMAPS[i % len(CHANNEL_COLORMAPS)] for i in range(n))
+        cmaps = CHANNEL_COLORMAPS_2 if n == 2 else \
+            tuple(CHANNEL_COLORMAPS[i % len(CHANNEL_COLORMAPS)] for i in range(n))
         blending = "additive"
     else:
         cmaps = (src.colormap,) * n

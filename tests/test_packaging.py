@@ -20,7 +20,7 @@ DIST = {"PIL": "pillow", "skimage": "scikit-image", "yaml": "pyyaml", "distribut
 
 def _run_blocked(code: str, cwd: Path) -> subprocess.CompletedProcess:
     """Python with the GUI stack and dask made unimportable (sys.modules[name] = None)."""
-    prelude = "import sys\nfor m in %r: sys.modules[m] = None\n" % (BLOCKED,)
+    prelude = f"import sys\nfor m in {BLOCKED!r}: sys.modules[m] = None\n"
     env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     return subprocess.run([sys.executable, "-c", prelude + code], cwd=cwd, capture_output=True, text=True,
                           env=env, timeout=600)
@@ -33,9 +33,9 @@ def test_cli_imports_and_runs_without_napari_qt_or_dask(tmp_path):
     code = (
         "import napari_zssr.cli, napari_zssr.cli.single, napari_zssr.nd, napari_zssr.io, napari_zssr.engine\n"
         "from napari_zssr.cli import main\n"
-        "assert not [m for m in %r if sys.modules.get(m) is not None]\n"
+        f"assert not [m for m in {BLOCKED!r} if sys.modules.get(m) is not None]\n"
         "sys.exit(main(['in.tif', '-o', 'out.tif', '--max-iters', '3', '--no-ensemble', '--device', 'cpu', "
-        "'--num-threads', '1', '-q']))\n" % (BLOCKED,))
+        "'--num-threads', '1', '-q']))\n")
     proc = _run_blocked(code, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out.tif").exists()

@@ -129,10 +129,11 @@ class ZSSRWidget(QWidget):
         self.n_steps = SpinBox(label="gradual steps", min=0, max=64, value=cfg.n_steps,
                                tooltip="reach the factor in this many gradual increases, which share the "
                                        "iterations (1 = one jump; 0 = auto: x2 in 4 steps, x4 in 24)")
-        self.back_projection_iters = SpinBox(label="back-projection", min=0, max=50, value=cfg.back_projection_iters,
-                                       tooltip="iterations of back-projection (0 = off)")
+        self.back_projection_iters = SpinBox(label="back-projection", min=0, max=50,
+                                             value=cfg.back_projection_iters,
+                                             tooltip="iterations of back-projection (0 = off)")
         self.noise_std = FloatSpinBox(label="noise std", min=0.0, max=0.5, step=0.005, value=cfg.noise_std,
-                                  tooltip="noise added to the training inputs (for noisy images)")
+                                      tooltip="noise added to the training inputs (for noisy images)")
         self.noise_std.native.setDecimals(3)
         self.ensemble = CheckBox(text="self-ensemble (8 flips/rotations)", value=cfg.ensemble)
         self.planes = ComboBox(label="planes", choices=list(S.PLANES),
@@ -152,7 +153,8 @@ class ZSSRWidget(QWidget):
 
         # ---- advanced
         self.max_iters = SpinBox(label="iterations", min=1, max=1_000_000, value=cfg.max_iters,
-                                 tooltip="training iterations per model (a gradual run past x2 trains up to 3x as many)")
+                                 tooltip="training iterations per model "
+                                         "(a gradual run past x2 trains up to 3x as many)")
         self.crop_size = SpinBox(label="crop", min=8, max=4096, value=cfg.crop_size,
                                  tooltip="training crop edge (pixels)")
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=cfg.seed)
