@@ -348,6 +348,15 @@ def test_limits_come_from_the_spec():
         _parse("--axial", str(S.MAX_FACTOR + 1))
 
 
+@pytest.mark.parametrize("argv, flag", [(["--factors", "17"], "too large"), (["--tile", "4"], "--tile"),
+                                        (["--kernel", "gaussian:31"], "--kernel"), (["--init", "zeros"], "--init")])
+def test_batch_refuses_what_the_spec_refuses(argv, flag, tmp_path, capsys):
+    """`zssr batch` builds the same RunSpec: the same limits, before any cluster starts."""
+    assert main(["batch", str(tmp_path), "-o", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert flag in err and err.startswith("zssr batch: error:") and not (tmp_path / "out").exists()
+
+
 def test_add_common_options_for_other_commands():
     # what `zssr batch` builds on: the same options on another parser
     p = ZSSRArgumentParser(prog="zssr batch")

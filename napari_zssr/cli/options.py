@@ -234,7 +234,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="= --planes per-plane")
     planes.add_argument("--warm-start", dest="planes", action="store_const", const="warm-start",
                         help="= --planes warm-start")
-    m.add_argument("--channels", choices=CHANNELS, default="independent",
+    m.add_argument("--channels", choices=CHANNELS, default=None,
                    help="C axis: one model per channel (independent, default) or all jointly")
     m.add_argument("--tile", type=positive_int(1), metavar="N",
                    help="inference tile edge in output pixels (default: from memory)")
@@ -274,7 +274,7 @@ def check_model_args(args, spec: RunSpec) -> RunSpec:
         path = Path(save)
         if model is not None:
             raise OptionError("--save-model with --model: nothing is trained, so there is nothing new to save")
-        if spec.planes in ("per-plane", "warm-start"):
+        if spec.planes != "shared":
             raise OptionError(f"--save-model needs one shared network; --planes {spec.planes} trains one per plane")
         if path.is_dir():
             raise OptionError(f"--save-model {path}: is a directory")
@@ -341,11 +341,11 @@ def config_from_args(args) -> tuple:
 
     z_fwhm = args.z_fwhm or (None, "steps")
     try:
+        given = dict(axial_method=args.axial_method, fusion=args.fusion, planes=args.planes,
+                     channels=args.channels)                   # not given: RunSpec's defaults
         spec = RunSpec(mode="axial" if axial else "lateral", factors=factors, kernel=args.kernel,
-                       z_fwhm=z_fwhm[0], z_fwhm_unit=z_fwhm[1],
-                       axial_method=args.axial_method or "isotropic", fusion=args.fusion or "geometric",
-                       planes=args.planes or "shared", channels=args.channels, out_dtype=args.out_dtype,
-                       tile=args.tile, init=args.init)
+                       z_fwhm=z_fwhm[0], z_fwhm_unit=z_fwhm[1], out_dtype=args.out_dtype, tile=args.tile,
+                       init=args.init, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise OptionError(_flagged(str(exc))) from None
     return config, check_model_args(args, spec)
