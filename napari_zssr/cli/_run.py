@@ -59,17 +59,14 @@ def prepare(input_path, output, spec: RunSpec, *, axes: Optional[str] = None,
         run = spec.resolve(data.shape, img_axes, pixel_sizes)
     except ValueError as exc:
         raise InputError(f"{src}: {exc}" + (" (set them with --axes)" if "Z axis" in str(exc) else "")) from None
+    spec = run.spec
+    if spec.out_dtype == "input" and data.dtype.kind not in "iu":
+        spec = spec.replace(out_dtype="float32")      # files hold float32: float inputs give float32
     try:
-        check_format(out, img_axes, out_dtype(run.spec, data.dtype))
+        check_format(out, img_axes, data.dtype if spec.out_dtype == "input" else np.float32)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    return Prepared(src, out, image, img_axes, pixel_sizes, run.spec)
-
-
-def out_dtype(spec: RunSpec, in_dtype) -> np.dtype:
-    """The result's dtype (nd's rule: integers keep theirs with "input", the rest is float32)."""
-    in_dtype = np.dtype(in_dtype)
-    return in_dtype if spec.out_dtype == "input" and in_dtype.kind in "iu" else np.dtype(np.float32)
+    return Prepared(src, out, image, img_axes, pixel_sizes, spec)
 
 
 def run(prep: Prepared, config, *, progress=None, cancel=None):

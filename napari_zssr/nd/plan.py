@@ -180,7 +180,7 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
     result = _from_work(np.concatenate(outs, axis=2), order, run.axes)
 
     clipped = 0
-    if spec.out_dtype == "input" and data.dtype.kind in "iu":   # floats: float32 either way
+    if spec.out_dtype == "input":
         result, clipped = cast_output(result, data.dtype)
     else:
         result = result.astype(np.float32, copy=False)
