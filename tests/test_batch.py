@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from napari_zssr.cli import main
-from napari_zssr.cli._manifest import MANIFEST_NAME, SUMMARY_NAME, expand_inputs, output_names, sha256_file
+from napari_zssr.runs.manifest import MANIFEST_NAME, SUMMARY_NAME, expand_inputs, output_names, sha256_file
 from napari_zssr.io import read_image, write_image
 
 FAST = ["--max-iters", "5", "--no-ensemble", "--seed", "0"]
@@ -137,7 +137,7 @@ def test_bad_files_fail_alone(batch_dir, capsys):
 
 def test_two_channel_batch_matches_single_command(batch_dir):
     """Channels run as separate tasks; the assembled file equals what `zssr` computes for the file."""
-    from napari_zssr.cli import _run
+    from napari_zssr.runs import file as _run
     from napari_zssr.cli.options import config_from_args
     from napari_zssr.cli.single import build_parser
 

@@ -14,12 +14,13 @@ from napari_zssr.engine.config import ZSSRConfig
 import pytest
 import tifffile
 
-from napari_zssr.cli import _run, main
+from napari_zssr.cli import main
 from napari_zssr.cli.options import (OptionError, ZSSRArgumentParser, add_common_options, config_from_args,
                                      normalise_argv, parse_kernel, parse_z_fwhm)
 from napari_zssr.cli.single import build_parser
 from napari_zssr.engine.device import available_devices
 from napari_zssr.io import read_image
+from napari_zssr.runs import file as _run
 from napari_zssr.nd import RunSpec
 
 FAST = ["--max-iters", "10", "--no-ensemble", "--device", "cpu", "-q"]

@@ -73,8 +73,8 @@ def test_every_imported_package_is_declared():
     used = {DIST.get(m, m).lower() for m in _imports((ROOT / "napari_zssr").rglob("*.py"))}
     assert used <= declared, f"imported but not declared: {sorted(used - declared)}"
     # the engine, nd, io and the CLI need only install_requires (the GUI and dask are extras)
-    core = [p for sub in ("engine", "nd", "io", "cli") for p in (ROOT / "napari_zssr" / sub).rglob("*.py")
-            if p.name not in ("batch.py", "_batch_tasks.py")]
+    core = [p for sub in ("engine", "nd", "io", "runs", "cli") for p in (ROOT / "napari_zssr" / sub).rglob("*.py")
+            if p.name not in ("batch.py", "tasks.py")]
     core_used = {DIST.get(m, m).lower() for m in _imports(core)}
     assert core_used <= install, f"core imports outside install_requires: {sorted(core_used - install)}"
     assert not {"napari", "magicgui", "qtpy", "superqt", "dask"} & install

@@ -11,7 +11,8 @@ import sys
 import threading
 
 from ..engine.progress import Cancelled
-from . import _run, _ui
+from ..runs import file as _run
+from . import _ui
 from .options import (OptionError, ZSSRArgumentParser, add_common_options, add_model_options, config_from_args,
                       normalise_argv)
 

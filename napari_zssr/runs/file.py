@@ -1,6 +1,6 @@
-"""One image through the CLI: read and validate, run nd, write like the input.
+"""One image file end to end: read and validate, run nd, write like the input.
 
-Shared by `zssr` and `zssr batch`. Every check that can fail on bad input runs in `prepare`
+Shared by `zssr` and `zssr batch` (runs.tasks). Every check that can fail on bad input runs in `prepare`
 (before any training) and raises InputError with a one-line message; the rules themselves live in
 io (output paths, formats) and nd (RunSpec.resolve).
 """

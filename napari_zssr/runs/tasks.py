@@ -1,4 +1,4 @@
-"""What a dask worker runs for `zssr batch`. Orchestration only: the work is `_run` / `nd`.
+"""What a dask worker runs for a batch. Orchestration only: the work is `file` / `nd`.
 
 Per input file three kinds of task:
 
@@ -188,7 +188,7 @@ class _Progress:
 # --- the tasks -------------------------------------------------------------------------------
 
 def _prepare(spec: TaskSpec):
-    from . import _run
+    from . import file as _run
     # a corrupt file is reported once, as this task's one-line failure, not by tifffile's logger too
     logging.getLogger("tifffile").setLevel(logging.ERROR)
     return _run.prepare(spec.input, spec.output, spec.run, axes=spec.axes, overwrite=True, output_checked=True)
@@ -284,8 +284,8 @@ def run_part(spec: TaskSpec, part: Optional[int], n_parts: int) -> PartResult:
 def write_output(spec: TaskSpec, *parts: PartResult) -> FileResult:
     """Merge the channel parts and write the output like the input, atomically; sha256 of it."""
     from ..nd import merge_channel_results
-    from . import _run
-    from ._manifest import quality, sha256_file
+    from . import file as _run
+    from .manifest import quality, sha256_file
     seconds = float(sum(p.seconds or 0.0 for p in parts))
     for st in ("failed", "cancelled"):
         bad = [p for p in parts if p.status == st]
