@@ -215,3 +215,16 @@ def test_build_job_reuses_a_saved_model(tmp_path):
         _job(layer, model=str(tmp_path / "missing.zssr"), **kw)
     with pytest.raises(ValueError, match="factors"):
         lj.run_job(_job(layer, model=str(path), factors={"y": 3.0, "x": 3.0}, **kw))
+
+
+def test_result_layers_keep_the_channel_names_the_reader_recorded():
+    """A layer with a C axis whose metadata names its channels (napari_zssr's reader, OME/ImageJ):
+    the result layers are named after the channels and keep the names in their metadata."""
+    layer = Image(np.zeros((2, 8, 8), np.float32), name="cells",
+                  metadata={"channel_names": ["AF647", "DAPI"], "unrelated": 1})
+    job = _job(layer, axes="CYX")
+    assert job.source.metadata == {"channel_names": ["AF647", "DAPI"]}
+    out = np.zeros((2, 16, 16), np.float32)
+    layers = lj.result_layer_data(job, _fake_result(out, "CYX", {"y": 2.0, "x": 2.0}))
+    assert [kw["name"] for _, kw, _ in layers] == ["cells ZSSR x2 [AF647]", "cells ZSSR x2 [DAPI]"]
+    assert [kw["metadata"]["zssr_run"]["channel_name"] for _, kw, _ in layers] == ["AF647", "DAPI"]

@@ -51,7 +51,7 @@ def _type(parse, name: str):
     return convert
 
 
-def parse_scale(text: str) -> tuple:
+def factors_arg(text: str) -> tuple:
     """'2' -> (2.0,); '2,1.5' -> (2.0, 1.5) (y, x): nd.spec.parse_factors on the command line."""
     return _type(parse_factors, "factors")(text)
 
@@ -180,7 +180,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     Each setting has the name the config, the widget and the metadata use (--factors, --n-steps,
     --back-projection-iters, --noise-std, --num-threads, --out-dtype, --planes, --init)."""
     g = parser.add_argument_group("super-resolution")
-    g.add_argument("--factors", "--scale", dest="factors", type=parse_scale, metavar="S|SY,SX",
+    g.add_argument("--factors", "--scale", dest="factors", type=factors_arg, metavar="S|SY,SX",
                    help="upscaling factor: one number, or y,x (e.g. 2,1.5); in axial mode the z factor. "
                         "Default: 2 (lateral), from the pixel sizes (axial)")
     g.add_argument("--kernel", type=parse_kernel, metavar="SPEC",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -258,4 +258,4 @@ def _is_array(k) -> bool:
 
 __all__ = ["RunSpec", "Resolved", "parse_factors", "default_factors", "kernel_record", "MODES", "KERNELS",
            "AXIAL_METHODS", "FUSIONS", "PLANES", "CHANNELS", "OUT_DTYPES", "Z_FWHM_UNITS", "INITS", "MAX_FACTOR",
-           "MAX_SIGMA", "MIN_TILE", "MIN_Z_PLANES", "asdict"]
+           "MAX_SIGMA", "MIN_TILE", "MIN_Z_PLANES"]
