@@ -19,7 +19,7 @@ import torch
 from napari_zssr.engine import ZSSRConfig
 from napari_zssr.engine.device import pick_device, resolve_precision
 from napari_zssr.engine.network import ZSSRNet
-from napari_zssr.engine.train import train_step
+from napari_zssr.engine.training import train_step
 from report import describe_device, write_report
 
 

@@ -113,7 +113,8 @@ def main(argv=None):
            "", *lines, ""]
     if len(presets) >= 2:
         a, b = presets[0], presets[1]
-        out += [f"## {b} vs {a}", "", f"| scale | image | time({b})/time({a}) | PSNR {a} - {b} (dB) |", "|---|---|---|---|"]
+        out += [f"## {b} vs {a}", "", f"| scale | image | time({b})/time({a}) | PSNR {a} - {b} (dB) |",
+                "|---|---|---|---|"]
         for scale, rows in summary.items():
             for name, r in rows:
                 out.append(f"| x{scale} | {name} | {r[b][1] / r[a][1]:.1f} | {r[a][0] - r[b][0]:+.2f} |")

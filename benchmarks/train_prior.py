@@ -43,7 +43,7 @@ from napari_zssr.engine.kernels import fwhm_to_sigma, gaussian_kernel
 from napari_zssr.engine.network import ZSSRNet
 from napari_zssr.engine.prior import PRIOR_DIR, prior_filename, save_prior
 from napari_zssr.engine.resize import imresize
-from napari_zssr.engine.train import train_step
+from napari_zssr.engine.training import train_step
 
 GRAY_SKIMAGE = ["camera", "brick", "cell", "clock", "grass", "gravel", "moon", "page", "text",
                 "microaneurysms", "shepp_logan_phantom"]

@@ -1,11 +1,13 @@
 """Layer -> ZSSR job -> layers, without any GUI (the widget and the tests call these).
 
 The widget only collects choices; everything that decides *what* is computed and *where* the
-result lands in world coordinates lives here, so it can be tested without Qt:
+result lands in world coordinates lives here or below, so it can be tested without Qt:
 
-* :func:`guess_axes` / :func:`validate_axes` - which dimension of a layer is T, Z, C, Y, X or S (RGB);
-* :func:`pixel_sizes_from_scale` / :func:`default_factors` - factors that make pixels square
-  (lateral) or voxels cubic (axial);
+* :func:`validate_axes` - a layer's axes (the guess itself is ``nd.axes.guess_axes``);
+* :func:`pixel_sizes_from_scale` / :func:`form_factors` - the factors the form shows first
+  (``nd.spec.default_factors``: square pixels, cubic voxels);
+* :func:`form_to_run` - the form's values (named as RunSpec and ZSSRConfig name them) as a
+  ``RunSpec`` and a ``ZSSRConfig``;
 * :func:`snapshot_layer` / :func:`build_job` - everything the worker needs, captured at Run as
   plain data (no layer, no widget, no viewer);
 * :func:`run_job` - the blocking call that runs in the worker thread;
@@ -14,59 +16,28 @@ result lands in world coordinates lives here, so it can be tested without Qt:
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from napari_zssr.nd.axes import AXES as AXIS_LETTERS
+from napari_zssr.nd.axes import guess_axes
 from napari_zssr.nd.axes import validate_axes as nd_validate_axes
-
-# axis_labels (lower-cased) that name a known axis; anything else is "unknown"
-LABEL_TO_AXIS = {
-    "t": "T", "time": "T", "frame": "T", "frames": "T",
-    "z": "Z", "depth": "Z", "slice": "Z", "plane": "Z",
-    "c": "C", "ch": "C", "channel": "C", "channels": "C",
-    "y": "Y", "row": "Y", "rows": "Y",
-    "x": "X", "col": "X", "column": "X", "columns": "X",
-    "s": "S", "rgb": "S", "sample": "S", "samples": "S",
-}
-
-# what an unlabelled layer with this many (non-RGB) dimensions most likely is
-DEFAULT_AXES = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TZCYX"}
+from napari_zssr.nd.spec import RunSpec, default_factors
 
 # colormaps for one layer per channel when the source is plain gray (as napari's channel_axis)
 CHANNEL_COLORMAPS_2 = ("magenta", "green")
 CHANNEL_COLORMAPS = ("cyan", "magenta", "yellow", "red", "green", "blue")
-
-KERNELS = ("bicubic", "gaussian")
-MODES = ("lateral", "axial")
-PLANES = ("shared", "per-plane", "warm-start")
-CHANNEL_MODES = ("independent", "joint")
-AXIAL_METHODS = ("isotropic", "zssr")
-FUSIONS = ("geometric", "arithmetic")
+# source layer metadata a result keeps (set by the reader: what the file called the channel)
+KEPT_METADATA = ("channel_name", "channel_color", "channel_names", "time_increment", "time_unit")
 
 
 # --------------------------------------------------------------------------------------------- axes
-def guess_axes(ndim: int, rgb: bool = False, axis_labels: Optional[Sequence[str]] = None) -> str:
-    """Axis letters of a layer's data from its axis labels, else from its dimensionality.
-
-    ``ndim`` is the layer's number of dimensions (napari's ``layer.ndim``, i.e. without the RGB
-    samples); the returned string has one more letter ("S") when ``rgb``.
-    """
-    axes = None
-    if axis_labels is not None and len(axis_labels) == ndim:
-        mapped = [LABEL_TO_AXIS.get(str(label).strip().lower()) for label in axis_labels]
-        if all(mapped) and "S" not in mapped and len(set(mapped)) == ndim and {"Y", "X"} <= set(mapped):
-            axes = "".join(mapped)
-    if axes is None:
-        if ndim not in DEFAULT_AXES:
-            raise ValueError(
-                f"cannot guess the axes of a {ndim}-D layer; type them in the 'axes' field "
-                f"(letters from {AXIS_LETTERS}, e.g. TZCYX)")
-        axes = DEFAULT_AXES[ndim]
-    return axes + ("S" if rgb else "")
+def layer_guess_axes(layer) -> str:
+    """nd's guess from the layer's data shape, RGB flag and axis labels."""
+    labels = tuple(str(a) for a in getattr(layer, "axis_labels", ()) or ())
+    return guess_axes(np.shape(layer.data), bool(layer.rgb), labels or None)
 
 
 def validate_axes(axes: str, data_ndim: int, rgb: bool = False) -> str:
@@ -92,32 +63,18 @@ def pixel_sizes_from_scale(axes: str, scale: Sequence[float]) -> dict:
     return {a.lower(): float(s) for a, s in zip(dims, scale) if a not in "CS"}
 
 
-def _nice(f: float) -> float:
-    return float(round(f, 3))
-
-
-def default_factors(mode: str, axes: str, pixel_sizes: dict) -> dict:
-    """Factors that make the result's pixels square (lateral) or voxels cubic (axial).
-
-    lateral: non-square pixels -> the coarser of y/x is upsampled by the ratio (the finer axis by 1);
-    square pixels -> 2 on both.  axial: z factor = z spacing / xy spacing (2 when that is <= 1,
-    e.g. for an uncalibrated stack, so the user still gets a sensible starting point).
-    """
-    y = float(pixel_sizes.get("y", 1.0))
-    x = float(pixel_sizes.get("x", 1.0))
-    if mode == "axial":
-        if "Z" not in axes:
-            raise ValueError("axial mode needs a Z axis; set the axes (e.g. ZYX)")
-        z = float(pixel_sizes.get("z", 1.0))
-        ratio = z / math.sqrt(y * x) if y > 0 and x > 0 else 1.0
-        return {"z": _nice(ratio) if ratio > 1.001 else 2.0}
-    if mode != "lateral":
-        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    if y <= 0 or x <= 0 or abs(y / x - 1.0) < 1e-3:
-        return {"y": 2.0, "x": 2.0}
-    if y > x:
-        return {"y": _nice(y / x), "x": 1.0}
-    return {"y": 1.0, "x": _nice(x / y)}
+def form_factors(mode: str, axes: str, pixel_sizes: dict) -> dict:
+    """What the form shows first: ``nd.spec.default_factors`` rounded for display, and x2 where it
+    cannot derive one (an uncalibrated stack in axial mode), so the user has a starting point."""
+    if mode == "axial" and "Z" not in axes:
+        raise ValueError("axial mode needs a Z axis; set the axes (e.g. ZYX)")
+    try:
+        f = default_factors(mode, pixel_sizes)
+    except ValueError:
+        f = {"z": 2.0}
+    if mode == "axial" and f["z"] <= 1.001:
+        f = {"z": 2.0}
+    return {k: float(round(v, 3)) for k, v in f.items()}
 
 
 # --------------------------------------------------------------------------------------------- jobs
@@ -136,16 +93,20 @@ class LayerSnapshot:
     rgb: bool = False
     units: Optional[tuple] = None
     axis_labels: Optional[tuple] = None
+    metadata: dict = dataclasses.field(default_factory=dict)   # KEPT_METADATA of the source
 
 
 @dataclass
 class ZSSRJob:
+    """Everything the worker needs: plain data only."""
     source: LayerSnapshot
-    nd_kwargs: dict = field(default_factory=dict)
+    spec: RunSpec
+    config: Any                         # ZSSRConfig
+    pixel_sizes: dict
 
     @property
     def mode(self) -> str:
-        return self.nd_kwargs.get("mode", "lateral")
+        return self.spec.mode
 
 
 def snapshot_layer(layer, axes: Optional[str] = None) -> LayerSnapshot:
@@ -161,7 +122,7 @@ def snapshot_layer(layer, axes: Optional[str] = None) -> LayerSnapshot:
     data_ndim = layer.ndim + (1 if rgb else 0)
     labels = tuple(str(a) for a in getattr(layer, "axis_labels", ()) or ())
     if axes is None or not str(axes).strip():
-        axes = guess_axes(layer.ndim, rgb, labels or None)
+        axes = layer_guess_axes(layer)
     axes = validate_axes(axes, data_ndim, rgb)
     units = getattr(layer, "units", None)
     return LayerSnapshot(
@@ -177,99 +138,68 @@ def snapshot_layer(layer, axes: Optional[str] = None) -> LayerSnapshot:
         rgb=rgb,
         units=tuple(units) if units is not None else None,
         axis_labels=labels or None,
+        metadata={k: v for k, v in dict(layer.metadata or {}).items() if k in KEPT_METADATA},
     )
 
 
-def make_config(preset: str = "default", **overrides):
-    """``ZSSRConfig.from_preset(preset, **overrides)``; ``None`` overrides keep the preset value."""
+def form_to_run(values: dict):
+    """The widget form as (RunSpec, ZSSRConfig). Keys are RunSpec / ZSSRConfig field names, plus
+    ``preset`` and the form's kernel parts: ``kernel`` "bicubic" | "gaussian" with ``sigma`` (sy, sx)
+    (lateral) or ``z_fwhm`` / ``z_fwhm_unit`` (axial slice profile); ``factors`` {"y", "x"} or {"z"}.
+    Unknown keys, bad values: ValueError (one line)."""
     from napari_zssr.engine.config import ZSSRConfig
 
-    return ZSSRConfig.from_preset(preset, **overrides)
+    values = dict(values)
+    preset = values.pop("preset", "default")
+    kernel, sigma = values.pop("kernel", "bicubic"), values.pop("sigma", (1.0, 1.0))
+    spec_fields = {f.name for f in dataclasses.fields(RunSpec)}
+    cfg_fields = {f.name for f in dataclasses.fields(ZSSRConfig)}
+    unknown = set(values) - spec_fields - cfg_fields
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    # init and tile are in both: the spec's value is the run's (nd applies it to the config)
+    spec_kw = {k: v for k, v in values.items() if k in spec_fields}
+    cfg_kw = {k: v for k, v in values.items() if k in cfg_fields and k not in spec_fields}
+    mode = spec_kw.get("mode", "lateral")
+    factors = spec_kw.pop("factors", None)
+    if isinstance(factors, dict):
+        factors = (factors["z"],) if mode == "axial" else (factors.get("y", 2.0), factors.get("x", 2.0))
+    if mode == "axial":
+        # "bicubic" in axial mode: nd's default slice profile (one z step); "gaussian": the given FWHM
+        spec_kw["kernel"] = None
+        if kernel != "gaussian":
+            spec_kw.pop("z_fwhm", None)
+    else:
+        if kernel not in ("bicubic", "gaussian"):
+            raise ValueError(f"kernel must be bicubic or gaussian, not {kernel!r}")
+        spec_kw["kernel"] = ("gaussian", float(sigma[0]), float(sigma[1])) if kernel == "gaussian" else "bicubic"
+        spec_kw.pop("z_fwhm", None)
+    if spec_kw.get("model"):
+        from napari_zssr.nd.models import check_model_file   # a missing or foreign file: before any work
+        check_model_file(str(spec_kw["model"]), mode)
+        spec_kw["model"] = str(spec_kw["model"])
+    spec = RunSpec(factors=factors, **spec_kw)
+    return spec, ZSSRConfig.from_preset(preset, **cfg_kw)
 
 
-def build_job(
-    layer,
-    *,
-    axes: Optional[str] = None,
-    mode: str = "lateral",
-    factors: Optional[dict] = None,
-    kernel: str = "bicubic",
-    sigma: Sequence[float] = (1.0, 1.0),
-    z_fwhm: Optional[float] = None,
-    z_fwhm_unit: str = "steps",
-    axial_method: str = "isotropic",
-    fusion: str = "geometric",
-    planes: str = "shared",
-    channels: str = "independent",
-    out_dtype: Optional[str] = None,
-    tile: Optional[int] = None,
-    preset: str = "default",
-    config=None,
-    model: Optional[str] = None,
-    **config_overrides,
-) -> ZSSRJob:
-    """Everything the worker needs to super-resolve ``layer``, as plain data.
+def build_job(layer, spec: Optional[RunSpec] = None, config=None, *, axes: Optional[str] = None) -> ZSSRJob:
+    """Everything the worker needs to super-resolve ``layer``, as plain data, checked before any work
+    (``RunSpec.resolve`` on the layer's shape, axes and pixel sizes: the one-line errors)."""
+    from napari_zssr.engine.config import ZSSRConfig
 
-    ``factors``: ``{"y": sy, "x": sx}`` (lateral) or ``{"z": sz}`` (axial); None -> :func:`default_factors`.
-    ``kernel``: "bicubic" or "gaussian" (lateral: ``sigma`` = (sy, sx) in input pixels; axial: the
-    z slice profile, ``z_fwhm`` in z steps or physical units).  ``config``: a ready ZSSRConfig, else
-    one is made from ``preset`` and ``config_overrides`` (max_iters, crop_size, seed, device, ...).
-    ``axial_method`` ("isotropic": learn from xy planes; "zssr": from the xz/yz slices themselves)
-    and ``fusion`` (of the xz and yz results) apply in axial mode only.
-    """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}, not {kernel!r}")
+    spec = spec or RunSpec()
     snap = snapshot_layer(layer, axes)
     pixel_sizes = pixel_sizes_from_scale(snap.axes, snap.scale)
-    if factors is None:
-        factors = default_factors(mode, snap.axes, pixel_sizes)
-    if mode == "axial":
-        if "Z" not in snap.axes:
-            raise ValueError("axial mode needs a Z axis; set the axes (e.g. ZYX)")
-        scale = float(factors["z"])
-        if scale <= 1.0:
-            raise ValueError(f"the z factor must be > 1 (got {scale:g})")
-        nd_kernel = None
-        fwhm = float(z_fwhm) if (kernel == "gaussian" and z_fwhm) else None
-    else:
-        sy, sx = float(factors.get("y", 2.0)), float(factors.get("x", 2.0))
-        if sy < 1.0 or sx < 1.0 or (sy == 1.0 and sx == 1.0):
-            raise ValueError(f"lateral factors must be >= 1 and not both 1 (got y {sy:g}, x {sx:g})")
-        scale = (sy, sx)
-        nd_kernel = ("gaussian", float(sigma[0]), float(sigma[1])) if kernel == "gaussian" else "bicubic"
-        fwhm = None
-    if config is None:
-        config = make_config(preset, **config_overrides)
-    kwargs = dict(
-        mode=mode, scale=scale, pixel_sizes=pixel_sizes, config=config, kernel=nd_kernel,
-        planes=planes, channels=channels, out_dtype=out_dtype, tile=tile,
-    )
-    if fwhm is not None:
-        kwargs.update(z_fwhm=fwhm, z_fwhm_unit=z_fwhm_unit)
-    if model:
-        # reuse a saved network (zssr --save-model): applied without training; nd refuses one
-        # trained for another mode, factor or channel count
-        import os
-        if not os.path.isfile(str(model)):
-            raise ValueError(f"model file not found: {model}")
-        kwargs["model"] = str(model)
-    if mode == "axial":
-        if axial_method not in AXIAL_METHODS:
-            raise ValueError(f"axial method must be one of {AXIAL_METHODS}, not {axial_method!r}")
-        if fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
-        kwargs.update(axial_method=axial_method, fusion=fusion)
-    return ZSSRJob(source=snap, nd_kwargs=kwargs)
+    run = spec.resolve(np.shape(snap.data), snap.axes, pixel_sizes)
+    return ZSSRJob(source=snap, spec=run.spec, config=config or ZSSRConfig(), pixel_sizes=pixel_sizes)
 
 
 def run_job(job: ZSSRJob, progress: Optional[Callable] = None, cancel=None):
     """The blocking work (runs in the worker thread): plain data in, ``NDResult`` out."""
     from napari_zssr.nd import super_resolve_nd
 
-    data = np.asarray(job.source.data)
-    return super_resolve_nd(data, job.source.axes, progress=progress, cancel=cancel, **job.nd_kwargs)
+    return super_resolve_nd(np.asarray(job.source.data), job.source.axes, job.spec, pixel_sizes=job.pixel_sizes,
+                            config=job.config, progress=progress, cancel=cancel)
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -328,6 +258,7 @@ def result_layer_data(job: ZSSRJob, result) -> list:
     base_name = f"{src.name} ZSSR {factor_label(factors)}"
     same_dtype = src.dtype is not None and np.dtype(src.dtype) == data.dtype
     run_meta = {
+        **src.metadata,
         "source": src.name,
         "axes": out_axes,
         "factors": factors,
@@ -362,10 +293,12 @@ def result_layer_data(job: ZSSRJob, result) -> list:
 
     ci = dims.index("C")
     n = data.shape[ci]
+    names = src.metadata.get("channel_names")
     keep = [i for i in range(len(dims)) if i != ci]
     cmap_name = getattr(src.colormap, "name", src.colormap)
     if n > 1 and str(cmap_name) in ("gray", "grey", "gray_r"):
-        cmaps = CHANNEL_COLORMAPS_2 if n == 2 else tuple(CHANNEL_COLORMAPS[i % len(CHANNEL_COLORMAPS)] for i in range(n))
+        cmaps = CHANNEL_COLORMAPS_2 if n == 2 else \
+            tuple(CHANNEL_COLORMAPS[i % len(CHANNEL_COLORMAPS)] for i in range(n))
         blending = "additive"
     else:
         cmaps = (src.colormap,) * n
@@ -373,12 +306,13 @@ def result_layer_data(job: ZSSRJob, result) -> list:
     out = []
     for c in range(n):
         plane = np.take(data, c, axis=ci)
+        label = names[c] if names and len(names) == n else f"ch{c}"
         kw = kwargs_for(
-            f"{base_name} [ch{c}]",
+            f"{base_name} [{label}]",
             [new_scale[i] for i in keep], [new_translate[i] for i in keep],
             [units[i] for i in keep] if units else None,
             [labels[i] for i in keep] if labels else None,
-            colormap=cmaps[c], run={"channel": c},
+            colormap=cmaps[c], run={"channel": c, **({"channel_name": label} if names else {})},
         )
         # as napari's channel_axis: the bottom channel opaque to what is below, the others added
         kw["blending"] = ("translucent_no_depth" if c == 0 else "additive") if blending == "additive" else blending

@@ -77,14 +77,15 @@ def layer_data_from_image(img, name: str, path: Optional[str] = None) -> List[tu
         axes = axes.replace("S", "C")
     dims = axes.replace("S", "")
 
+    t_inc = getattr(img, "time_increment", None)
     scale, units = [], []
     for a in dims:
-        size = _size(pixel_sizes, a) if a != "C" else None
+        size = _size(pixel_sizes, a) if a in "ZYX" else (t_inc if a == "T" else None)
         scale.append(size if size and size > 0 else 1.0)
         if a in "ZYX":
             units.append(unit if size else "pixel")
         elif a == "T":
-            units.append("s" if size else "pixel")
+            units.append(_napari_unit(getattr(img, "time_unit", None) or "s") if size else "pixel")
         else:
             units.append("pixel")
     labels = [a.lower() for a in dims]
@@ -100,6 +101,10 @@ def layer_data_from_image(img, name: str, path: Optional[str] = None) -> List[tu
     params = getattr(img, "description_params", None)
     if params:
         metadata["zssr"] = params
+    if t_inc:
+        metadata.update(time_increment=t_inc, time_unit=getattr(img, "time_unit", None) or "s")
+    names = getattr(img, "channel_names", None)
+    colors = getattr(img, "channel_colors", None)
 
     kwargs = dict(name=name, metadata=metadata)
     if rgb:
@@ -110,11 +115,25 @@ def layer_data_from_image(img, name: str, path: Optional[str] = None) -> List[tu
         keep = [i for i in range(len(dims)) if i != ci]
         kwargs.update(
             channel_axis=ci,
-            name=[f"{name} [ch{c}]" for c in range(n)],
+            # the file's channel names and colours where it has them (OME / ImageJ), else ch0, ch1 ...
+            name=[f"{name} [{names[c] if names else f'ch{c}'}]" for c in range(n)],
+            metadata=[dict(metadata, channel=c, channel_names=list(names) if names else None,
+                           channel_name=names[c] if names else None,
+                           channel_color=colors[c] if colors else None) for c in range(n)],
             scale=[scale[i] for i in keep],
             units=[units[i] for i in keep],
             axis_labels=[labels[i] for i in keep],
         )
+        if colors and all(colors):
+            kwargs["colormap"] = [_colormap(c) for c in colors]
     else:
         kwargs.update(scale=scale, units=units, axis_labels=labels)
     return [(data, kwargs, "image")]
+
+
+def _colormap(color: str):
+    """A black-to-`color` ("#rrggbb") napari colormap, named after the colour."""
+    from napari.utils.colormaps import Colormap
+
+    rgb = [int(color[i:i + 2], 16) / 255.0 for i in (1, 3, 5)]
+    return Colormap([[0.0, 0.0, 0.0, 1.0], [*rgb, 1.0]], name=f"zssr {color}")

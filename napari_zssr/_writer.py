@@ -10,7 +10,8 @@ from typing import Any, List
 
 import numpy as np
 
-from napari_zssr._layer_job import guess_axes, layer_axes, validate_axes
+from napari_zssr._layer_job import layer_axes, validate_axes
+from napari_zssr.nd.axes import guess_axes
 
 _UNIT_NAMES = {"micrometer": "um", "nanometer": "nm", "millimeter": "mm", "centimeter": "cm",
                "meter": "m", "angstrom": "A", "pixel": "pixel"}
@@ -50,12 +51,11 @@ def layer_axes_from_meta(data: Any, meta: dict) -> str:
     """The axes of a layer's data from its metadata (a ZSSR result), axis labels or dimensionality."""
     rgb = bool(meta.get("rgb", False))
     ndim = np.ndim(data)
-    layer_ndim = ndim - (1 if rgb else 0)
     run = (meta.get("metadata") or {}).get("zssr_run") or {}
     candidates = [run.get("axes")]
     labels = meta.get("axis_labels")
     try:
-        candidates.append(guess_axes(layer_ndim, rgb, tuple(labels) if labels is not None else None))
+        candidates.append(guess_axes(np.shape(data), rgb, tuple(labels) if labels is not None else None))
     except ValueError:
         pass
     for axes in candidates:
@@ -82,5 +82,28 @@ def write_image_layer(path: str, data: Any, meta: dict) -> List[str]:
     write_image(
         str(path), np.asarray(data), axes,
         pixel_sizes=pixel_sizes, unit=unit, params=params if params else None, overwrite=True,
+        meta=_display_meta(dims, scale, units, metadata),
     )
     return [str(path)]
+
+
+def _display_meta(dims: str, scale, units, metadata: dict):
+    """Channel names the reader recorded (a layer with a C axis), and the time step: the T scale
+    when its unit is a time, else what the reader recorded."""
+    from napari_zssr.io import ImageMeta
+
+    names = metadata.get("channel_names") if "C" in dims else None
+    t_inc, t_unit = metadata.get("time_increment"), metadata.get("time_unit")
+    if "T" in dims and _is_time(units[dims.index("T")]):
+        t_inc, t_unit = float(scale[dims.index("T")]), _unit_str(units[dims.index("T")])
+    return ImageMeta(channel_names=tuple(names) if names else None,
+                     time_increment=t_inc if "T" in dims else None, time_unit=t_unit)
+
+
+def _is_time(unit) -> bool:
+    try:
+        import pint
+
+        return pint.get_application_registry().Unit(str(unit)).dimensionality == {"[time]": 1}
+    except Exception:  # noqa: BLE001 - pixel, None, unknown
+        return False

@@ -10,7 +10,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 # Few iterations, no self-ensemble, tiny crops: the real engine, in seconds on 2 CPU cores.
 # One CPU thread: the Qt main thread keeps a core, and a busy machine cannot stall torch's
 # thread pool (two OpenMP threads sharing one free core made runs ~10x slower).
-FAST = dict(max_iters=30, ensemble=False, crop_size=32, back_projection=2, n_steps=1, seed=0, threads=1)
+FAST = dict(max_iters=30, ensemble=False, crop_size=32, back_projection_iters=2, n_steps=1, seed=0, num_threads=1)
 WIDGET_NAME = "Zero-Shot Super-Resolution"
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from napari_zssr.cli import main
-from napari_zssr.cli._manifest import MANIFEST_NAME, SUMMARY_NAME, expand_inputs, output_names, sha256_file
+from napari_zssr.runs.manifest import MANIFEST_NAME, SUMMARY_NAME, expand_inputs, output_names, sha256_file
 from napari_zssr.io import read_image, write_image
 
 FAST = ["--max-iters", "5", "--no-ensemble", "--seed", "0"]
@@ -137,7 +137,7 @@ def test_bad_files_fail_alone(batch_dir, capsys):
 
 def test_two_channel_batch_matches_single_command(batch_dir):
     """Channels run as separate tasks; the assembled file equals what `zssr` computes for the file."""
-    from napari_zssr.cli import _run
+    from napari_zssr.runs import file as _run
     from napari_zssr.cli.options import config_from_args
     from napari_zssr.cli.single import build_parser
 
@@ -145,8 +145,8 @@ def test_two_channel_batch_matches_single_command(batch_dir):
     assert main(["batch", str(src / "two_ch.tif"), "-o", str(out), *FAST, *LOCAL, "-q"]) == 0
     # the single command's own steps, with the batch task's thread count (1): sums in the same order
     args = build_parser().parse_args([str(src / "two_ch.tif"), "-o", str(batch_dir / "single.tif"), *FAST])
-    config, nd_kwargs = config_from_args(args)
-    prep = _run.prepare(args.input, args.output, config, nd_kwargs)
+    config, spec = config_from_args(args)
+    prep = _run.prepare(args.input, args.output, spec)
     single = _run.run(prep, config.replace(num_threads=1))
     a = read_image(out / "two_ch_zssr.tif")
     assert a.axes == single.axes == "CYX" and np.array_equal(a.data, single.data)

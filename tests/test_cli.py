@@ -14,12 +14,14 @@ from napari_zssr.engine.config import ZSSRConfig
 import pytest
 import tifffile
 
-from napari_zssr.cli import _run, main
+from napari_zssr.cli import main
 from napari_zssr.cli.options import (OptionError, ZSSRArgumentParser, add_common_options, config_from_args,
                                      normalise_argv, parse_kernel, parse_z_fwhm)
 from napari_zssr.cli.single import build_parser
 from napari_zssr.engine.device import available_devices
 from napari_zssr.io import read_image
+from napari_zssr.runs import file as _run
+from napari_zssr.nd import RunSpec
 
 FAST = ["--max-iters", "10", "--no-ensemble", "--device", "cpu", "-q"]
 
@@ -287,34 +289,73 @@ def _parse(*argv):
     return config_from_args(build_parser().parse_args(normalise_argv(["in.tif", "-o", "o.tif", *argv])))
 
 
-def test_options_map_to_config_and_nd_kwargs():
-    cfg, kw = _parse("--scale", "2,1.5", "--steps", "3", "--no-back-projection", "--no-ensemble",
-                     "--noise-std", "0.01", "--max-iters", "77", "--seed", "5", "--preset", "paper",
-                     "--per-plane", "--channels", "joint", "--tile", "64", "--dtype", "float32",
-                     "--kernel", "gaussian:1,2")
-    assert (cfg.n_steps, cfg.back_projection_iters, cfg.ensemble, cfg.noise_std, cfg.max_iters, cfg.seed) == (
-        3, 0, False, 0.01, 77, 5)
-    assert cfg.precision == "fp32"  # the paper preset
-    assert kw == dict(mode="lateral", scale=(2.0, 1.5), kernel=("gaussian", 1.0, 2.0), planes="per-plane",
-                      channels="joint", out_dtype="float32", tile=64)
+def test_options_map_to_config_and_spec():
+    cfg, spec = _parse("--scale", "2,1.5", "--steps", "3", "--no-back-projection", "--no-ensemble",
+                       "--noise-std", "0.01", "--max-iters", "77", "--seed", "5", "--preset", "paper",
+                       "--per-plane", "--channels", "joint", "--tile", "64", "--dtype", "float32",
+                       "--kernel", "gaussian:1,2", "--num-threads", "1")
+    assert (cfg.n_steps, cfg.back_projection_iters, cfg.ensemble, cfg.noise_std, cfg.max_iters, cfg.seed,
+            cfg.num_threads) == (3, 0, False, 0.01, 77, 5, 1)
+    assert cfg.precision == "fp32" and cfg.init == "random"  # the paper preset
+    assert isinstance(spec, RunSpec)
+    assert (spec.mode, spec.factors, spec.kernel, spec.planes, spec.channels, spec.out_dtype, spec.tile) == (
+        "lateral", (2.0, 1.5), ("gaussian", 1.0, 2.0), "per-plane", "joint", "float32", 64)
     assert _parse("--steps", "auto")[0].n_steps == 0           # the engine's auto rule
     for bad in ("0", "two"):
         with pytest.raises(OptionError, match="--steps"):
             _parse("--steps", bad)
-    cfg, kw = _parse("--warm-start")
-    assert kw["planes"] == "warm-start" and kw["scale"] == 2.0 and kw["out_dtype"] == "input"
+    cfg, spec = _parse("--warm-start")
+    assert spec.planes == "warm-start" and spec.factors == (2.0,) and spec.out_dtype == "input"
     assert cfg.max_iters == ZSSRConfig.from_preset("default").max_iters and cfg.ensemble is True
-    _, kw = _parse("--axial", "3", "--z-fwhm", "1.5um", "--axial-method", "zssr", "--fusion", "arithmetic")
-    assert kw["mode"] == "axial" and kw["scale"] == 3.0
-    assert (kw["z_fwhm"], kw["z_fwhm_unit"], kw["axial_method"], kw["fusion"]) == (1.5, "um", "zssr", "arithmetic")
-    _, kw = _parse("--axial", "--scale", "4")
-    assert kw["scale"] == 4.0 and kw["kernel"] is None
-    _, kw = _parse("--axial")
-    assert kw["scale"] is None
+    assert cfg.init == "prior" and spec.init is None           # the preset decides unless --init says
+    _, spec = _parse("--axial", "3", "--z-fwhm", "1.5um", "--axial-method", "zssr", "--fusion", "arithmetic")
+    assert spec.mode == "axial" and spec.factors == (3.0,)
+    assert (spec.z_fwhm, spec.z_fwhm_unit, spec.axial_method, spec.fusion) == (1.5, "um", "zssr", "arithmetic")
+    _, spec = _parse("--axial", "--scale", "4")
+    assert spec.factors == (4.0,) and spec.kernel is None
+    _, spec = _parse("--axial")
+    assert spec.factors is None
     with pytest.raises(OptionError):
         _parse("--axial", "3", "--scale", "2")
     with pytest.raises(OptionError):
         _parse("--axial", "--kernel", "gaussian:1")
+
+
+def test_one_name_per_setting_with_old_spellings_as_aliases():
+    """The options carry the config's / spec's names; the old spellings give the same values."""
+    new = _parse("--factors", "3", "--n-steps", "2", "--back-projection-iters", "0", "--out-dtype", "float32",
+                 "--planes", "warm-start", "--init", "random", "--num-threads", "2")
+    old = _parse("--scale", "3", "--steps", "2", "--no-back-projection", "--dtype", "float32", "--warm-start",
+                 "--init", "random", "--num-threads", "2")
+    assert new[0] == old[0] and new[1].to_record() == old[1].to_record()
+    assert new[0].back_projection_iters == 0 and new[0].num_threads == 2 and new[0].n_steps == 2
+    assert new[1].init == "random" and new[1].planes == "warm-start"
+    assert _parse("--back-projection-iters", "4")[0].back_projection_iters == 4
+    with pytest.raises(OptionError, match="--init"):
+        _parse("--init", "zeros")
+
+
+def test_limits_come_from_the_spec():
+    """The CLI refuses exactly what RunSpec refuses (one home for each limit)."""
+    from napari_zssr.nd import spec as S
+    with pytest.raises(OptionError, match="too large"):
+        _parse("--factors", str(S.MAX_FACTOR + 1))
+    assert _parse("--factors", str(S.MAX_FACTOR))[1].factors == (S.MAX_FACTOR,)
+    with pytest.raises(OptionError, match="--tile"):
+        _parse("--tile", str(S.MIN_TILE - 1))
+    with pytest.raises(OptionError, match="--kernel"):
+        _parse("--kernel", f"gaussian:{S.MAX_SIGMA + 1}")
+    with pytest.raises(OptionError, match="too large"):
+        _parse("--axial", str(S.MAX_FACTOR + 1))
+
+
+@pytest.mark.parametrize("argv, flag", [(["--factors", "17"], "too large"), (["--tile", "4"], "--tile"),
+                                        (["--kernel", "gaussian:31"], "--kernel"), (["--init", "zeros"], "--init")])
+def test_batch_refuses_what_the_spec_refuses(argv, flag, tmp_path, capsys):
+    """`zssr batch` builds the same RunSpec: the same limits, before any cluster starts."""
+    assert main(["batch", str(tmp_path), "-o", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert flag in err and err.startswith("zssr batch: error:") and not (tmp_path / "out").exists()
 
 
 def test_add_common_options_for_other_commands():
@@ -323,7 +364,7 @@ def test_add_common_options_for_other_commands():
     p.add_argument("inputs", nargs="+")
     add_common_options(p)
     args = p.parse_args(normalise_argv(["a.tif", "b.tif", "--axial", "--max-iters", "5"]))
-    cfg, kw = config_from_args(args)
-    assert args.inputs == ["a.tif", "b.tif"] and cfg.max_iters == 5 and kw["mode"] == "axial"
+    cfg, spec = config_from_args(args)
+    assert args.inputs == ["a.tif", "b.tif"] and cfg.max_iters == 5 and spec.mode == "axial"
     assert normalise_argv(["--axial", "x.tif"]) == ["--axial", "auto", "x.tif"]
     assert normalise_argv(["--axial", "2.5", "x.tif"]) == ["--axial", "2.5", "x.tif"]

@@ -15,11 +15,11 @@ from napari_zssr.engine import infer
 from napari_zssr.engine.kernels import downscale, gaussian_kernel
 from napari_zssr.engine.network import ZSSRNet
 from napari_zssr.engine.resize import imresize
-from napari_zssr.engine.train import DivergenceGuard, cosine_lr, slope_and_std
+from napari_zssr.engine.training import DivergenceGuard, cosine_lr, slope_and_std
 from napari_zssr.engine.zssr import parse_scale, resolve_steps, run_budget, run_crop, split_iters, stage_factors
 
-# the module (napari_zssr.engine.train is shadowed by the function of that name)
-train_mod = importlib.import_module("napari_zssr.engine.train")
+# the training-loop module
+train_mod = importlib.import_module("napari_zssr.engine.training")
 zssr_mod = importlib.import_module("napari_zssr.engine.zssr")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_zssr.io import ImageReadError, canonical_unit, guess_axes, read_image, write_image
+from napari_zssr.io import ImageReadError, canonical_unit, guess_file_axes, read_image, write_image
 import napari_zssr.io._write as io_write
 
 PARAMS = {"scale": [1, 4.0], "kernel": "gaussian", "seed": 0, "note": "a=b\nc <&> µm"}
@@ -194,7 +194,7 @@ def test_png_refuses_what_it_cannot_hold(tmp_path, data, axes):
     ((40, 5, 8, 9), np.uint16, "TZYX"), ((2, 3, 2, 8, 9), np.uint16, "TZCYX"),
     ((4, 8, 9, 4), np.uint8, "ZYXS")])
 def test_guess_axes(shape, dtype, axes):
-    assert guess_axes(shape, dtype) == axes
+    assert guess_file_axes(shape, dtype) == axes
 
 
 @pytest.mark.parametrize("raw", ["µm", "μm", "\\u00B5m", "\\u00b5m", "micron", "microns", "UM"])

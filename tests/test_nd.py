@@ -271,14 +271,34 @@ def test_bad_input_raises_before_any_work(data, axes, kw):
     assert not events, f"an error must come before any work ({msg})"
 
 
-def test_constant_channel_rejected_before_any_work():
-    """A constant channel is a bad input like a constant image: say so before training the others."""
-    data = np.stack([smooth((16, 16)), np.full((16, 16), 5, np.uint16)])
+def test_constant_channel_is_upscaled_as_is_and_the_others_run():
+    """An empty (all-zero) or constant channel is no reason to fail the good one: it comes back as
+    the same constant on the output grid, with a one-line notice; the good channel is trained."""
+    data = np.stack([smooth((16, 16), np.uint16), np.zeros((16, 16), np.uint16), np.full((16, 16), 5, np.uint16)])
     events = []
-    with pytest.raises(ValueError) as info:
-        run(data, "CYX", progress=events.append)
-    assert "\n" not in str(info.value)
-    assert not [e for e in events if e.stage.startswith("train")], "channel 0 was trained before the error"
+    res = run(data, "CYX", scale=2, out_dtype="input", progress=events.append)
+    assert res.data.shape == (3, 32, 32) and res.data.dtype == np.uint16
+    assert np.all(res.data[1] == 0) and np.all(res.data[2] == 5)
+    assert res.data[0].std() > 0
+    assert len(res.models) == 1, "only the non-constant channel trains a network"
+    assert len(res.notices) == 2 and all("\n" not in n and "constant" in n for n in res.notices)
+    assert res.params["notices"] == res.notices
+    assert [n.get("constant", False) for n in res.params["normalisation"]] == [False, True, True]
+
+
+def test_constant_channel_axial_keeps_the_output_grid():
+    vol = np.stack([smooth((6, 16, 16)), np.full((6, 16, 16), 2.5, np.float32)], axis=1)    # ZCYX
+    res = run(vol, "ZCYX", mode="axial", scale=2)
+    assert res.data.shape == (12, 2, 16, 16)
+    assert np.all(res.data[:, 1] == np.float32(2.5))
+
+
+def test_wholly_constant_image_is_still_refused_before_any_work():
+    for data, axes in ((np.full((16, 16), 5, np.uint16), "YX"), (np.zeros((2, 16, 16), np.uint16), "CYX")):
+        events = []
+        with pytest.raises(ValueError, match="constant") as info:
+            run(data, axes, progress=events.append)
+        assert "\n" not in str(info.value) and not events
 
 
 # ---- planes and channels --------------------------------------------------------------------------
@@ -321,4 +341,4 @@ def test_params_are_json_serialisable():
     import json
     res = run(smooth((2, 16, 16)), "ZYX", scale=2, kernel=("gaussian", 1.0))
     json.dumps(res.params)
-    assert res.params["kernel"] == ["gaussian", 1.0]
+    assert res.params["kernel"] == ["gaussian", 1.0, 1.0]

@@ -55,7 +55,7 @@ def test_set5_lr_reproduced_from_hr(scale):
 @pytest.mark.parametrize("scale, expected", [(2, 33.68), (4, 28.43)])
 def test_set5_cubic_upscale_y_psnr(scale, expected):
     scores = []
-    for key, hr, lr in set5_pairs_or_skip(scale):
+    for _key, hr, lr in set5_pairs_or_skip(scale):
         up = imresize(rgb_to_chw(lr), scale, output_shape=hr.shape[:2])
         assert tuple(up.shape) == (3, *hr.shape[:2])
         scores.append(y_psnr(chw_to_rgb(up), hr, shave=scale))

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from napari.utils import progress
 
-import napari_zssr._widget as widget_module
+import napari_zssr._qt.widget as widget_module
+from napari_zssr import _layer_job as lj
 from napari_zssr._sample_data import load_sample
 from conftest import configure_fast, wait_done
 
@@ -81,10 +82,10 @@ def test_axes_and_factors_prefilled_from_layer(zssr_viewer):
     assert _shown(widget.sigma_y) and not _shown(widget.z_fwhm)
 
     # advanced: CPU threads, 0 = all cores
-    widget.threads.value = 0
-    assert widget.job_kwargs()["num_threads"] is None
-    widget.threads.value = 1
-    assert widget.job_kwargs()["num_threads"] == 1
+    widget.num_threads.value = 0
+    assert widget.form_values()["num_threads"] is None
+    widget.num_threads.value = 1
+    assert widget.form_values()["num_threads"] == 1
 
     # only the devices this machine has
     import torch
@@ -292,3 +293,39 @@ def test_removing_the_dock_widget_cancels_the_run(zssr_viewer, qtbot):
     qtbot.wait(50)
     assert len(viewer.layers) == 1
     assert _zssr_progress_bars() == []
+
+
+def test_empty_channel_is_added_as_is_with_a_notice(zssr_viewer, qtbot, monkeypatch):
+    shown = []
+    monkeypatch.setattr(widget_module, "show_info", shown.append)
+    viewer, open_widget = zssr_viewer()
+    src = viewer.add_image(np.stack([_image(), np.zeros((32, 32), np.float32)]), name="two")
+    widget = open_widget()
+    widget.image.value = src
+    widget.axes.value = "CYX"
+    widget.run()
+    wait_done(qtbot, widget)
+    assert widget.last_error is None, widget.last_error
+    good, empty = viewer.layers[-2:]
+    assert empty.data.shape == (64, 64) and np.all(np.asarray(empty.data) == 0)
+    assert np.asarray(good.data).std() > 0
+    assert len(shown) == 1 and "channel 1 is constant" in shown[0]
+
+
+def test_form_uses_the_spec_limits_and_names(zssr_viewer):
+    """The form's limits and choices are nd.spec's; its fields carry the settings' names."""
+    from napari_zssr.nd import spec as S
+    viewer, open_widget = zssr_viewer()
+    viewer.add_image(_image(), name="img")
+    widget = open_widget()
+    assert widget.factor_z.max == widget.factor_y.max == S.MAX_FACTOR
+    assert widget.sigma_y.max == S.MAX_SIGMA
+    assert tuple(widget.planes.choices) == S.PLANES and tuple(widget.init.choices) == S.INITS
+    values = widget.form_values()
+    assert {"back_projection_iters", "noise_std", "num_threads", "init", "n_steps"} <= set(values)
+    widget.init.value = "random"
+    widget.factor_y.value = 3.0
+    spec, cfg = lj.form_to_run(widget.form_values())
+    assert spec.init == "random" and spec.factors == (3.0, 2.0) and cfg.back_projection_iters == 2
+    widget.preset.value = "paper"
+    assert widget.init.value == "random"               # the paper preset starts from random weights

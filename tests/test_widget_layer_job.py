@@ -8,30 +8,37 @@ import pytest
 from napari.layers import Image
 
 from napari_zssr import _layer_job as lj
+from napari_zssr.engine.config import ZSSRConfig
+from napari_zssr.nd import RunSpec
+from napari_zssr.nd.axes import guess_axes
 
 
 @pytest.mark.parametrize(
-    "ndim, rgb, labels, expected",
+    "shape, rgb, labels, expected",
     [
-        (2, False, None, "YX"),
-        (3, False, None, "ZYX"),
-        (4, False, None, "TZYX"),
-        (5, False, None, "TZCYX"),
-        (2, True, None, "YXS"),
-        (3, False, ("t", "y", "x"), "TYX"),
-        (3, False, ("c", "y", "x"), "CYX"),
-        (4, False, ("Time", "Z", "Y", "X"), "TZYX"),
-        (3, False, ("-3", "-2", "-1"), "ZYX"),     # napari's default labels -> by dimensionality
-        (3, False, ("y", "y", "x"), "ZYX"),        # nonsense labels -> by dimensionality
+        ((8, 8), False, None, "YX"),
+        ((3, 8, 8), False, None, "ZYX"),
+        ((9, 3, 8, 8), False, None, "TZYX"),
+        ((2, 3, 8, 8), False, None, "CZYX"),     # a few leading entries: channels (the io rule too)
+        ((2, 3, 2, 8, 8), False, None, "TZCYX"),
+        ((8, 8, 3), True, None, "YXS"),
+        ((3, 8, 8), False, ("t", "y", "x"), "TYX"),
+        ((3, 8, 8), False, ("c", "y", "x"), "CYX"),
+        ((2, 3, 8, 8), False, ("Time", "Z", "Y", "X"), "TZYX"),
+        ((3, 8, 8), False, ("-3", "-2", "-1"), "ZYX"),     # napari's default labels -> by dimensionality
+        ((3, 8, 8), False, ("y", "y", "x"), "ZYX"),        # nonsense labels -> by dimensionality
     ],
 )
-def test_guess_axes(ndim, rgb, labels, expected):
-    assert lj.guess_axes(ndim, rgb, labels) == expected
+def test_guess_axes(shape, rgb, labels, expected):
+    """One rule for layers and files (nd.axes.guess_axes); the widget asks it with the layer's shape."""
+    assert guess_axes(shape, rgb, labels) == expected
+    layer = Image(np.zeros(shape, np.uint8), rgb=rgb, axis_labels=labels)
+    assert lj.layer_guess_axes(layer) == expected
 
 
 def test_guess_axes_needs_help_beyond_5d():
     with pytest.raises(ValueError, match="axes"):
-        lj.guess_axes(6)
+        guess_axes((2,) * 6)
 
 
 @pytest.mark.parametrize(
@@ -55,16 +62,18 @@ def test_validate_axes_normalises():
     assert lj.validate_axes(" c y x ", 3) == "CYX"
 
 
-def test_default_factors():
+def test_form_factors():
     # lateral, square pixels -> 2; non-square -> the coarser axis by the ratio (square result pixels)
-    assert lj.default_factors("lateral", "YX", {"y": 0.2, "x": 0.2}) == {"y": 2.0, "x": 2.0}
-    assert lj.default_factors("lateral", "YX", {"y": 0.6, "x": 0.2}) == {"y": 3.0, "x": 1.0}
-    assert lj.default_factors("lateral", "YX", {"y": 0.1, "x": 0.25}) == {"y": 1.0, "x": 2.5}
-    # axial: z spacing / xy spacing (cubic voxels); 2 when uncalibrated
-    assert lj.default_factors("axial", "ZYX", {"z": 0.8, "y": 0.2, "x": 0.2}) == {"z": 4.0}
-    assert lj.default_factors("axial", "ZYX", {"z": 1.0, "y": 1.0, "x": 1.0}) == {"z": 2.0}
+    assert lj.form_factors("lateral", "YX", {"y": 0.2, "x": 0.2}) == {"y": 2.0, "x": 2.0}
+    assert lj.form_factors("lateral", "YX", {"y": 0.6, "x": 0.2}) == {"y": 3.0, "x": 1.0}
+    assert lj.form_factors("lateral", "YX", {"y": 0.1, "x": 0.25}) == {"y": 1.0, "x": 2.5}
+    # axial: z spacing / xy spacing (cubic voxels), nd.spec's rule (mean of y and x); 2 when uncalibrated
+    assert lj.form_factors("axial", "ZYX", {"z": 0.8, "y": 0.2, "x": 0.2}) == {"z": 4.0}
+    assert lj.form_factors("axial", "ZYX", {"z": 0.9, "y": 0.2, "x": 0.4}) == {"z": 3.0}   # not z/sqrt(yx)
+    assert lj.form_factors("axial", "ZYX", {"z": 1.0, "y": 1.0, "x": 1.0}) == {"z": 2.0}
+    assert lj.form_factors("axial", "ZYX", {}) == {"z": 2.0}
     with pytest.raises(ValueError, match="Z axis"):
-        lj.default_factors("axial", "TYX", {"y": 1.0, "x": 1.0})
+        lj.form_factors("axial", "TYX", {"y": 1.0, "x": 1.0})
 
 
 def test_pixel_sizes_from_scale_skips_channels_and_rgb():
@@ -79,43 +88,65 @@ def test_factor_label():
     assert lj.factor_label({"y": 3.0, "x": 1.5}) == "x3/x1.5 (yx)"
 
 
+def _job(layer, axes=None, **values):
+    return lj.build_job(layer, *lj.form_to_run(values), axes=axes)
+
+
 def test_build_job_is_plain_data_captured_at_build_time():
-    layer = Image(np.zeros((6, 16, 16), np.uint16), scale=(4, 1, 1), translate=(2, 0, 0),
+    layer = Image(np.zeros((8, 16, 16), np.uint16), scale=(4, 1, 1), translate=(2, 0, 0),
                   name="stack", colormap="magma", contrast_limits=(10, 500))
-    job = lj.build_job(layer, mode="axial", preset="fast", max_iters=7, seed=3, device="cpu")
+    job = _job(layer, mode="axial", factors={"z": 4.0}, preset="fast", max_iters=7, seed=3, device="cpu")
     layer.name = "renamed"
     layer.scale = (1, 1, 1)
     assert job.source.name == "stack"
     assert job.source.axes == "ZYX"
     assert job.source.scale == (4.0, 1.0, 1.0)
     assert job.source.contrast_limits == (10.0, 500.0)
-    kw = job.nd_kwargs
-    assert kw["mode"] == "axial" and kw["scale"] == 4.0
-    assert kw["pixel_sizes"] == {"z": 4.0, "y": 1.0, "x": 1.0}
-    assert kw["config"].max_iters == 7 and kw["config"].seed == 3 and kw["config"].device == "cpu"
-    assert kw["axial_method"] == "isotropic" and kw["fusion"] == "geometric"
-    assert "z_fwhm" not in kw                          # bicubic: nd's default slice profile
-    job = lj.build_job(layer, mode="axial", kernel="gaussian", z_fwhm=1.6, z_fwhm_unit="um",
-                       axial_method="zssr", fusion="arithmetic")
-    assert (job.nd_kwargs["z_fwhm"], job.nd_kwargs["z_fwhm_unit"]) == (1.6, "um")
-    assert (job.nd_kwargs["axial_method"], job.nd_kwargs["fusion"]) == ("zssr", "arithmetic")
-    with pytest.raises(ValueError, match="axial method"):
-        lj.build_job(layer, mode="axial", axial_method="magic")
+    assert isinstance(job.spec, RunSpec) and job.spec.mode == "axial" and job.spec.factors == (4.0,)
+    assert job.pixel_sizes == {"z": 4.0, "y": 1.0, "x": 1.0}
+    assert job.config.max_iters == 7 and job.config.seed == 3 and job.config.device == "cpu"
+    assert job.spec.axial_method == "isotropic" and job.spec.fusion == "geometric"
+    assert job.spec.z_fwhm is None and job.spec.kernel is None   # bicubic: nd's default slice profile
+    layer.scale = (4, 1, 1)
+    job = _job(layer, mode="axial", kernel="gaussian", z_fwhm=1.6, z_fwhm_unit="um",
+               axial_method="zssr", fusion="arithmetic")
+    assert (job.spec.z_fwhm, job.spec.z_fwhm_unit) == (1.6, "um")
+    assert (job.spec.axial_method, job.spec.fusion) == ("zssr", "arithmetic")
+    assert job.spec.factors == (4.0,)                  # no factor given: from the pixel sizes (spec.resolve)
+    with pytest.raises(ValueError, match="axial_method"):
+        _job(layer, mode="axial", axial_method="magic")
 
 
 def test_build_job_lateral_kernel_and_errors():
     layer = Image(np.zeros((16, 16), np.float32))
-    job = lj.build_job(layer, factors={"y": 2, "x": 3}, kernel="gaussian", sigma=(0.8, 1.2))
-    assert job.nd_kwargs["scale"] == (2.0, 3.0)
-    assert job.nd_kwargs["kernel"] == ("gaussian", 0.8, 1.2)
+    job = _job(layer, factors={"y": 2, "x": 3}, kernel="gaussian", sigma=(0.8, 1.2))
+    assert job.spec.factors == (2.0, 3.0)
+    assert job.spec.kernel == ("gaussian", 0.8, 1.2)
     with pytest.raises(ValueError, match="axial"):
-        lj.build_job(layer, mode="axial")
-    with pytest.raises(ValueError, match="factors"):
-        lj.build_job(layer, factors={"y": 1, "x": 1})
+        _job(layer, mode="axial")
+    with pytest.raises(ValueError, match="scale factors"):
+        _job(layer, factors={"y": 1, "x": 1})
     with pytest.raises(ValueError, match="unknown"):
-        lj.build_job(layer, axes="QX")
+        _job(layer, axes="QX")
     with pytest.raises(ValueError):
-        lj.build_job(layer, max_iters=5, not_a_setting=1)
+        _job(layer, max_iters=5, not_a_setting=1)
+
+
+def test_form_limits_and_choices_come_from_the_spec():
+    """The widget's form refuses what RunSpec refuses: the same limits as the CLI and batch."""
+    from napari_zssr.nd import spec as S
+    layer = Image(np.zeros((6, 32, 32), np.float32), scale=(4, 1, 1))
+    with pytest.raises(ValueError, match="too large"):
+        _job(layer, mode="axial", factors={"z": S.MAX_FACTOR + 1})
+    with pytest.raises(ValueError, match="too large"):
+        _job(layer, factors={"y": S.MAX_FACTOR + 1, "x": 1.0})
+    with pytest.raises(ValueError, match="sigma"):
+        _job(layer, kernel="gaussian", sigma=(S.MAX_SIGMA + 1, 1.0))
+    with pytest.raises(ValueError, match="init"):
+        _job(layer, init="zeros")
+    spec, cfg = lj.form_to_run(dict(init="random", preset="fast"))
+    assert spec.init == "random" and isinstance(cfg, ZSSRConfig)
+    assert lj.form_to_run(dict(preset="paper"))[1].init == "random"
 
 
 def _fake_result(data, axes, factors, params=None):
@@ -127,7 +158,7 @@ def test_result_layer_data_overlays_source():
     layer = Image(np.zeros((16, 16), np.uint16), scale=(0.5, 0.5), translate=(10, 20), name="img",
                   colormap="viridis", blending="additive", contrast_limits=(0, 1000),
                   units=("um", "um"), axis_labels=("y", "x"))
-    job = lj.build_job(layer)
+    job = _job(layer)
     out = np.ones((32, 32), np.float32)
     (data, kw, kind), = lj.result_layer_data(job, _fake_result(out, "YX", {"y": 2.0, "x": 2.0}))
     assert kind == "image" and data.shape == (32, 32)
@@ -145,7 +176,7 @@ def test_result_layer_data_overlays_source():
 
 def test_result_layer_data_one_layer_per_channel():
     layer = Image(np.zeros((2, 8, 8), np.float32), scale=(1, 0.4, 0.4), name="cells")
-    job = lj.build_job(layer, axes="CYX")
+    job = _job(layer, axes="CYX")
     out = np.stack([np.zeros((16, 16)), np.ones((16, 16))]).astype(np.float32)
     layers = lj.result_layer_data(job, _fake_result(out, "CYX", {"y": 2.0, "x": 2.0}))
     assert [kw["name"] for _, kw, _ in layers] == ["cells ZSSR x2 [ch0]", "cells ZSSR x2 [ch1]"]
@@ -158,7 +189,7 @@ def test_result_layer_data_one_layer_per_channel():
 
 def test_result_layer_data_rgb():
     layer = Image(np.zeros((8, 8, 3), np.uint8), rgb=True, name="he")
-    job = lj.build_job(layer)
+    job = _job(layer)
     assert job.source.axes == "YXS"
     (data, kw, _), = lj.result_layer_data(job, _fake_result(np.zeros((16, 16, 3), np.uint8), "YXS",
                                                            {"y": 2.0, "x": 2.0}))
@@ -172,15 +203,28 @@ def test_build_job_reuses_a_saved_model(tmp_path):
     rng = np.random.default_rng(0)
     layer = Image((rng.random((24, 24)) * 1000).astype(np.uint16), name="cells")
     kw = dict(preset="fast", max_iters=8, seed=1, device="cpu", num_threads=1)
-    first = lj.run_job(lj.build_job(layer, **kw))
+    first = lj.run_job(_job(layer, **kw))
     path = tmp_path / "cells.zssr"
     save_result_models(first, path)
-    job = lj.build_job(layer, model=str(path), **kw)
-    assert job.nd_kwargs["model"] == str(path)
+    job = _job(layer, model=str(path), **kw)
+    assert job.spec.model == str(path)
     again = lj.run_job(job)
     assert again.params["iterations"] == [0]           # applied, not trained
     np.testing.assert_array_equal(again.data, first.data)
-    with pytest.raises(ValueError, match="model file not found"):
-        lj.build_job(layer, model=str(tmp_path / "missing.zssr"), **kw)
+    with pytest.raises(ValueError, match="no such model file"):
+        _job(layer, model=str(tmp_path / "missing.zssr"), **kw)
     with pytest.raises(ValueError, match="factors"):
-        lj.run_job(lj.build_job(layer, model=str(path), factors={"y": 3.0, "x": 3.0}, **kw))
+        lj.run_job(_job(layer, model=str(path), factors={"y": 3.0, "x": 3.0}, **kw))
+
+
+def test_result_layers_keep_the_channel_names_the_reader_recorded():
+    """A layer with a C axis whose metadata names its channels (napari_zssr's reader, OME/ImageJ):
+    the result layers are named after the channels and keep the names in their metadata."""
+    layer = Image(np.zeros((2, 8, 8), np.float32), name="cells",
+                  metadata={"channel_names": ["AF647", "DAPI"], "unrelated": 1})
+    job = _job(layer, axes="CYX")
+    assert job.source.metadata == {"channel_names": ["AF647", "DAPI"]}
+    out = np.zeros((2, 16, 16), np.float32)
+    layers = lj.result_layer_data(job, _fake_result(out, "CYX", {"y": 2.0, "x": 2.0}))
+    assert [kw["name"] for _, kw, _ in layers] == ["cells ZSSR x2 [AF647]", "cells ZSSR x2 [DAPI]"]
+    assert [kw["metadata"]["zssr_run"]["channel_name"] for _, kw, _ in layers] == ["AF647", "DAPI"]

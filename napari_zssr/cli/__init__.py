@@ -8,6 +8,7 @@ Shared options live in napari_zssr.cli.options (add_common_options, config_from_
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 __all__ = ["main"]
@@ -17,13 +18,11 @@ def main(argv=None) -> int:
     """Entry point of the console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "batch":
-        try:
-            batch = importlib.import_module("napari_zssr.cli.batch")
-        except ModuleNotFoundError as exc:
-            if exc.name != "napari_zssr.cli.batch":
-                raise
-            print("zssr: error: the batch subcommand is not available in this installation", file=sys.stderr)
+        if importlib.util.find_spec("distributed") is None:     # the [batch] extra
+            print("zssr batch: error: needs dask.distributed; install it with "
+                  "pip install 'napari-zssr[batch]'", file=sys.stderr)
             return 2
+        batch = importlib.import_module("napari_zssr.cli.batch")
         return batch.main(argv[1:])
     from .single import main as single_main
     return single_main(argv)

@@ -21,29 +21,71 @@ def info(message: str, prog: str = PROG) -> None:
     print(f"{prog}: {message}", file=sys.stderr, flush=True)
 
 
-class ProgressBar:
-    """A ProgressEvent callback drawing iterations of the current job on stderr.
+class RunCounter:
+    """Engine ProgressEvents of one run -> one monotone (count, total) in training iterations.
 
-    Postfix: stage, loss, lr, rec_error and job k/n. `desc` prefixes the bar (batch: the file).
+    Gradual stages already count on over the whole job (the engine's events carry the job's
+    iteration and total); jobs (planes, channels, time points) follow one another: the count
+    adds up the jobs done (a job whose training ended counts whole, as the engine reports every
+    few iterations and may stop early), and the total is those plus the current job's total for
+    every job still to come. The count never goes back; the total never drops below it.
+    """
+
+    def __init__(self):
+        self.done = 0            # iterations of the finished jobs
+        self.job = None          # the job whose events come in now
+        self.job_iter = 0        # iterations of the current job
+        self.job_total = 0       # its total
+        self.jobs_seen = 0
+        self.n_jobs = 1
+        self.count = 0
+        self.total = 0
+
+    def update(self, ev) -> tuple:
+        if ev.stage.startswith("train") and ev.total:
+            if ev.job != self.job:
+                # the engine reports every few iterations: a job whose training ended counts whole
+                self.done += self.job_total
+                self.job, self.jobs_seen, self.job_iter = ev.job, self.jobs_seen + 1, 0
+            self.job_total = int(ev.total)
+            self.job_iter = max(self.job_iter, min(int(ev.iteration) + 1, self.job_total))
+            self.n_jobs = max(int(ev.n_jobs or 1), self.jobs_seen)
+        elif self.job is not None:           # inference (or done) follows the job's training
+            self.job_iter = self.job_total
+        left = max(self.n_jobs - self.jobs_seen, 0)
+        total = self.done + self.job_total * (1 + left)
+        count = self.done + self.job_iter
+        if ev.stage == "done":
+            total = count = max(count, self.count)
+        self.count = max(self.count, count)
+        self.total = max(total, self.count)
+        return self.count, self.total
+
+
+class ProgressBar:
+    """A ProgressEvent callback drawing one bar for the whole run on stderr.
+
+    The count is training iterations over every gradual stage and job (RunCounter), fed to
+    tqdm as increments, so its rate (it/s) and ETA hold across stages. Postfix: stage, loss,
+    lr, rec_error and job k/n. `desc` prefixes the bar (batch: the file).
     """
 
     def __init__(self, disable: bool = False, desc: str = "", file=None):
         self.disable, self.desc, self.file = disable, desc, file or sys.stderr
         self.bar = None
-        self.key = None
+        self.counter = RunCounter()
 
     def __call__(self, ev) -> None:
         if self.disable:
             return
+        n, total = self.counter.update(ev)
         if self.bar is None:
-            self.bar = tqdm(total=ev.total or 0, desc=self.desc or None, file=self.file, leave=False,
+            self.bar = tqdm(total=total, desc=self.desc or None, file=self.file, leave=False,
                             unit="it", dynamic_ncols=True, mininterval=0.2)
-        if ev.stage.startswith("train"):
-            key = (ev.job, ev.stage)
-            if key != self.key:
-                self.key = key
-                self.bar.reset(total=ev.total or 0)
-            self.bar.n = min(ev.iteration + 1, ev.total or ev.iteration + 1)
+        if total != self.bar.total:
+            self.bar.total = total
+        if n > self.bar.n:
+            self.bar.update(n - self.bar.n)
         parts = [ev.stage]
         if ev.loss is not None:
             parts.append(f"loss={ev.loss:.4f}")
@@ -61,7 +103,7 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-            self.key = None
+        self.counter = RunCounter()
 
 
 @contextmanager

@@ -1,12 +1,13 @@
 """`zssr batch INPUTS... -o OUT_DIR [options]`: many images on a dask.distributed cluster.
 
-One task per file x channel (one per file when channels are joint, RGB or absent), preceded by
-a cheap inspection task per file (a bad file fails there, alone) and followed by a write task
-(atomic: temp file + rename). A local cluster sized to the machine by default, or any running
-cluster with --scheduler ADDRESS. `zssr-manifest.json` in OUT_DIR makes reruns resume: an input
-whose output is recorded as done with matching input, parameter and output checksums is skipped;
-failed, cancelled, missing or changed ones are redone. `zssr-summary.json` and a printed table list
-every input with its status, time, reconstruction error and gain over cubic interpolation.
+Argument parsing and printing around `napari_zssr.runs.batch` (plan, cluster, tasks, manifest):
+one task per file x channel, preceded by a cheap inspection task per file (a bad file fails
+there, alone) and followed by a write task (atomic: temp file + rename). A local cluster sized to
+the machine by default, or any running cluster with --scheduler ADDRESS. `zssr-manifest.json`
+in OUT_DIR makes reruns resume: an input whose output is recorded as done with matching input,
+parameter and output checksums is skipped; failed, cancelled, missing or changed ones are redone.
+`zssr-summary.json` and a printed table list every input with its status, time, reconstruction
+error and gain over cubic interpolation.
 
 Exit status: 0 all done or skipped; 1 some failed; 2 bad command line (nothing run);
 130 interrupted with Ctrl-C (running tasks cancelled; finished outputs kept and recorded).
@@ -14,26 +15,23 @@ Exit status: 0 all done or skipped; 1 some failed; 2 bad command line (nothing r
 from __future__ import annotations
 
 import argparse
-import logging
+import dataclasses
 import os
 import signal
 import sys
 import threading
 import time
-import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..runs.batch import BatchOptions, make_plan, run_batch
+from ..runs.manifest import STATUSES, UsageError, now_iso, summary_rows, write_summary
 from . import _ui
-from ._manifest import (BatchLock, Manifest, UsageError, expand_inputs, file_facts, format_table, now_iso,
-                        output_names, params_sha256, run_params, sha256_file, summary_rows, write_summary)
 from .options import (OptionError, ZSSRArgumentParser, add_common_options, add_model_options, config_from_args,
                       normalise_argv, positive_int)
 
 PROG = "zssr batch"
-CANCEL_GRACE_S = 30.0
 
 EPILOG = """\
 examples:
@@ -85,173 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# --- planning: what to run, what to skip --------------------------------------------------------
-
-@dataclass
-class Job:
-    index: int
-    input: Path
-    output: Path
-    facts: dict
-    overwrite: bool
-
-
-@dataclass
-class Plan:
-    out_dir: Path
-    records: List[dict]                         # one per input, in input order
-    jobs: List[Job]
-    manifest: Manifest
-    lock: BatchLock
-    params: dict
-    params_sha256: str
-    model_sha256: Optional[str] = None
-
-
-def _record(path: Path, output: Optional[Path], status: str, message: str = "", **extra) -> dict:
-    rec = dict(input=str(path), output=str(output) if output else None, status=status, seconds=None,
-               rec_error=None, cubic_rec_error=None, gain_db=None, message=message)
-    rec.update(extra)
-    return rec
-
-
-def make_plan(args, config, nd_kwargs) -> Plan:
-    """Check the batch as a whole (UsageError -> exit 2) and decide per input: run or skip."""
-    out_dir = Path(args.output_dir).expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir}: exists and is not a folder")
-    expand_inputs(args.inputs, out_dir, args.suffix)          # bad inputs: exit 2 before creating anything
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{out_dir}: cannot create the folder ({exc.strerror})") from None
-    out_dir = out_dir.resolve()
-    if not os.access(out_dir, os.W_OK):
-        raise UsageError(f"{out_dir}: folder is not writable")
-    model_sha = None
-    model = nd_kwargs.get("model") or getattr(args, "model", None)
-    if model:
-        from ..engine.model_io import read_model_meta
-        try:
-            read_model_meta(model)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        model = str(Path(model).expanduser().resolve())
-        nd_kwargs["model"] = model
-        model_sha = sha256_file(model)
-    if "/" in args.suffix or os.sep in args.suffix:
-        raise UsageError(f"--suffix {args.suffix!r}: must not contain a path separator")
-
-    lock = BatchLock(out_dir).acquire()
-    try:
-        manifest = Manifest.load(out_dir)
-        inputs = expand_inputs(args.inputs, out_dir, args.suffix)
-        names = output_names(inputs, out_dir, args.suffix, manifest.entries)
-        params = run_params(config, nd_kwargs, axes=args.axes, model_sha256=model_sha, suffix=args.suffix)
-        psha = params_sha256(params)
-        records, jobs = [], []
-        for path in inputs:
-            key, out = str(path), names[str(path)]
-            try:
-                facts = file_facts(path)
-            except OSError as exc:
-                records.append(_record(path, out, "failed", f"{path}: cannot read ({exc.strerror})"))
-                continue
-            if not args.force and manifest.is_current(key, facts, psha, out):
-                old = manifest.entries[key]
-                records.append(_record(path, out, "skipped", "unchanged since " + str(old.get("finished")),
-                                       seconds=old.get("seconds"), rec_error=old.get("rec_error"),
-                                       cubic_rec_error=old.get("cubic_rec_error"), gain_db=old.get("gain_db")))
-                continue
-            ours = manifest.owns(key, out)
-            if out.exists() and not (ours or args.overwrite):
-                records.append(_record(path, out, "failed",
-                                       f"{out}: file exists and is not from this batch (pass --overwrite)"))
-                continue
-            records.append(_record(path, out, "pending"))
-            jobs.append(Job(len(records) - 1, path, out, facts, overwrite=out.exists()))
-    except BaseException:
-        lock.release()
-        raise
-    return Plan(out_dir, records, jobs, manifest, lock, params, psha, model_sha)
-
-
-# --- the cluster --------------------------------------------------------------------------------
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def local_size(workers: Optional[int], threads: Optional[int], n_tasks: int) -> tuple:
-    """(workers, threads per worker) for a LocalCluster on this machine."""
-    cores = _cores()
-    if workers is None:
-        try:
-            import torch
-            gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        except Exception:  # noqa: BLE001
-            gpus = 0
-        workers = gpus if gpus else max(1, cores // 4)
-        workers = max(1, min(workers, n_tasks))
-    threads = threads or max(1, cores // workers)
-    return workers, threads
-
-
-@dataclass
-class Cluster:
-    client: object
-    cluster: object = None
-    use_resources: bool = True
-    task_threads: Optional[int] = None
-    description: str = ""
-
-    def close(self) -> None:
-        for obj in (self.client, self.cluster):
-            if obj is None:
-                continue
-            try:
-                obj.close(timeout=10) if obj is self.client else obj.close()
-            except Exception:  # noqa: BLE001 -- closing is best effort
-                pass
-
-
-def start_cluster(args, n_tasks: int) -> Cluster:
-    from distributed import Client, LocalCluster
-    if not os.environ.get("ZSSR_DEBUG"):
-        for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny",
-                     "distributed.core", "distributed.comm", "tornado"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-    if args.scheduler:
-        try:
-            if args.scheduler.endswith(".json") and Path(args.scheduler).is_file():
-                client = Client(scheduler_file=args.scheduler, timeout="20s")
-            else:
-                client = Client(args.scheduler, timeout="20s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise UsageError(f"cannot connect to the dask scheduler {args.scheduler} "
-                             f"({_one_line(exc)})") from None
-        workers = client.scheduler_info().get("workers", {})
-        use_res = any("zssr" in (w.get("resources") or {}) for w in workers.values())
-        threads = args.task_threads or (None if use_res else 1)
-        desc = f"scheduler {args.scheduler}: {len(workers)} worker(s) now" + \
-               (", one zssr task per worker" if use_res else f", {threads} torch thread(s) per task")
-        return Cluster(client, None, use_res, threads, desc)
-    n_w, n_t = local_size(args.workers, args.threads_per_worker, n_tasks)
-    cluster = LocalCluster(n_workers=n_w, threads_per_worker=n_t, processes=not args.in_process,
-                           resources={"zssr": 1}, dashboard_address=args.dashboard,
-                           silence_logs=logging.ERROR if not os.environ.get("ZSSR_DEBUG") else logging.WARNING)
-    client = Client(cluster)
-    kind = "threads" if args.in_process else "processes"
-    desc = f"local cluster: {n_w} worker {kind} x {n_t} thread(s)"
-    if args.dashboard:
-        desc += f", dashboard {client.dashboard_link}"
-    return Cluster(client, cluster, True, args.task_threads or n_t, desc)
-
-
-def _one_line(exc) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 # --- Ctrl-C ---------------------------------------------------------------------------------------
 
 @contextmanager
@@ -274,52 +105,51 @@ def _interrupts(flag: threading.Event):
             signal.signal(s, h)
 
 
-# --- running --------------------------------------------------------------------------------------
+# --- printing ------------------------------------------------------------------------------------
 
-@dataclass
-class _State:
-    """Client-side bookkeeping of the running files."""
-    plan: Plan
-    specs: Dict[int, object] = field(default_factory=dict)
-    kind: Dict[str, tuple] = field(default_factory=dict)        # future key -> ("inspect"|"write", index)
-    parts: Dict[int, list] = field(default_factory=dict)        # index -> part futures
-    n_parts: Dict[int, int] = field(default_factory=dict)
-    fractions: Dict[int, Dict[int, float]] = field(default_factory=dict)
-    stages: Dict[int, str] = field(default_factory=dict)
-    finished: int = 0
+class _Printer:
+    """The batch's Reporter on the terminal: one bar over the files, a line per file."""
 
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.bar = None
 
-def _entry(plan: Plan, job: Job, status: str, **extra) -> dict:
-    e = dict(input=str(job.input), **job.facts, params=plan.params, params_sha256=plan.params_sha256,
-             output=str(job.output), output_sha256=None, status=status)
-    e.update(extra)
-    return e
+    def started(self, n_run: int, n_skipped: int, n_total: int, cluster: str) -> None:
+        if self.quiet:
+            return
+        _ui.info(f"{n_run} to run, {n_skipped} skipped; {cluster}", prog=PROG)
+        from tqdm import tqdm
+        self.bar = tqdm(total=n_total, initial=n_total - n_run, unit="file", desc=PROG, file=sys.stderr,
+                        dynamic_ncols=True, mininterval=0.5,
+                        bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
 
+    def progress(self, done: float, running: Dict[str, float], failed: int) -> None:
+        if self.bar is None:
+            return
+        self.bar.n = min(done, self.bar.total)
+        names = [f"{name} {100 * fr:.0f}%" for name, fr in list(running.items())[:3]]
+        post = ", ".join(names) + (f" +{len(running) - len(names)}" if len(running) > len(names) else "")
+        self.bar.set_postfix_str((f"{failed} failed; " if failed else "") + post, refresh=False)
+        self.bar.refresh()
 
-def _finish(state: _State, job: Job, res: dict, bar, quiet: bool) -> None:
-    """Record one file's outcome in the record list and the manifest; print its status line."""
-    plan = state.plan
-    rec = plan.records[job.index]
-    status = {"done": "done", "cancelled": "cancelled"}.get(res.get("status"), "failed")
-    rec.update(status=status, seconds=res.get("seconds"), message=res.get("message", ""),
-               rec_error=res.get("rec_error"), cubic_rec_error=res.get("cubic_rec_error"), gain_db=res.get("gain_db"))
-    old = plan.manifest.entries.get(str(job.input), {})
-    extra = dict(started=old.get("started"), finished=now_iso(), seconds=res.get("seconds"),
-                 message=res.get("message", ""))
-    if status == "done":
-        extra.update(output_sha256=res.get("output_sha256"), rec_error=res.get("rec_error"),
-                     cubic_rec_error=res.get("cubic_rec_error"), gain_db=res.get("gain_db"),
-                     rec_errors=res.get("rec_errors"), cubic_rec_errors=res.get("cubic_rec_errors"))
-    plan.manifest.entries[str(job.input)] = _entry(plan, job, status, **extra)
-    plan.manifest.save(force=False)
-    state.finished += 1
-    state.fractions.pop(job.index, None)
-    if status == "failed" or not quiet:
-        line = _status_line(rec)
-        if bar is not None:
-            bar.write(line, file=sys.stderr)
+    def file_done(self, rec: dict, notices: List[str]) -> None:
+        lines = [f"{PROG}: {Path(rec['input']).name}: {n}" for n in notices]
+        if rec["status"] == "failed" or not self.quiet:
+            lines.append(_status_line(rec))
+        for line in lines:
+            self.note(line, prefixed=True)
+
+    def note(self, message: str, prefixed: bool = False) -> None:
+        line = message if prefixed else f"{PROG}: {message}"
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
         else:
             print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _status_line(rec: dict) -> str:
@@ -333,179 +163,40 @@ def _status_line(rec: dict) -> str:
     return f"{PROG}: {rec['status']}: {msg if msg and msg != rec['status'] else name}"
 
 
-def run_batch(plan: Plan, args, config, nd_kwargs, argv, interrupted: threading.Event) -> str:
-    """Run the plan's jobs; returns "ok" or "interrupted" (records and manifest updated in place)."""
-    from distributed import Event, as_completed
+def _fmt_time(s: Optional[float]) -> str:
+    if s is None:
+        return "-"
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.2f} h"
 
-    from . import _batch_tasks as T
 
-    jobs = {j.index: j for j in plan.jobs}
-    batch_id = uuid.uuid4().hex[:12]
-    local_cancel = T.register_local_cancel(batch_id)
-    cl = start_cluster(args, len(jobs))
-    state = _State(plan)
-    quiet = args.quiet
-    if not quiet:
-        _ui.info(f"{len(jobs)} to run, {sum(r['status'] == 'skipped' for r in plan.records)} skipped; "
-                 f"{cl.description}", prog=PROG)
-    client = cl.client
-    dist_cancel = Event(f"zssr-cancel-{batch_id}", client=client)
-    topic = f"zssr-progress-{batch_id}"
-
-    def on_progress(event):
-        msg = event[1] if isinstance(event, tuple) and len(event) == 2 else event
-        if isinstance(msg, dict) and "index" in msg:
-            state.fractions.setdefault(msg["index"], {})[msg.get("part", 0)] = float(msg.get("fraction") or 0)
-            state.stages[msg["index"]] = str(msg.get("stage", ""))
-
-    client.subscribe_topic(topic, on_progress)
-    from tqdm import tqdm
-    n_total = len(plan.records)
-    done_before = n_total - len(jobs)
-    bar = None if quiet else tqdm(total=n_total, initial=done_before, unit="file", desc=PROG, file=sys.stderr,
-                                  dynamic_ncols=True, mininterval=0.5,
-                                  bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
-    now = now_iso()
-    for job in jobs.values():
-        plan.manifest.entries[str(job.input)] = _entry(plan, job, "pending", started=now)
-    plan.manifest.save()
-
-    res_spec = {"zssr": 1} if cl.use_resources else None
-    n_jobs = len(jobs)
-    ac = as_completed()
-    for job in jobs.values():
-        spec = T.TaskSpec(index=job.index, input=str(job.input), output=str(job.output), config=config,
-                          nd_kwargs=nd_kwargs, axes=args.axes, overwrite=job.overwrite, argv=list(argv),
-                          batch_id=batch_id, task_threads=cl.task_threads, model_sha256=plan.model_sha256)
-        state.specs[job.index] = spec
-        fut = client.submit(T.inspect, spec, key=f"zssr-inspect-{job.index}-{batch_id}", pure=False,
-                            priority=2 * n_jobs - job.index)
-        state.kind[fut.key] = ("inspect", job.index)
-        ac.add(fut)
-
-    outcome = "ok"
+def _short(path: str) -> str:
+    """A path relative to the working directory when it lies below it."""
     try:
-        while not ac.is_empty():
-            if interrupted.is_set():
-                outcome = "interrupted"
-                break
-            batch = ac.next_batch(block=False)
-            if not batch:
-                _refresh(bar, state)
-                time.sleep(0.2)
-                continue
-            for fut in batch:
-                _handle(fut, state, jobs, client, ac, res_spec, n_jobs, batch_id, bar, quiet)
-        if outcome == "interrupted":
-            if bar is not None:
-                bar.write(f"{PROG}: interrupted; cancelling the running tasks (Ctrl-C again to stop at once)",
-                          file=sys.stderr)
-            local_cancel.set()
-            try:
-                dist_cancel.set()
-            except Exception:  # noqa: BLE001
-                pass
-            _drain(ac, state, jobs, bar, quiet)
-    except KeyboardInterrupt:
-        outcome = "interrupted"
-    except Exception as exc:  # noqa: BLE001 -- e.g. lost the scheduler: fail what is left, keep the rest
-        outcome = "error"
-        msg = f"batch stopped: {type(exc).__name__}: {_one_line(exc)}"
-        for idx, job in jobs.items():
-            if plan.records[idx]["status"] == "pending":
-                _finish(state, job, dict(status="failed", message=msg), bar, quiet)
-    finally:
-        local_cancel.set()
-        for idx, job in jobs.items():
-            if plan.records[idx]["status"] == "pending":
-                _finish(state, job, dict(status="cancelled", message="cancelled"), bar, True)
-        plan.manifest.save()
-        if bar is not None:
-            _refresh(bar, state)
-            bar.close()
-        try:
-            client.unsubscribe_topic(topic)
-            live = list(ac.futures) + [f for fs in state.parts.values() for f in fs]
-            client.cancel(live, force=True)
-        except Exception:  # noqa: BLE001
-            pass
-        cl.close()
-        T.unregister_local_cancel(batch_id)
-    return outcome
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
 
 
-def _drain(ac, state: _State, jobs, bar, quiet) -> None:
-    """After a cancel: collect what finishes within the grace period (outputs written are kept)."""
-    deadline = time.monotonic() + CANCEL_GRACE_S
-    while not ac.is_empty() and time.monotonic() < deadline:
-        batch = ac.next_batch(block=False)
-        if not batch:
-            time.sleep(0.1)
-            continue
-        for fut in batch:
-            kind, idx = state.kind.get(fut.key, (None, None))
-            if kind == "write":
-                _collect_write(fut, state, jobs[idx], bar, quiet)
-
-
-def _collect_write(fut, state, job, bar, quiet) -> None:
-    if fut.status == "finished":
-        res = fut.result()
-    elif fut.status == "cancelled":
-        res = dict(status="cancelled", message="cancelled")
-    else:
-        res = dict(status="failed", message=f"{job.input}: worker failed: {_one_line(fut.exception())}")
-    state.parts.pop(job.index, None)
-    _finish(state, job, res, bar, quiet)
-    fut.release()
-
-
-def _handle(fut, state: _State, jobs, client, ac, res_spec, n_jobs, batch_id, bar, quiet) -> None:
-    from . import _batch_tasks as T
-    kind, idx = state.kind.pop(fut.key)
-    job = jobs[idx]
-    if kind == "write":
-        _collect_write(fut, state, job, bar, quiet)
-        return
-    # inspect finished: submit the parts and the write, or record the failure
-    if fut.status != "finished":
-        res = dict(status="failed", message=f"{job.input}: worker failed: {_one_line(fut.exception())}")
-    else:
-        res = fut.result()
-    fut.release()
-    if res.get("status") != "ok":
-        _finish(state, job, res, bar, quiet)
-        return
-    spec = state.specs[idx]
-    n = int(res["n_parts"])
-    state.n_parts[idx] = n
-    parts = []
-    for c in range(n):
-        part = c if n > 1 else None
-        parts.append(client.submit(T.run_part, spec, part, n, key=f"zssr-part-{idx}-{c}-{batch_id}", pure=False,
-                                   resources=res_spec, priority=n_jobs - idx))
-    wfut = client.submit(T.write_output, spec, *parts, key=f"zssr-write-{idx}-{batch_id}", pure=False,
-                         priority=2 * n_jobs)
-    state.parts[idx] = parts
-    state.kind[wfut.key] = ("write", idx)
-    ac.add(wfut)
-
-
-def _refresh(bar, state: _State) -> None:
-    if bar is None:
-        return
-    running = {i: sum(f.values()) / max(state.n_parts.get(i, 1), 1) for i, f in state.fractions.items()}
-    base = len(state.plan.records) - len(state.plan.jobs) + state.finished
-    bar.n = min(base + sum(running.values()), bar.total)
-    names = [f"{Path(state.plan.records[i]['input']).name} {100 * fr:.0f}%"
-             for i, fr in sorted(running.items())][:3]
-    more = len(running) - len(names)
-    post = ", ".join(names) + (f" +{more}" if more > 0 else "")
-    failed = sum(r["status"] == "failed" for r in state.plan.records)
-    if failed:
-        post = f"{failed} failed; " + post
-    bar.set_postfix_str(post, refresh=False)
-    bar.refresh()
+def format_table(rows: List[dict]) -> str:
+    """status | time | rec error | gain over cubic | input (message)."""
+    lines = [f"{'status':<10}{'time':>10}{'rec error':>12}{'gain dB':>9}  input"]
+    for r in rows:
+        rec = f"{r['rec_error']:.3e}" if r.get("rec_error") is not None else "-"
+        gain = f"{r['gain_db']:+.2f}" if r.get("gain_db") is not None else "-"
+        name = _short(str(r.get("input")))
+        msg = r.get("message") or ""
+        if r.get("status") in ("failed", "cancelled") and msg and msg != r.get("status"):
+            name = f"{name}: {msg[len(str(r.get('input'))) + 2:]}" if msg.startswith(f"{r.get('input')}: ") \
+                else f"{name}: {msg}"
+        lines.append(f"{r.get('status', '?'):<10}{_fmt_time(r.get('seconds')):>10}{rec:>12}{gain:>9}  {name}")
+    counts = {s: sum(r.get("status") == s for r in rows) for s in STATUSES}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(rows)} input(s)")
+    return "\n".join(lines)
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -515,14 +206,15 @@ def main(argv=None) -> int:
     t0, started = time.perf_counter(), now_iso()
     try:
         args = build_parser().parse_args(normalise_argv(argv))
-        config, nd_kwargs = config_from_args(args)
+        config, spec = config_from_args(args)
         if args.scheduler:
             local = [f for f, v in (("--workers", args.workers), ("--threads-per-worker", args.threads_per_worker),
                                     ("--in-process", args.in_process), ("--dashboard", args.dashboard)) if v]
             if local:
                 raise OptionError(f"{', '.join(local)} configure the local cluster; with --scheduler the "
                                   f"running cluster's workers are used")
-        plan = make_plan(args, config, nd_kwargs)
+        opts = BatchOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(BatchOptions)})
+        plan = make_plan(opts, config, spec)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except (OptionError, UsageError) as exc:
@@ -537,7 +229,7 @@ def main(argv=None) -> int:
     try:
         if plan.jobs:
             with _interrupts(interrupted):
-                outcome = run_batch(plan, args, config, nd_kwargs, ["batch"] + argv, interrupted)
+                outcome = run_batch(plan, opts, config, ["batch"] + argv, interrupted, _Printer(args.quiet))
     except UsageError as exc:                       # e.g. cannot reach the scheduler
         _ui.error(str(exc), prog=PROG)
         for r in plan.records:

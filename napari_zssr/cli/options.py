@@ -1,15 +1,15 @@
-"""Options shared by `zssr` (one image) and `zssr batch` (many): definitions and their meaning.
+"""Options shared by `zssr` (one image) and `zssr batch` (many): argument parsing only.
 
     parser = ZSSRArgumentParser(prog="zssr")     # errors -> OptionError (one line), not SystemExit
     add_common_options(parser)
     args = parser.parse_args(normalise_argv(argv))
-    config, nd_kwargs = config_from_args(args)   # raises OptionError on bad values
+    config, spec = config_from_args(args)        # ZSSRConfig + nd RunSpec; OptionError on bad values
 
-`nd_kwargs` holds what `napari_zssr.nd.super_resolve_nd` takes besides the data, axes, pixel sizes,
-config, progress and cancel: mode, scale, kernel, z_fwhm, z_fwhm_unit, axial_method, fusion,
-planes, channels, out_dtype, tile. Its out_dtype is the CLI's choice ("input" or "float32") and is
-resolved per image by `napari_zssr.cli._run.resolve_out_dtype` (float inputs stay float32).
-Parsing is pure: no torch work and no file is read except a kernel file given to --kernel.
+Allowed values, limits and their checks live in `napari_zssr.nd.spec` (RunSpec) and the engine
+config; the options here only turn text into values and name each setting as the config and the
+metadata do (old spellings stay as aliases: --scale, --steps, --dtype, --no-back-projection,
+--per-plane, --warm-start). Parsing is pure: no torch work and no file is read except a kernel
+file given to --kernel.
 """
 from __future__ import annotations
 
@@ -22,15 +22,9 @@ import numpy as np
 
 from ..engine.config import PRESETS, ZSSRConfig
 from ..engine.kernels import validate_kernel
+from ..nd.spec import AXIAL_METHODS, CHANNELS, FUSIONS, INITS, OUT_DTYPES, PLANES, RunSpec, parse_factors
 
-MAX_SCALE = 16.0
-MAX_SIGMA = 30.0
 KERNEL_FILE_EXTS = (".npy", ".tif", ".tiff")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-AXIAL_METHODS = ("isotropic", "zssr")
-FUSIONS = ("geometric", "arithmetic")
-CHANNELS = ("independent", "joint")
-DTYPES = ("input", "float32")
 
 
 class OptionError(ValueError):
@@ -46,37 +40,31 @@ class ZSSRArgumentParser(argparse.ArgumentParser):
 
 # --- value parsers (argparse `type=` functions) ---------------------------------------------
 
-def parse_scale(text: str) -> tuple:
-    """'2' -> (2.0,); '2,1.5' -> (2.0, 1.5) (y, x). Each factor in [1, 16], at least one > 1."""
-    parts = [p.strip() for p in str(text).split(",")]
-    if not 1 <= len(parts) <= 2 or not all(parts):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a factor or a 'y,x' pair of factors")
-    try:
-        vals = tuple(float(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 2 or 2,1.5)") from None
-    if not all(math.isfinite(v) for v in vals):
-        raise argparse.ArgumentTypeError(f"{text!r}: factors must be finite")
-    if min(vals) < 1 or max(vals) <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: factors must be >= 1 and at least one > 1 (this upscales)")
-    if max(vals) > MAX_SCALE:
-        raise argparse.ArgumentTypeError(f"{text!r}: factor {max(vals):g} is too large (at most {MAX_SCALE:g})")
-    return vals
+def _type(parse, name: str):
+    """An argparse `type=` from a parser raising ValueError (the rule's one-line message)."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = name
+    return convert
+
+
+def factors_arg(text: str) -> tuple:
+    """'2' -> (2.0,); '2,1.5' -> (2.0, 1.5) (y, x): nd.spec.parse_factors on the command line."""
+    return _type(parse_factors, "factors")(text)
 
 
 def parse_axial(text: str):
-    """--axial value: 'auto' -> None (factor from the z and xy pixel sizes) or a z factor."""
+    """--axial value: 'auto' (factor from the z and xy pixel sizes) or a z factor."""
     if str(text).lower() == "auto":
         return "auto"
     try:
-        f = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a z factor, got {text!r}") from None
-    if not math.isfinite(f) or f <= 1:
-        raise argparse.ArgumentTypeError(f"the z factor must be > 1, got {text!r}")
-    if f > MAX_SCALE:
-        raise argparse.ArgumentTypeError(f"z factor {f:g} is too large (at most {MAX_SCALE:g})")
-    return f
+        return RunSpec(mode="axial", factors=(float(text),)).factors[0]
+    except ValueError as exc:
+        msg = str(exc) if "could not convert" not in str(exc) else f"expected 'auto' or a z factor, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 _FWHM_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zµμ]*)\s*$", re.IGNORECASE)
@@ -113,10 +101,10 @@ def parse_kernel(text: str):
         if len(vals) not in (1, 2):
             raise argparse.ArgumentTypeError(f"{spec!r}: give one sigma or two (y,x)")
         sy, sx = (vals[0], vals[0]) if len(vals) == 1 else vals
-        if not all(math.isfinite(v) and 0 <= v <= MAX_SIGMA for v in (sy, sx)) or max(sy, sx) == 0:
-            raise argparse.ArgumentTypeError(
-                f"{spec!r}: sigmas must be between 0 and {MAX_SIGMA:g} pixels, not both 0")
-        return ("gaussian", sy, sx)
+        try:
+            return RunSpec(kernel=("gaussian", sy, sx)).kernel
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{spec!r}: {exc}") from None
     if low.endswith(KERNEL_FILE_EXTS):
         return load_kernel_file(spec)
     raise argparse.ArgumentTypeError(
@@ -187,29 +175,42 @@ def parse_axes(text: str) -> str:
 # --- the options -----------------------------------------------------------------------------
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Every option of the single-image command except INPUT, -o and the final summary."""
+    """Every option of the single-image command except INPUT, -o and the final summary.
+
+    Each setting has the name the config, the widget and the metadata use (--factors, --n-steps,
+    --back-projection-iters, --noise-std, --num-threads, --out-dtype, --planes, --init)."""
     g = parser.add_argument_group("super-resolution")
-    g.add_argument("--scale", type=parse_scale, metavar="S|SY,SX",
+    g.add_argument("--factors", "--scale", dest="factors", type=factors_arg, metavar="S|SY,SX",
                    help="upscaling factor: one number, or y,x (e.g. 2,1.5); in axial mode the z factor. "
                         "Default: 2 (lateral), from the pixel sizes (axial)")
     g.add_argument("--kernel", type=parse_kernel, metavar="SPEC",
                    help="downscaling kernel: bicubic (default), gaussian:SY[,SX] (sigma in input pixels), "
                         "or a 2-D kernel in a .npy/.tif file. Axial mode: bicubic or a file (z profile); "
                         "use --z-fwhm for a Gaussian slice profile")
-    g.add_argument("--steps", type=steps_count, metavar="N|auto",
+    g.add_argument("--n-steps", "--steps", dest="n_steps", type=steps_count, metavar="N|auto",
                    help="gradual SR: number of scale increases sharing the iterations (1 = one jump; auto, "
                         "the default preset's: x2 in 4 steps of x1.19; past x2 steps of 250 iterations, x4 in 24 "
                         "of x1.06; the paper used 6)")
-    g.add_argument("--no-back-projection", action="store_true", help="skip back-projection")
+    g.add_argument("--back-projection-iters", dest="back_projection_iters", type=positive_int(0), metavar="N",
+                   help="back-projection iterations after inference (preset: 10; 0 = off)")
+    g.add_argument("--no-back-projection", dest="back_projection_iters", action="store_const", const=0,
+                   help="skip back-projection (= --back-projection-iters 0)")
     g.add_argument("--no-ensemble", action="store_true", help="skip the geometric self-ensemble (8x faster inference)")
     g.add_argument("--noise-std", type=non_negative_float, metavar="X",
                    help="noise added to the training sons (normalised intensities, e.g. 0.01)")
     g.add_argument("--max-iters", type=positive_int(1), metavar="N",
                    help="training iterations per model; a gradual run past x2 trains up to 3x as many "
-                        "(default preset: 2000 on 96x96 crops, cosine schedule; x4: 6000 on 128x128; "
-                        "paper: at most 3000, its plateau rule stops earlier; fast: 1600 on 64x64 crops)")
+                        "(from the learned prior: 400 (fast 150); from random weights: default 2000 on 96x96 "
+                        "crops, cosine schedule, x4 6000 on 128x128; paper at most 3000, its plateau rule "
+                        "stops earlier; fast 1600 on 64x64 crops)")
     g.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
-    g.add_argument("--device", choices=DEVICES, default="auto", help="compute device (default auto)")
+    g.add_argument("--init", choices=INITS, default=None,
+                   help="network start: prior (learned starting weights, default) or random (the paper's; "
+                        "the paper preset's)")
+    g.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="compute device: auto (default), cpu, cuda, cuda:N or mps")
+    g.add_argument("--num-threads", type=positive_int(1), metavar="N",
+                   help="CPU threads for torch (default: all cores)")
     g.add_argument("--preset", choices=tuple(PRESETS), default="default",
                    help="settings preset (default: default; paper = the authors' code; fast = a preview)")
 
@@ -227,20 +228,24 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--fusion", choices=FUSIONS, default=None,
                    help="axial: how the xz and yz results are fused (default geometric)")
     planes = m.add_mutually_exclusive_group()
+    planes.add_argument("--planes", choices=PLANES, default=None,
+                        help="stacks: one model shared by all planes (default), one per plane, or each "
+                             "plane's model started from the previous one")
     planes.add_argument("--per-plane", dest="planes", action="store_const", const="per-plane",
-                        help="stacks: one model per plane (default: one shared model)")
+                        help="= --planes per-plane")
     planes.add_argument("--warm-start", dest="planes", action="store_const", const="warm-start",
-                        help="stacks: each plane's model starts from the previous one")
-    m.add_argument("--channels", choices=CHANNELS, default="independent",
+                        help="= --planes warm-start")
+    m.add_argument("--channels", choices=CHANNELS, default=None,
                    help="C axis: one model per channel (independent, default) or all jointly")
-    m.add_argument("--tile", type=positive_int(16), metavar="N",
+    m.add_argument("--tile", type=positive_int(1), metavar="N",
                    help="inference tile edge in output pixels (default: from memory)")
-    m.add_argument("--dtype", choices=DTYPES, default="input",
+    m.add_argument("--out-dtype", "--dtype", dest="out_dtype", choices=OUT_DTYPES, default="input",
                    help="output data type: the input's (default; integer results are rounded and "
                         "clipped to its range, float inputs give float32) or float32")
 
     o = parser.add_argument_group("output")
-    o.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    o.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file (never an input: that is always refused)")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
 
 
@@ -256,31 +261,29 @@ def add_model_options(parser: argparse.ArgumentParser, save: bool = True) -> Non
                             "normalisation (safetensors + JSON header) for reuse with --model")
 
 
-def check_model_args(args, nd_kwargs: dict) -> None:
-    """Validate --model / --save-model before any work; --model goes into nd_kwargs["model"]."""
+def check_model_args(args, spec: RunSpec) -> RunSpec:
+    """Validate --model / --save-model before any work; returns the spec with its model."""
     model, save = getattr(args, "model", None), getattr(args, "save_model", None)
     if model is not None:
-        from ..engine.model_io import read_model_meta
+        from ..nd.models import check_model_file
         try:
-            meta = read_model_meta(model)
+            check_model_file(model, spec.mode)
         except ValueError as exc:
             raise OptionError(f"--model {exc}") from None
-        mode = (meta.get("extra") or {}).get("mode")
-        if mode and mode != nd_kwargs["mode"]:
-            raise OptionError(f"--model {model}: the model was trained for {mode} mode, not {nd_kwargs['mode']}")
-        nd_kwargs["model"] = str(model)
+        spec = spec.replace(model=str(model))
     if save is not None:
         path = Path(save)
         if model is not None:
             raise OptionError("--save-model with --model: nothing is trained, so there is nothing new to save")
-        if nd_kwargs.get("planes") in ("per-plane", "warm-start"):
-            raise OptionError(f"--save-model needs one shared network; --{nd_kwargs['planes']} trains one per plane")
+        if spec.planes != "shared":
+            raise OptionError(f"--save-model needs one shared network; --planes {spec.planes} trains one per plane")
         if path.is_dir():
             raise OptionError(f"--save-model {path}: is a directory")
         if not (path.parent if str(path.parent) else Path(".")).is_dir():
             raise OptionError(f"--save-model {path}: directory {path.parent} does not exist")
         if path.exists() and not getattr(args, "overwrite", False):
             raise OptionError(f"--save-model {path}: file exists (pass --overwrite to replace it)")
+    return spec
 
 
 def normalise_argv(argv):
@@ -305,40 +308,33 @@ def _is_number(text: str) -> bool:
 
 
 def config_from_args(args) -> tuple:
-    """(ZSSRConfig, nd kwargs) from parsed options; OptionError for combinations that make no sense."""
+    """(ZSSRConfig, RunSpec) from parsed options; OptionError for combinations that make no sense."""
     axial = args.axial is not None
     if axial:
-        if args.scale is not None and len(args.scale) != 1:
-            raise OptionError("axial mode takes one z factor (--scale F or --axial F), not a y,x pair")
-        if args.scale is not None and isinstance(args.axial, float) and args.scale[0] != args.axial:
-            raise OptionError(f"--axial {args.axial:g} and --scale {args.scale[0]:g} disagree; give one")
-        scale = args.axial if isinstance(args.axial, float) else (args.scale[0] if args.scale else None)
-        if isinstance(args.kernel, tuple):
-            raise OptionError("in axial mode give the z slice profile with --z-fwhm, not --kernel gaussian")
-        if args.z_fwhm is not None and args.kernel is not None:
-            raise OptionError("--z-fwhm and --kernel both set the axial profile; give one")
+        if args.factors is not None and isinstance(args.axial, float) and args.factors != (args.axial,):
+            raise OptionError(f"--axial {args.axial:g} and --factors {','.join(f'{v:g}' for v in args.factors)} "
+                              f"disagree; give one")
+        factors = (args.axial,) if isinstance(args.axial, float) else args.factors
         if args.planes is not None:
-            raise OptionError(f"--{args.planes} applies to lateral mode, not --axial")
+            raise OptionError(f"--planes {args.planes} applies to lateral mode, not --axial")
     else:
         for flag, value in (("--z-fwhm", args.z_fwhm), ("--axial-method", args.axial_method),
                             ("--fusion", args.fusion)):
             if value is not None:
                 raise OptionError(f"{flag} applies only with --axial")
-        if args.scale is None:
-            scale = 2.0
-        else:
-            scale = args.scale[0] if len(args.scale) == 1 else tuple(args.scale)
+        factors = args.factors or (2.0,)
 
     if args.device != "auto":
         from ..engine.device import available_devices
-        if args.device not in available_devices():
+        if args.device.split(":")[0] not in available_devices():
             raise OptionError(f"device {args.device!r} is not available here "
                               f"(available: {', '.join(available_devices())})")
 
-    overrides = dict(n_steps=args.steps, noise_std=args.noise_std, max_iters=args.max_iters, seed=args.seed,
-                     device=args.device)
-    if args.no_back_projection:
-        overrides["back_projection_iters"] = 0
+    # --max-iters is the run's length whatever its start (random weights or the prior)
+    overrides = dict(n_steps=args.n_steps, noise_std=args.noise_std, max_iters=args.max_iters,
+                     prior_iters=args.max_iters, seed=args.seed,
+                     device=args.device, back_projection_iters=args.back_projection_iters,
+                     num_threads=args.num_threads)
     if args.no_ensemble:
         overrides["ensemble"] = False
     try:
@@ -346,27 +342,25 @@ def config_from_args(args) -> tuple:
     except ValueError as exc:
         raise OptionError(str(exc)) from None
 
-    nd_kwargs = dict(
-        mode="axial" if axial else "lateral",
-        scale=scale,
-        kernel=args.kernel,                   # None: bicubic (lateral) / one-z-step Gaussian profile (axial)
-        planes=args.planes or "shared",
-        channels=args.channels,
-        out_dtype=args.dtype,
-        tile=args.tile,
-    )
-    if axial:
-        nd_kwargs.update(axial_method=args.axial_method or "isotropic", fusion=args.fusion or "geometric")
-        if args.z_fwhm is not None:
-            nd_kwargs.update(z_fwhm=args.z_fwhm[0], z_fwhm_unit=args.z_fwhm[1])
-    check_model_args(args, nd_kwargs)
-    return config, nd_kwargs
+    z_fwhm = args.z_fwhm or (None, "steps")
+    try:
+        given = dict(axial_method=args.axial_method, fusion=args.fusion, planes=args.planes,
+                     channels=args.channels)                   # not given: RunSpec's defaults
+        spec = RunSpec(mode="axial" if axial else "lateral", factors=factors, kernel=args.kernel,
+                       z_fwhm=z_fwhm[0], z_fwhm_unit=z_fwhm[1], out_dtype=args.out_dtype, tile=args.tile,
+                       init=args.init, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise OptionError(_flagged(str(exc))) from None
+    return config, check_model_args(args, spec)
 
 
-def describe_kernel_arg(kernel) -> object:
-    """A JSON-friendly record of --kernel for the output's params."""
-    if kernel is None or isinstance(kernel, str):
-        return kernel
-    if isinstance(kernel, tuple):
-        return list(kernel)
-    return {"array_shape": list(np.shape(kernel))}
+# RunSpec field -> the option that sets it, for one-line errors that name what to change
+_FLAGS = {"factor": "--factors", "kernel": "--kernel", "z_fwhm": "--z-fwhm", "z FWHM": "--z-fwhm",
+          "tile": "--tile", "Gaussian": "--kernel"}
+
+
+def _flagged(message: str) -> str:
+    for word, flag in _FLAGS.items():
+        if word in message:
+            return f"{flag}: {message}"
+    return message

@@ -11,7 +11,8 @@ import sys
 import threading
 
 from ..engine.progress import Cancelled
-from . import _run, _ui
+from ..runs import file as _run
+from . import _ui
 from .options import (OptionError, ZSSRArgumentParser, add_common_options, add_model_options, config_from_args,
                       normalise_argv)
 
@@ -47,9 +48,8 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(normalise_argv(argv))
-        config, nd_kwargs = config_from_args(args)
-        prep = _run.prepare(args.input, args.output, config, nd_kwargs, axes=args.axes,
-                            overwrite=args.overwrite)
+        config, spec = config_from_args(args)
+        prep = _run.prepare(args.input, args.output, spec, axes=args.axes, overwrite=args.overwrite)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except (OptionError, _run.InputError) as exc:
@@ -64,17 +64,19 @@ def main(argv=None) -> int:
 def _execute(prep, config, args, argv) -> int:
     cancel = threading.Event()
     bar = _ui.ProgressBar(disable=args.quiet)
+    like = prep.image.meta
     try:
         with _ui.sigint_cancels(cancel):
             result = _run.run(prep, config, progress=bar, cancel=cancel)
             bar.close()
             if cancel.is_set():
                 raise Cancelled("cancelled")
-            params = _run.output_params(prep, result, argv)
-            _run.write(prep, result, params, overwrite=args.overwrite)
+            params = _run.output_params(result, like, argv, input=prep.input, output=prep.output)
+            _run.write(prep.output, result, like, params, input=prep.input, overwrite=args.overwrite)
             if args.save_model:
                 from ..nd import save_result_models
-                save_result_models(result, args.save_model, overwrite=args.overwrite)
+                save_result_models(result, args.save_model, overwrite=args.overwrite,
+                                   inputs=[prep.input, prep.output])
     except (Cancelled, KeyboardInterrupt):
         bar.close()
         _ui.error("cancelled; nothing written")
@@ -93,8 +95,10 @@ def _execute(prep, config, args, argv) -> int:
             raise
         _ui.error(f"{type(exc).__name__}: {exc} (set ZSSR_DEBUG=1 for the traceback)")
         return 1
+    for notice in result.notices:              # e.g. a constant channel: shown even with -q
+        _ui.info(notice)
     if not args.quiet:
-        _ui.info(_run.summary(prep, result))
+        _ui.info(_run.summary(prep.output, result, like.unit))
         if args.save_model:
             _ui.info(f"saved the trained network(s) to {args.save_model} (apply with --model)")
     return 0

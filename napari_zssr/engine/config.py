@@ -119,5 +119,6 @@ PRESETS = {
     "default": dict(),
     # Previews: 1600 iterations on 64x64 crops (a quarter of the pixels of 400 full ones, and a
     # 64^2 step runs 5x faster than a 128^2 one on a CPU), no self-ensemble.
-    "fast": dict(crop_size=64, crop_size_beyond_x2=64, max_iters=1600, test_every=200, ensemble=False),
+    "fast": dict(crop_size=64, crop_size_beyond_x2=64, max_iters=1600, prior_iters=150, test_every=200,
+                 ensemble=False),
 }

@@ -6,14 +6,12 @@ config, and whatever the caller adds, e.g. the nd mode and intensity normalisati
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .config import ZSSRConfig
 from .device import pick_device, resolve_precision
@@ -33,27 +31,15 @@ def _model_meta(model: TrainedModel) -> dict:
     }
 
 
-def save_models(models: Sequence[TrainedModel], path, extra: Optional[dict] = None,
-                overwrite: bool = False) -> Path:
-    """Save one or more trained networks (e.g. one per channel) in one file, atomically."""
-    path = Path(path)
+def models_to_bytes(models: Sequence[TrainedModel], extra: Optional[dict] = None) -> bytes:
+    """One or more trained networks (e.g. one per channel) as the bytes of one safetensors file;
+    the caller writes them (napari_zssr.nd.models.save_result_models, atomically via io)."""
     if not models:
         raise ValueError("there is no trained network to save")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; refusing to overwrite it (use overwrite)")
     meta = {"format": FORMAT, "models": [_model_meta(m) for m in models], "extra": extra or {}}
     tensors = {f"{i}.{k}": v.detach().to("cpu").contiguous()
                for i, m in enumerate(models) for k, v in m.net.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=".zssr-", suffix=".tmp", dir=str(path.parent))
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"zssr": json.dumps(meta)})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return save(tensors, metadata={"zssr": json.dumps(meta)})
 
 
 def read_model_meta(path) -> dict:

@@ -21,7 +21,7 @@ from .kernels import is_symmetric, resolve_kernel
 from .network import ZSSRNet
 from .prior import INITS, apply_prior
 from .progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
-from .train import StageReport, train_stage
+from .training import StageReport, train_stage
 
 MAX_FACTOR = 16.0
 STEPS_PER_DOUBLING = 4          # "auto" gradual SR: x2 in 4 stages (x1.19 each), finer beyond...

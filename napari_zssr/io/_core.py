@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..nd.axes import AXES, validate_axes  # the project's axis letters; "S" = RGB(A) samples, last
+# the project's axis letters and the one axes-guessing rule; "S" = RGB(A) samples, last
+from ..nd.axes import AXES, guess_axes, validate_axes
 IMAGEJ_ORDER = "TZCYXS"  # ImageJ hyperstacks store dimensions in exactly this order
 PARAMS_KEY = "zssr"  # key under which the run parameters are stored in every flavour
 
@@ -39,9 +40,38 @@ class ImageData:
     unit: str = "pixel"
     flavour: str = "tiff"
     description_params: dict | None = None
+    channel_names: tuple | None = None     # one per C entry, as the file names them
+    channel_colors: tuple | None = None    # one per C entry: "#rrggbb" or None
+    time_increment: float | None = None    # between T entries, in time_unit
+    time_unit: str | None = None
 
     def __post_init__(self):
         check_axes(self.axes, self.data.ndim)
+        n_c = self.data.shape[self.axes.index("C")] if "C" in self.axes else 1
+        for name in ("channel_names", "channel_colors"):
+            value = getattr(self, name)
+            if value is not None and len(value) != n_c:   # metadata of another shape: not ours to trust
+                object.__setattr__(self, name, None)
+
+    @property
+    def meta(self) -> "ImageMeta":
+        """Everything but the pixels: what a result written "like" this image keeps."""
+        return ImageMeta(self.unit, self.flavour, self.description_params, self.channel_names,
+                         self.channel_colors, self.time_increment, self.time_unit)
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """The metadata of an image a user sees besides pixel sizes (see ImageData); carried from an
+    input to its result (CLI, batch) without the pixels."""
+
+    unit: str = "pixel"
+    flavour: str = "tiff"
+    description_params: dict | None = None
+    channel_names: tuple | None = None
+    channel_colors: tuple | None = None
+    time_increment: float | None = None
+    time_unit: str | None = None
 
 
 def check_axes(axes: str, ndim: int) -> None:
@@ -55,29 +85,16 @@ def is_rgb_like(shape: tuple[int, ...], dtype: np.dtype) -> bool:
     return len(shape) >= 3 and shape[-1] in (3, 4) and np.dtype(dtype) in (np.uint8, np.uint16)
 
 
-def guess_axes(shape: tuple[int, ...], dtype) -> str:
-    """Axes for an array without metadata: YX last, RGB(A) samples if they look like it.
-
-    2-D -> YX; (Y, X, 3|4) uint8/16 -> YXS; 3-D -> ZYX; 4-D -> CZYX when the first
-    dimension is small (a few channels) else TZYX; 5-D -> TZCYX.
-    """
-    rgb = is_rgb_like(shape, dtype)
-    nlead = len(shape) - 2 - rgb
-    if nlead < 0:
-        raise ValueError(f"cannot guess axes for shape {shape}")
-    lead = {0: "", 1: "Z", 3: "TZC"}.get(nlead)
-    if nlead == 2:
-        lead = "CZ" if shape[0] <= 5 else "TZ"
-    if lead is None:
-        raise ValueError(f"cannot guess axes for {len(shape)}-D shape {shape}")
-    return lead + "YX" + ("S" if rgb else "")
+def guess_file_axes(shape: tuple[int, ...], dtype) -> str:
+    """Axes for an array without metadata: nd's guess_axes, RGB(A) samples if they look like it."""
+    return guess_axes(shape, is_rgb_like(shape, dtype))
 
 
 def normalise_axes(axes: str, data: np.ndarray) -> tuple[np.ndarray, str]:
     """Map tifffile's series axes (which may use I, Q, E, ... or put S first) to TZCYXS.
 
     tifffile labels dimensions it cannot name "Q" and plain page stacks "I"; when
-    nothing but those is known the shape decides (guess_axes). Other letters (OME
+    nothing but those is known the shape decides (guess_file_axes). Other letters (OME
     modulo axes like E, H, A) take the first free non-spatial letter.
     """
     axes = axes.upper()
@@ -92,7 +109,7 @@ def normalise_axes(axes: str, data: np.ndarray) -> tuple[np.ndarray, str]:
     lead = "".join(a for a in axes if a not in "YXS")
     if lead and set(lead) <= set("IQ") and len(lead) <= 3 and axes.startswith(lead):
         # no names at all: guess from the shape, keeping tifffile's YX(S)
-        guessed = guess_axes(data.shape[: len(lead)] + (1, 1), np.float32)[: len(lead)]
+        guessed = guess_file_axes(data.shape[: len(lead)] + (1, 1), np.float32)[: len(lead)]
         return data, guessed + axes[len(lead):]
     out = []
     for a in axes:

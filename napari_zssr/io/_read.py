@@ -59,16 +59,19 @@ def _read_tiff(path: Path) -> ImageData:
             if tif.is_ome:
                 flavour = "ome"
                 sizes, params = _ome_metadata(tif.ome_metadata)
+                shown = _ome_display(tif.ome_metadata)
             elif tif.is_imagej:
                 flavour = "imagej"
                 sizes, params = _imagej_metadata(tif.imagej_metadata or {}, page)
+                shown = _imagej_display(tif.imagej_metadata or {})
             else:
                 flavour = "tiff"
                 sizes, params = _shaped_metadata(tif.shaped_metadata)
+                shown = _shaped_display(tif.shaped_metadata)
             axes = series.axes
     data, axes = normalise_axes(axes, _native(data))
     pixel_sizes, unit = sizes_in_um(sizes)
-    return ImageData(data, axes, pixel_sizes, unit, flavour, params)
+    return ImageData(data, axes, pixel_sizes, unit, flavour, params, **shown)
 
 
 def _read_png(path: Path) -> ImageData:
@@ -147,3 +150,67 @@ def _shaped_metadata(shaped: tuple | None) -> tuple[dict, dict | None]:
     raw = meta.get("pixel_sizes")
     sizes = {ax: (float(v), unit) for ax, v in raw.items()} if isinstance(raw, dict) else {}
     return sizes, _json_dict(meta.get(PARAMS_KEY))
+
+
+# --- what a user sees besides pixel sizes: channel names and colours, time increment -----------
+
+def _hex(r: int, g: int, b: int) -> str:
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _ome_display(xml: str | None) -> dict:
+    try:
+        pixels = ET.fromstring(xml).find("{*}Image/{*}Pixels")
+    except (ET.ParseError, TypeError):
+        return {}
+    if pixels is None:
+        return {}
+    out = {}
+    channels = pixels.findall("{*}Channel")
+    names = [c.get("Name") for c in channels]
+    if channels and all(names):
+        out["channel_names"] = tuple(names)
+    colors = []
+    for c in channels:
+        raw = c.get("Color")
+        if raw is None:
+            colors.append(None)
+            continue
+        v = int(raw) & 0xFFFFFFFF                        # signed RGBA -> unsigned
+        colors.append(_hex((v >> 24) & 255, (v >> 16) & 255, (v >> 8) & 255))
+    if any(colors):
+        out["channel_colors"] = tuple(colors)
+    if pixels.get("TimeIncrement"):
+        out["time_increment"] = float(pixels.get("TimeIncrement"))
+        out["time_unit"] = pixels.get("TimeIncrementUnit", "s")
+    return out
+
+
+def _imagej_display(ij: dict) -> dict:
+    out = {}
+    n_c = int(ij.get("channels", 1) or 1)
+    labels = ij.get("Labels")
+    if isinstance(labels, (list, tuple)) and len(labels) >= n_c:
+        first = [str(x) for x in labels[:n_c]]
+        # channel names only when every plane repeats them (slice labels can be anything)
+        if all(str(labels[i]) == first[i % n_c] for i in range(len(labels))) and all(first):
+            out["channel_names"] = tuple(first)
+    luts = ij.get("LUTs")
+    if isinstance(luts, (list, tuple)) and len(luts) == n_c:
+        out["channel_colors"] = tuple(_hex(*(int(v) for v in np.asarray(lut)[:, -1])) for lut in luts)
+    if ij.get("finterval"):
+        out["time_increment"] = float(ij["finterval"])
+        out["time_unit"] = str(ij.get("tunit") or "s")
+    return out
+
+
+def _shaped_display(shaped: tuple | None) -> dict:
+    meta = shaped[0] if shaped else {}
+    out = {}
+    for key in ("channel_names", "channel_colors"):
+        if isinstance(meta.get(key), (list, tuple)):
+            out[key] = tuple(meta[key])
+    if meta.get("time_increment"):
+        out["time_increment"] = float(meta["time_increment"])
+        out["time_unit"] = str(meta.get("time_unit") or "s")
+    return out

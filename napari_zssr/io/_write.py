@@ -12,7 +12,8 @@ import imageio.v3 as iio
 import numpy as np
 import tifffile
 
-from ._core import IMAGEJ_ORDER, PARAMS_KEY, canonical_unit, check_axes
+from ._core import IMAGEJ_ORDER, PARAMS_KEY, ImageMeta, canonical_unit, check_axes
+from ._paths import check_not_input
 
 FLAVOURS = ("imagej", "ome", "tiff", "png")
 _OME_UNITS = {"um": "µm", "nm": "nm", "pm": "pm", "angstrom": "Å", "mm": "mm", "cm": "cm",
@@ -22,7 +23,7 @@ _IMAGEJ_MAX_BYTES = 2**32 - 2**25  # beyond this tifffile needs BigTIFF, which I
 
 def write_image(path, data, axes: str, pixel_sizes: dict | None = None, unit: str = "um",
                 flavour: str | None = None, params: dict | None = None,
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, *, meta: ImageMeta | None = None, inputs=()) -> Path:
     """Write `data` with its axes, physical pixel sizes and ZSSR parameters.
 
     flavour None picks by extension: .ome.tif(f) -> "ome"; .tif(f) -> "imagej" when
@@ -32,7 +33,9 @@ def write_image(path, data, axes: str, pixel_sizes: dict | None = None, unit: st
     ImageJ files store the axes in ImageJ's TZCYXS order (the data are transposed).
     float64/float16 are written as float32; bool and complex are refused.
     The file appears complete or not at all (temp file + rename); an existing file is
-    replaced only with overwrite=True. Returns the path written.
+    replaced only with overwrite=True, and a file that is one of `inputs` (by any path: link,
+    symlink, ..) never. `meta`: channel names and colours, time increment (kept where the
+    flavour can hold them: OME, ImageJ, plain TIFF). Returns the path written.
     """
     path = Path(path)
     data = _writable(np.asarray(data))
@@ -49,9 +52,57 @@ def write_image(path, data, axes: str, pixel_sizes: dict | None = None, unit: st
     flavour = _choose_flavour(path, flavour, data, axes, sizes)
     writer = {"imagej": _write_imagej, "ome": _write_ome, "tiff": _write_tiff,
               "png": _write_png}[flavour]
-    with atomic_file(path, overwrite) as fh:
-        writer(fh, data, axes, sizes, unit, params)
+    extra = _display_meta(meta, data, axes)
+    with atomic_file(path, overwrite, inputs) as fh:
+        writer(fh, data, axes, sizes, unit, params, extra)
     return path
+
+
+def write_like(path, data, axes: str, pixel_sizes: dict | None, like: ImageMeta, params: dict | None = None,
+               overwrite: bool = False, inputs=()) -> Path:
+    """Write a result "like" its input: its TIFF flavour where the output can hold the result
+    (else the extension decides), its unit, channel names/colours and time increment."""
+    path = Path(path)
+    name = path.name.lower()
+    flavour = None
+    if name.endswith((".tif", ".tiff")) and not name.endswith((".ome.tif", ".ome.tiff")) \
+            and like.flavour in ("imagej", "ome", "tiff"):
+        flavour = like.flavour
+    unit = like.unit if pixel_sizes else "um"
+    kwargs = dict(pixel_sizes=pixel_sizes, unit=unit, params=params, overwrite=overwrite, meta=like, inputs=inputs)
+    if flavour is not None:
+        try:
+            return write_image(path, data, axes, flavour=flavour, **kwargs)
+        except ValueError as exc:
+            if "cannot write" not in str(exc):
+                raise
+    # the input's flavour cannot hold this result (e.g. ImageJ and int32): the extension decides
+    return write_image(path, data, axes, **kwargs)
+
+
+def check_format(path, axes: str, dtype) -> None:
+    """Before any work: refuse an output whose format cannot hold `axes` / `dtype` (PNG's limits)."""
+    path = Path(path)
+    if path.name.lower().endswith(".png"):
+        problem = _png_problem(np.empty((0,), dtype), axes, {})
+        if problem:
+            raise ValueError(f"{path}: {problem}; write a .tif instead")
+
+
+def _display_meta(meta: ImageMeta | None, data, axes: str) -> dict:
+    """The parts of `meta` that fit this data: names/colours per C entry, time when T is there."""
+    if meta is None:
+        return {}
+    n_c = data.shape[axes.index("C")] if "C" in axes else (1 if "S" not in axes else 0)
+    out = {}
+    if meta.channel_names and len(meta.channel_names) == n_c:
+        out["names"] = [str(n) for n in meta.channel_names]
+    if meta.channel_colors and len(meta.channel_colors) == n_c and any(meta.channel_colors):
+        out["colors"] = list(meta.channel_colors)
+    if "T" in axes and meta.time_increment:
+        out["time_increment"] = float(meta.time_increment)
+        out["time_unit"] = meta.time_unit or "s"
+    return out
 
 
 def _writable(data: np.ndarray) -> np.ndarray:
@@ -114,6 +165,7 @@ def _ome_problem(data, axes, sizes) -> str | None:
 
 
 def _png_problem(data, axes, sizes) -> str | None:
+    """PNG's limits (the one place they are written down)."""
     if axes == "YX" and data.dtype in (np.uint8, np.uint16):
         return None
     if axes == "YXS" and data.dtype == np.uint8:
@@ -123,11 +175,21 @@ def _png_problem(data, axes, sizes) -> str | None:
     return f"PNG holds 2-D uint8/uint16 or RGB(A) uint8 images, not {axes} {data.dtype}"
 
 
-def _write_imagej(fh, data, axes, sizes, unit, params):
+def _write_imagej(fh, data, axes, sizes, unit, params, extra):
     order = [axes.index(a) for a in IMAGEJ_ORDER if a in axes]
     data = np.transpose(data, order)
     axes = "".join(axes[i] for i in order)
     metadata = {"axes": axes}
+    n_c = data.shape[axes.index("C")] if "C" in axes else 1
+    if "names" in extra:
+        # ImageJ has slice labels, one per plane (T, Z, C order): each plane is labelled with its channel
+        n_planes = int(np.prod([data.shape[axes.index(a)] for a in "TZC" if a in axes]))
+        metadata["Labels"] = [extra["names"][i % n_c] for i in range(n_planes)]
+    if "colors" in extra:
+        metadata["LUTs"] = [_lut(c) for c in extra["colors"]]
+    if "time_increment" in extra:
+        metadata["finterval"] = extra["time_increment"]
+        metadata["tunit"] = extra["time_unit"]
     kwargs = {}
     if sizes:
         metadata["unit"] = _imagej_unit(unit)
@@ -149,8 +211,39 @@ def _imagej_unit(unit: str) -> str:
     return "".join(c if ord(c) < 128 else f"\\u{ord(c):04X}" for c in canonical_unit(unit))
 
 
-def _write_ome(fh, data, axes, sizes, unit, params):
+def _lut(color) -> np.ndarray:
+    """An ImageJ LUT (3, 256) ramping from black to `color` ("#rrggbb"; None: gray)."""
+    rgb = _rgb(color) or (255, 255, 255)
+    ramp = np.arange(256, dtype=np.float64) / 255.0
+    return np.stack([np.round(ramp * v) for v in rgb]).astype(np.uint8)
+
+
+def _rgb(color) -> tuple | None:
+    if not color:
+        return None
+    text = str(color).lstrip("#")
+    return tuple(int(text[i:i + 2], 16) for i in (0, 2, 4))
+
+
+def _ome_color(color) -> int:
+    """OME's Color: RGBA packed in a signed 32-bit integer (opaque)."""
+    r, g, b = _rgb(color) or (255, 255, 255)
+    value = (r << 24) | (g << 16) | (b << 8) | 255
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+def _write_ome(fh, data, axes, sizes, unit, params, extra):
     metadata = {"axes": axes}
+    channel = {}
+    if "names" in extra:
+        channel["Name"] = extra["names"]
+    if "colors" in extra:
+        channel["Color"] = [_ome_color(c) for c in extra["colors"]]
+    if channel and "C" in axes:
+        metadata["Channel"] = channel
+    if "time_increment" in extra:
+        metadata["TimeIncrement"] = extra["time_increment"]
+        metadata["TimeIncrementUnit"] = extra["time_unit"]
     if sizes:
         ome_unit = _OME_UNITS.get(canonical_unit(unit))
         if ome_unit is None:
@@ -164,9 +257,13 @@ def _write_ome(fh, data, axes, sizes, unit, params):
                      photometric="rgb" if "S" in axes else "minisblack")
 
 
-def _write_tiff(fh, data, axes, sizes, unit, params):
+def _write_tiff(fh, data, axes, sizes, unit, params, extra):
     # tifffile keeps `metadata` as JSON in the description ("shaped" TIFF)
     metadata = {"axes": axes}
+    for key, name in (("names", "channel_names"), ("colors", "channel_colors"),
+                      ("time_increment", "time_increment"), ("time_unit", "time_unit")):
+        if key in extra:
+            metadata[name] = extra[key]
     if sizes:
         metadata.update(pixel_sizes=sizes, unit=canonical_unit(unit))
     if params is not None:
@@ -175,7 +272,7 @@ def _write_tiff(fh, data, axes, sizes, unit, params):
                      photometric="rgb" if "S" in axes else "minisblack")
 
 
-def _write_png(fh, data, axes, sizes, unit, params):
+def _write_png(fh, data, axes, sizes, unit, params, extra):
     kwargs = {}
     if params is not None:
         from PIL.PngImagePlugin import PngInfo  # Pillow is imageio's PNG backend
@@ -186,11 +283,14 @@ def _write_png(fh, data, axes, sizes, unit, params):
 
 
 @contextmanager
-def atomic_file(path: Path, overwrite: bool):
+def atomic_file(path: Path, overwrite: bool, inputs=()):
     """Yield a binary handle to a temp file next to `path`; rename it over `path` on success.
 
-    On any error the temp file is removed and an existing `path` is untouched.
+    On any error the temp file is removed and an existing `path` is untouched; `path` is never
+    one of `inputs` (the one place files are written: images, models, manifests).
     """
+    path = Path(path)
+    check_not_input(path, inputs)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: file exists (pass overwrite=True to replace it)")
     if path.is_dir():

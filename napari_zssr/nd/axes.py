@@ -23,3 +23,37 @@ def validate_axes(axes: str, ndim: int) -> str:
 def canonical_order(axes: str) -> str:
     """The axes present, in TZCYXS order (the order nd works in)."""
     return "".join(a for a in AXES if a in axes)
+
+
+# names (lower-cased) that napari axis labels or file metadata give known axes
+LABEL_TO_AXIS = {
+    "t": "T", "time": "T", "frame": "T", "frames": "T",
+    "z": "Z", "depth": "Z", "slice": "Z", "plane": "Z",
+    "c": "C", "ch": "C", "channel": "C", "channels": "C",
+    "y": "Y", "row": "Y", "rows": "Y",
+    "x": "X", "col": "X", "column": "X", "columns": "X",
+    "s": "S", "rgb": "S", "sample": "S", "samples": "S",
+}
+MAX_GUESS_CHANNELS = 5      # a 4-D array whose first dimension is at most this is C, Z, Y, X
+
+
+def guess_axes(shape, rgb: bool = False, labels=None) -> str:
+    """Axes of an array without trusted metadata (the one rule for files and layers).
+
+    `shape` includes the RGB(A) samples when `rgb` (they become a last "S"). Labels that name
+    every non-sample axis win; else by dimensionality: YX, ZYX, CZYX (first dimension at most
+    MAX_GUESS_CHANNELS) or TZYX, TZCYX.
+    """
+    shape = tuple(int(s) for s in shape)
+    ndim = len(shape) - (1 if rgb else 0)
+    if labels is not None and len(labels) == ndim:
+        mapped = [LABEL_TO_AXIS.get(str(label).strip().lower()) for label in labels]
+        if all(mapped) and "S" not in mapped and len(set(mapped)) == ndim and {"Y", "X"} <= set(mapped):
+            return "".join(mapped) + ("S" if rgb else "")
+    lead = {2: "", 3: "Z", 5: "TZC"}.get(ndim)
+    if ndim == 4:
+        lead = "CZ" if shape[0] <= MAX_GUESS_CHANNELS else "TZ"
+    if lead is None:
+        raise ValueError(f"cannot guess the axes of a {ndim}-D image; give them "
+                         f"(letters from {AXES}, e.g. TZCYX)")
+    return lead + "YX" + ("S" if rgb else "")

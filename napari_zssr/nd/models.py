@@ -1,41 +1,79 @@
-"""Save the networks of an N-D run and check that a saved one fits a new run."""
+"""Save the networks of an N-D run and check that saved or given ones fit a new run.
+
+The one home of "trained for another mode, factor or channel count": the CLI, batch, the widget
+and nd itself call these.
+"""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from ..engine.model_io import load_models, save_models
+from ..engine.model_io import load_models, models_to_bytes, read_model_meta
 from ..engine.zssr import TrainedModel
 
 
-def save_result_models(result, path, overwrite: bool = False) -> Path:
+def save_result_models(result, path, overwrite: bool = False, inputs=()) -> Path:
     """Store the networks an NDResult was made with, with what is needed to reuse them safely."""
     p = result.params
     if p.get("planes") in ("per-plane", "warm-start") and p.get("mode") == "lateral" and len(result.models) > 1:
         raise ValueError("a per-plane run trained one network per plane; save a shared-network run instead")
+    if any(n.get("constant") for n in p.get("normalisation", [])):
+        raise ValueError("a constant channel had no network trained; there is no complete model to save")
     extra = {k: p.get(k) for k in ("mode", "factors", "channels", "axial_method", "normalisation", "axes")}
     extra["groups"] = len(p.get("normalisation", [])) or 1
     models = result.models
     if p.get("mode") == "axial" and len(models) > extra["groups"]:
         models = models[-extra["groups"]:] if extra["groups"] == 1 else models
-    return save_models(models, path, extra=extra, overwrite=overwrite)
+    data = models_to_bytes(models, extra)
+    from ..io import atomic_file          # io imports nd.axes: import it when needed
+    path = Path(path)
+    try:
+        with atomic_file(path, overwrite, inputs) as fh:
+            fh.write(data)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; refusing to overwrite it (use overwrite)") from None
+    return path
+
+
+def check_model_file(path, mode: Optional[str] = None, n_groups: Optional[int] = None) -> dict:
+    """Cheap check of a saved model (header only) before any work: readable, right mode, and one
+    network or one per channel group. Returns the header."""
+    meta = read_model_meta(path)
+    saved = (meta.get("extra") or {}).get("mode")
+    if mode is not None and saved and saved != mode:
+        raise ValueError(f"{path}: the model was trained for {saved} mode, not {mode}")
+    n_nets = len(meta.get("models", []))
+    if n_groups is not None and n_nets not in (1, n_groups):
+        raise ValueError(f"{path}: the model holds {n_nets} network(s) (one per channel); "
+                         f"this data has {n_groups} channel(s)")
+    return meta
+
+
+def check_models(models: Sequence[TrainedModel], sf: Optional[Tuple[float, float]], n_groups: int,
+                 channels_per_group: int, where: str = "the model") -> None:
+    """Refuse networks trained for other factors (sf None: not checked) or channel counts, or the
+    wrong number of them."""
+    want = None if sf is None else tuple(round(float(v), 4) for v in sf)
+    for m in models:
+        if want is not None and tuple(round(float(v), 4) for v in m.sf) != want:
+            raise ValueError(f"{where} was trained for factors {tuple(m.sf)}, not {tuple(sf)}")
+        if m.channels != channels_per_group:
+            raise ValueError(f"{where} expects {m.channels} channel(s) per network; "
+                             f"this data gives {channels_per_group}")
+    if len(models) not in (1, n_groups):
+        raise ValueError(f"{where} holds {len(models)} network(s) (one per channel); "
+                         f"this data has {n_groups} channel(s)")
 
 
 def load_for_run(path, mode: str, factors: dict, n_groups: int, channels_per_group: int,
                  device: str = "auto") -> Tuple[List[TrainedModel], dict]:
     """Load a saved model and refuse it when it was trained for another mode, factor or channel count."""
+    check_model_file(path, mode)
     models, extra = load_models(path, device=device)
-    if extra.get("mode") and extra["mode"] != mode:
-        raise ValueError(f"{path}: the model was trained for {extra['mode']} mode, not {mode}")
-    want = tuple(round(float(factors[a]), 4) for a in sorted(factors))
     saved = extra.get("factors") or {}
+    want = tuple(round(float(factors[a]), 4) for a in sorted(factors))
     have = tuple(round(float(saved[a]), 4) for a in sorted(saved)) if saved else None
     if have is not None and (sorted(saved) != sorted(factors) or have != want):
         raise ValueError(f"{path}: the model was trained for factors {saved}, not {factors}")
-    if models[0].channels != channels_per_group:
-        raise ValueError(f"{path}: the model expects {models[0].channels} channel(s) per network; "
-                         f"this data gives {channels_per_group}")
-    if len(models) not in (1, n_groups):
-        raise ValueError(f"{path}: the model holds {len(models)} network(s) (one per channel); "
-                         f"this data has {n_groups} channel(s)")
+    check_models(models, None, n_groups, channels_per_group, where=f"{path}: the model")
     return models, extra

@@ -1,7 +1,6 @@
 """Split an N-D array into engine jobs (lateral planes or axial slices) and assemble the result."""
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -10,19 +9,13 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..engine.config import ZSSRConfig
-from ..engine.kernels import fwhm_to_sigma, gaussian_kernel, resolve_kernel
+from ..engine.infer import output_shape
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
-from ..engine.zssr import TrainedModel, apply, parse_scale, train
-from .axes import canonical_order, validate_axes
+from ..engine.zssr import TrainedModel, apply, train
+from .axes import AXES, canonical_order
 from .intensity import Normalizer, cast_output, check_values
-from .models import load_for_run
-
-MODES = ("lateral", "axial")
-PLANES = ("shared", "per-plane", "warm-start")
-CHANNELS = ("independent", "joint")
-AXIAL_METHODS = ("isotropic", "zssr")
-FUSIONS = ("geometric", "arithmetic")
-
+from .models import check_models, load_for_run
+from .spec import Resolved, RunSpec, kernel_record
 
 @dataclass
 class NDResult:
@@ -33,6 +26,7 @@ class NDResult:
     params: dict
     clipped: int = 0
     models: List[TrainedModel] = field(default_factory=list, repr=False)
+    notices: List[str] = field(default_factory=list)     # one line each, e.g. a constant channel
 
 
 def output_scale_translate(scale: Sequence[float], translate: Sequence[float], factors: Sequence[float]):
@@ -43,60 +37,6 @@ def output_scale_translate(scale: Sequence[float], translate: Sequence[float], f
     new_scale = [d / s for d, s in zip(scale, factors)]
     new_translate = [t + (d / s - d) / 2 for d, s, t in zip(scale, factors, translate)]
     return new_scale, new_translate
-
-
-def _choice(name: str, value: str, allowed) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
-
-
-def lateral_factors(scale, pixel_sizes: Optional[dict]):
-    """Explicit factors, or square pixels from unequal y/x sizes, or x2."""
-    if scale is not None:
-        return parse_scale(scale)
-    ps = pixel_sizes or {}
-    y, x = ps.get("y"), ps.get("x")
-    if y and x and not math.isclose(y, x, rel_tol=1e-3):
-        return parse_scale((y / x, 1.0) if y > x else (1.0, x / y))
-    return parse_scale(2.0)
-
-
-def axial_factor(scale, pixel_sizes: Optional[dict]) -> float:
-    if scale is not None:
-        f = float(scale if np.isscalar(scale) else scale[0])
-    else:
-        ps = pixel_sizes or {}
-        xy = [ps[a] for a in "yx" if ps.get(a)]
-        if not ps.get("z") or not xy:
-            raise ValueError("axial mode needs a z factor, or z and xy pixel sizes to derive it from")
-        f = ps["z"] / float(np.mean(xy))
-    if not math.isfinite(f) or f <= 1:
-        raise ValueError(f"axial factor must be > 1 (z step coarser than xy); got {f:g}")
-    return parse_scale((f, 1.0))[0]
-
-
-def axial_kernel(factor: float, z_fwhm: Optional[float], unit: str, pixel_sizes: Optional[dict], kernel=None):
-    """The slice profile along z in output (xy-pixel) units, as a (K, 1) kernel."""
-    if kernel is not None and not (isinstance(kernel, str) and kernel in ("bicubic", "cubic", "gaussian")):
-        return resolve_kernel(kernel)
-    if isinstance(kernel, str) and kernel in ("bicubic", "cubic"):
-        return None
-    if z_fwhm is None:
-        fwhm_px = factor                          # unknown profile: as wide as one z step
-    elif unit == "steps":
-        fwhm_px = float(z_fwhm) * factor
-    elif unit == "um":
-        xy = [(pixel_sizes or {}).get(a) for a in "yx"]
-        xy = [v for v in xy if v]
-        if not xy:
-            raise ValueError("z FWHM in um needs the xy pixel size")
-        fwhm_px = float(z_fwhm) / float(np.mean(xy))
-    else:
-        raise ValueError(f"z FWHM unit must be 'steps' or 'um', got {unit!r}")
-    if not math.isfinite(fwhm_px) or fwhm_px <= 0 or fwhm_px > 64 * factor:
-        raise ValueError(f"z FWHM of {fwhm_px:g} xy pixels is not plausible")
-    return gaussian_kernel(fwhm_to_sigma(fwhm_px), 0.0)
 
 
 class _Progress:
@@ -199,151 +139,207 @@ def _axial(vol: np.ndarray, f: float, cfg: ZSSRConfig, kernel, method: str, fusi
     return fuse(out_xz, out_yz, fusion), model
 
 
-def super_resolve_nd(data: np.ndarray, axes: str, *, mode: str = "lateral", scale=None,
-                     pixel_sizes: Optional[dict] = None, config: Optional[ZSSRConfig] = None, kernel=None,
-                     z_fwhm: Optional[float] = None, z_fwhm_unit: str = "steps", axial_method: str = "isotropic",
-                     fusion: str = "geometric", planes: str = "shared", channels: str = "independent",
-                     out_dtype: Optional[str] = None, tile: Optional[int] = None,
+def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None, *,
+                     pixel_sizes: Optional[dict] = None, config: Optional[ZSSRConfig] = None,
                      progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None,
-                     model=None) -> NDResult:
-    """Super-resolve an N-D array (see the package docstring for the contract)."""
+                     allow_constant: bool = False, **options) -> NDResult:
+    """Super-resolve an N-D array (see the package docstring for the contract).
+
+    `spec` is the run's RunSpec; without one, `options` are its fields (`scale` is accepted for
+    `factors`). `allow_constant`: a constant array is returned upscaled as it is, with a notice,
+    instead of refused (batch uses it for one channel of a multi-channel file).
+    """
+    if spec is None:
+        if "scale" in options:
+            options["factors"] = options.pop("scale")
+        spec = RunSpec(**options)
+    elif options:
+        raise TypeError(f"give either a spec or its options, not both ({', '.join(options)})")
     data = np.asarray(data)
     check_values(data)
-    axes = validate_axes(axes, data.ndim)
-    _choice("mode", mode, MODES)
-    _choice("planes", planes, PLANES)
-    _choice("channels", channels, CHANNELS)
-    _choice("axial_method", axial_method, AXIAL_METHODS)
-    _choice("fusion", fusion, FUSIONS)
-    if out_dtype not in (None, "float32", "input"):
-        raise ValueError(f"out_dtype must be None, 'float32' or 'input'; got {out_dtype!r}")
-    cfg = (config or ZSSRConfig())
-    if tile is not None:
-        cfg = cfg.replace(tile=int(tile))
-    pixel_sizes = {k.lower(): float(v) for k, v in (pixel_sizes or {}).items() if v}
-
-    order = canonical_order(axes)
-    work = np.transpose(data, [axes.index(a) for a in order])
-    sizes = dict(zip(order, work.shape))
-    if sizes["Y"] < 2 or sizes["X"] < 2:
-        raise ValueError(f"the image is {sizes['Y']}x{sizes['X']} pixels; too small to super-resolve")
-
-    if mode == "axial":
-        if "Z" not in order:
-            raise ValueError("axial mode needs a Z axis")
-        f = axial_factor(scale, pixel_sizes)
-        factors = {"Z": f}
-        akernel = axial_kernel(f, z_fwhm, z_fwhm_unit, pixel_sizes, kernel)
-        if sizes["Z"] < 4:
-            raise ValueError(f"the volume has {sizes['Z']} z planes; axial mode needs at least 4")
-    else:
-        sf = lateral_factors(scale, pixel_sizes)
-        factors = {"Y": sf[0], "X": sf[1]}
-
-    # bring to (T, Z, C, Y, X, S) with singleton axes, then group channels
-    full = work
-    for a in "TZCYXS":
-        if a not in order:
-            full = np.expand_dims(full, "TZCYXS".index(a))
+    run = spec.resolve(data.shape, axes, pixel_sizes)
+    cfg = _engine_config(spec, config)
+    order = canonical_order(run.axes)
+    full = _to_work(data, run.axes, order)                       # (T, Z, C, Y, X, S)
     t_n, z_n, c_n = full.shape[:3]
-    joint_c = channels == "joint"
-    groups = [slice(None)] if joint_c else [slice(c, c + 1) for c in range(c_n)]
+    groups = [slice(None)] if spec.channels == "joint" else [slice(c, c + 1) for c in range(c_n)]
+    constant = _constant_groups(full, groups, allow_constant)   # every error before any work
+    norms = [None if constant[gi] else Normalizer.fit(full[:, :, g]) for gi, g in enumerate(groups)]
+    given = _given_models(spec.model, run, groups, full, cfg)
 
-    given = _given_models(model, mode, factors, groups, full, sizes, cfg)
-    per_plane = mode == "lateral" and planes != "shared" and model is None and t_n * z_n > 1
-    n_jobs = len(groups) * (t_n if mode == "axial" else (t_n * z_n if per_plane else 1))
+    per_plane = spec.mode == "lateral" and spec.planes != "shared" and spec.model is None and t_n * z_n > 1
+    n_jobs = max(1, sum(1 for c in constant if not c)) * (t_n if spec.mode == "axial" else
+                                                          (t_n * z_n if per_plane else 1))
     prog = _Progress(progress, n_jobs)
-    outs, models = [], []
-    norms = [Normalizer.fit(full[:, :, g]) for g in groups]     # every error before any work
+    outs, models, notices = [], [], []
     for gi, g in enumerate(groups):
-        block = full[:, :, g]                                   # (T, Z, Cg, Y, X, S)
-        norm = norms[gi]
-        gcfg = cfg.replace(clip=norm.valid_range())
-        nb = norm.forward(block)
-        # engine channels: Cg * S (RGB jointly; C jointly only when asked)
-        t, z, cg, h, w, s = nb.shape
-        eng = np.moveaxis(nb, 5, 3).reshape(t, z, cg * s, h, w)  # (T, Z, Ce, Y, X)
+        block = full[:, :, g]                                    # (T, Z, Cg, Y, X, S)
+        if constant[gi]:
+            outs.append(_constant_output(block, run))
+            notices.append(f"channel {gi} is constant ({float(block.flat[0]):g}); upscaled as it is, "
+                           f"no network trained" if len(groups) > 1 else
+                           f"the image is constant ({float(block.flat[0]):g}); upscaled as it is")
+            continue
         gmodel = None if given is None else given[gi if len(given) > 1 else 0]
-        if mode == "lateral":
-            res, ms = _lateral(eng.reshape(t * z, cg * s, h, w), sf, gcfg, kernel, planes, prog, cancel, gmodel)
-            res = res.reshape(t, z, cg * s, *res.shape[-2:])
-            models += ms
-            if not per_plane:                                     # per-plane jobs advance themselves
-                prog.next()
-        else:
-            vols, prev = [], None
-            for ti in range(t):
-                check_cancel(cancel)
-                # time series of volumes: later time points warm-start from the previous one
-                vcfg = gcfg if prev is None else _warm_config(gcfg, prev)
-                out, m = _axial(np.moveaxis(eng[ti], 0, 1), f, vcfg, akernel, axial_method, fusion, prog,
-                                cancel, model=gmodel, init=prev)
-                vols.append(np.moveaxis(out, 0, 1))              # (Z', Ce, Y, X)
-                prev = m
-                models.append(m)
-                prog.next()
-            res = np.stack(vols)                                 # (T, Z', Ce, Y, X)
-        out = res.reshape(t, res.shape[1], cg, s, *res.shape[-2:])
-        out = np.moveaxis(out, 3, 5)                             # (T, Z', Cg, Y', X', S)
-        outs.append(norm.inverse(out))
-    result = np.concatenate(outs, axis=2)
-
-    # drop the singleton axes we added and restore the caller's axis order
-    squeeze = tuple(i for i, a in enumerate("TZCYXS") if a not in order)
-    result = np.squeeze(result, axis=squeeze) if squeeze else result
-    result = np.transpose(result, [order.index(a) for a in axes])
+        out, ms = _run_group(block, norms[gi], run, cfg, gmodel, per_plane, prog, cancel)
+        outs.append(out)
+        models += ms
+    result = _from_work(np.concatenate(outs, axis=2), order, run.axes)
 
     clipped = 0
-    if out_dtype == "input":
+    if spec.out_dtype == "input":
         result, clipped = cast_output(result, data.dtype)
     else:
         result = result.astype(np.float32, copy=False)
+    new_sizes = dict(run.pixel_sizes)
+    for a, fct in run.factors.items():
+        if a in new_sizes:
+            new_sizes[a] = new_sizes[a] / fct
+    for m in models:                                  # e.g. "no learned prior for ...; random weights"
+        notices += [n for n in m.notices if n not in notices]
+    params = _record(run, cfg, norms, models, clipped, notices, full)
+    if progress:
+        progress(ProgressEvent(stage="done", fraction=1.0, job=n_jobs, n_jobs=n_jobs))
+    return NDResult(result, run.axes, new_sizes, dict(run.factors), params, clipped, models, notices)
 
-    new_sizes = dict(pixel_sizes)
-    for a, fct in factors.items():
-        if a.lower() in new_sizes:
-            new_sizes[a.lower()] = new_sizes[a.lower()] / fct
+
+_MERGED = ("normalisation", "iterations", "rec_error", "cubic_rec_error")
+
+
+def merge_channel_results(results: Sequence[NDResult]) -> NDResult:
+    """Results of one-channel runs (batch: one task per channel) as one run's result: data along C,
+    per-network records as lists in channel order, clipped counts and notices summed."""
+    first = results[0]
+    if len(results) == 1:
+        return first
+    axes = first.axes
+    data = np.concatenate([r.data for r in results], axis=axes.index("C"))
+    params = dict(first.params)
+    for k in _MERGED:
+        params[k] = [v for r in results for v in (r.params.get(k) or [])]
+    clipped = int(sum(r.clipped for r in results))
+    notices = [n for r in results for n in r.notices]
+    params["clipped_values"] = clipped
+    params.pop("notices", None)
+    if notices:
+        params["notices"] = notices
+    return NDResult(data, axes, dict(first.pixel_sizes), dict(first.factors), params, clipped,
+                    [m for r in results for m in r.models], notices)
+
+
+def _engine_config(spec: RunSpec, config: Optional[ZSSRConfig]) -> ZSSRConfig:
+    cfg = config or ZSSRConfig()
+    if spec.tile is not None:
+        cfg = cfg.replace(tile=int(spec.tile))
+    if spec.init is not None:
+        cfg = cfg.replace(init=spec.init)
+    return cfg
+
+
+def _to_work(data: np.ndarray, axes: str, order: str) -> np.ndarray:
+    """The data in TZCYXS order with singleton axes for those it lacks."""
+    full = np.transpose(data, [axes.index(a) for a in order])
+    for a in AXES:
+        if a not in order:
+            full = np.expand_dims(full, AXES.index(a))
+    return full
+
+
+def _from_work(result: np.ndarray, order: str, axes: str) -> np.ndarray:
+    """Drop the singleton axes _to_work added and restore the caller's axis order."""
+    squeeze = tuple(i for i, a in enumerate(AXES) if a not in order)
+    result = np.squeeze(result, axis=squeeze) if squeeze else result
+    return np.transpose(result, [order.index(a) for a in axes])
+
+
+def _constant_groups(full: np.ndarray, groups, allow_constant: bool) -> List[bool]:
+    """Which channel groups are constant; refused when nothing else is there (or not allowed)."""
+    flags = [bool(full[:, :, g].min() == full[:, :, g].max()) for g in groups]
+    if all(flags) and not allow_constant:
+        raise ValueError("the image is constant; there is nothing to super-resolve")
+    return flags
+
+
+def _constant_output(block: np.ndarray, run: Resolved) -> np.ndarray:
+    """A constant block upsampled: the same constant on the output grid (float32)."""
+    t, z, cg, h, w, s = block.shape
+    if "z" in run.factors:
+        z = output_shape((z, 1), run.sf)[0]
+    else:
+        h, w = output_shape((h, w), run.sf)
+    return np.full((t, z, cg, h, w, s), block.flat[0], dtype=np.float32)
+
+
+def _run_group(block: np.ndarray, norm: Normalizer, run: Resolved, cfg: ZSSRConfig, model, per_plane: bool,
+               prog: _Progress, cancel):
+    """One channel group (T, Z, Cg, Y, X, S) through the engine, normalised and restored."""
+    spec = run.spec
+    gcfg = cfg.replace(clip=norm.valid_range())
+    nb = norm.forward(block)
+    # engine channels: Cg * S (RGB jointly; C jointly only when asked)
+    t, z, cg, h, w, s = nb.shape
+    eng = np.moveaxis(nb, 5, 3).reshape(t, z, cg * s, h, w)     # (T, Z, Ce, Y, X)
+    models = []
+    if spec.mode == "lateral":
+        res, models = _lateral(eng.reshape(t * z, cg * s, h, w), run.sf, gcfg, run.kernel, spec.planes, prog,
+                               cancel, model)
+        res = res.reshape(t, z, cg * s, *res.shape[-2:])
+        if not per_plane:                                        # per-plane jobs advance themselves
+            prog.next()
+    else:
+        vols, prev = [], None
+        for ti in range(t):
+            check_cancel(cancel)
+            # time series of volumes: later time points warm-start from the previous one
+            vcfg = gcfg if prev is None else _warm_config(gcfg, prev)
+            out, m = _axial(np.moveaxis(eng[ti], 0, 1), run.sf[0], vcfg, run.kernel, spec.axial_method,
+                            spec.fusion, prog, cancel, model=model, init=prev)
+            vols.append(np.moveaxis(out, 0, 1))                 # (Z', Ce, Y, X)
+            prev = m
+            models.append(m)
+            prog.next()
+        res = np.stack(vols)                                     # (T, Z', Ce, Y, X)
+    out = res.reshape(t, res.shape[1], cg, s, *res.shape[-2:])
+    return norm.inverse(np.moveaxis(out, 3, 5)), models         # (T, Z', Cg, Y', X', S)
+
+
+def _record(run: Resolved, cfg: ZSSRConfig, norms, models, clipped: int, notices, full) -> dict:
+    """The JSON-serialisable record of the run (layer metadata, TIFF description, manifests)."""
+    spec = run.spec
     params = {
         "method": "ZSSR (Shocher, Cohen & Irani, CVPR 2018)",
-        "mode": mode, "axes": axes, "factors": {k.lower(): v for k, v in factors.items()},
-        "planes": planes, "channels": channels, "out_dtype": out_dtype or "float32",
-        "kernel": _kernel_repr(kernel), "normalisation": [n.to_dict() for n in norms],
+        "mode": spec.mode, "axes": run.axes, "factors": dict(run.factors),
+        "planes": spec.planes, "channels": spec.channels, "out_dtype": spec.out_dtype,
+        "kernel": kernel_record(spec.kernel), "init": cfg.init,
+        "started_from": [m.init for m in models],     # "prior", "random" (no prior fits) or "model"
+        "normalisation": [n.to_dict() if n is not None else _constant_record(full, i)
+                          for i, n in enumerate(norms)],
         "config": {k: v for k, v in cfg.to_dict().items() if k != "clip"},
         "iterations": [m.iterations for m in models],
         "rec_error": [m.rec_error for m in models], "cubic_rec_error": [m.cubic_rec_error for m in models],
         "clipped_values": clipped,
     }
-    if mode == "axial":
-        params.update(z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, axial_method=axial_method, fusion=fusion)
-    if progress:
-        progress(ProgressEvent(stage="done", fraction=1.0, job=n_jobs, n_jobs=n_jobs))
-    return NDResult(result, axes, new_sizes, {k.lower(): v for k, v in factors.items()}, params, clipped, models)
+    if notices:
+        params["notices"] = list(notices)
+    if spec.mode == "axial":
+        params.update(z_fwhm=spec.z_fwhm, z_fwhm_unit=spec.z_fwhm_unit, axial_method=spec.axial_method,
+                      fusion=spec.fusion)
+    return params
 
 
-def _given_models(model, mode, factors, groups, full, sizes, cfg):
+def _constant_record(full: np.ndarray, group: int) -> dict:
+    v = float(full[:, :, group].flat[0])
+    return {"lo": v, "hi": v, "dtype": str(full.dtype), "constant": True}
+
+
+def _given_models(model, run: Resolved, groups, full, cfg):
     """A saved model (path) or trained model(s) to apply without training, checked against the run."""
     if model is None:
         return None
     per_group = (full.shape[2] // len(groups)) * full.shape[5]
-    fac = {k.lower(): v for k, v in factors.items()}
     if isinstance(model, (str, os.PathLike)):
-        models, _ = load_for_run(model, mode, fac, len(groups), per_group, device=cfg.device)
+        models, _ = load_for_run(model, run.spec.mode, run.factors, len(groups), per_group, device=cfg.device)
         return models
     models = list(model) if isinstance(model, (list, tuple)) else [model]
-    want = (fac["z"], 1.0) if mode == "axial" else (fac["y"], fac["x"])
-    for m in models:
-        if tuple(round(v, 4) for v in m.sf) != tuple(round(v, 4) for v in want):
-            raise ValueError(f"the model was trained for factors {m.sf}, not {want}")
-        if m.channels != per_group:
-            raise ValueError(f"the model expects {m.channels} channel(s); this data gives {per_group}")
-    if len(models) not in (1, len(groups)):
-        raise ValueError(f"{len(models)} models given for {len(groups)} channel group(s)")
+    check_models(models, run.sf, len(groups), per_group)
     return models
-
-
-def _kernel_repr(kernel):
-    if kernel is None or isinstance(kernel, str):
-        return kernel or "bicubic"
-    if isinstance(kernel, (tuple, list)):
-        return [k if isinstance(k, str) else float(k) for k in kernel]
-    return {"array_shape": list(np.shape(kernel))}

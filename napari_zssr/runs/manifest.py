@@ -1,4 +1,4 @@
-"""Bookkeeping of `zssr batch`: inputs, output names, checksums, the manifest and the summary.
+"""Bookkeeping of a batch: inputs, output names, checksums, the manifest and the summary.
 
 No algorithm and no dask here. The manifest (`zssr-manifest.json` in OUT_DIR) records per input:
 its path, size, mtime and sha256, the parameters (and their sha256), the output path and its
@@ -17,7 +17,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
@@ -165,11 +165,12 @@ def _jsonable(value):
 _NOT_PARAMS = ("device", "num_threads", "tile")
 
 
-def run_params(config, nd_kwargs: dict, *, axes: Optional[str], model_sha256: Optional[str],
+def run_params(config, spec, *, axes: Optional[str], model_sha256: Optional[str],
                suffix: str) -> dict:
     """What decides the output of a task: the JSON the manifest stores and compares."""
     cfg = {k: v for k, v in config.to_dict().items() if k not in _NOT_PARAMS}
-    nd = {k: v for k, v in nd_kwargs.items() if k not in ("model", "tile")}
+    nd = {k: v for k, v in spec.to_record().items() if k not in ("model", "tile")}
+    nd["kernel"] = spec.kernel if spec.kernel is not None else "bicubic"   # an array: by its checksum
     return _jsonable({"config": cfg, "nd": nd, "axes": axes, "model_sha256": model_sha256, "suffix": suffix})
 
 
@@ -205,7 +206,7 @@ def quality(params: dict) -> dict:
 # --- the manifest -----------------------------------------------------------------------------
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def atomic_write_json(path: Path, obj) -> None:
@@ -312,45 +313,9 @@ class BatchLock:
 
 # --- the summary ------------------------------------------------------------------------------
 
-def _fmt_time(s: Optional[float]) -> str:
-    if s is None:
-        return "-"
-    if s < 60:
-        return f"{s:.1f} s"
-    if s < 3600:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.2f} h"
-
-
 def summary_rows(records: List[dict]) -> List[dict]:
     keys = ("input", "output", "status", "seconds", "rec_error", "cubic_rec_error", "gain_db", "message")
     return [{k: r.get(k) for k in keys} for r in records]
-
-
-def _short(path: str) -> str:
-    """A path relative to the working directory when it lies below it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
-
-
-def format_table(rows: List[dict]) -> str:
-    """status | time | rec error | gain over cubic | input (message)."""
-    lines = [f"{'status':<10}{'time':>10}{'rec error':>12}{'gain dB':>9}  input"]
-    for r in rows:
-        rec = f"{r['rec_error']:.3e}" if r.get("rec_error") is not None else "-"
-        gain = f"{r['gain_db']:+.2f}" if r.get("gain_db") is not None else "-"
-        name = _short(str(r.get("input")))
-        msg = r.get("message") or ""
-        if r.get("status") in ("failed", "cancelled") and msg and msg != r.get("status"):
-            name = f"{name}: {msg[len(str(r.get('input'))) + 2:]}" if msg.startswith(f"{r.get('input')}: ") \
-                else f"{name}: {msg}"
-        lines.append(f"{r.get('status', '?'):<10}{_fmt_time(r.get('seconds')):>10}{rec:>12}{gain:>9}  {name}")
-    counts = {s: sum(r.get("status") == s for r in rows) for s in STATUSES}
-    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(rows)} input(s)")
-    return "\n".join(lines)
 
 
 def write_summary(out_dir: Path, rows: List[dict], *, started: str, wall_s: float, exit_status: int,

@@ -1,14 +1,14 @@
-"""What a dask worker runs for `zssr batch`. Orchestration only: the work is `_run` / `nd`.
+"""What a dask worker runs for a batch. Orchestration only: the work is `file` / `nd`.
 
 Per input file three kinds of task:
 
-    inspect(spec)            read + validate (cheap, fails fast on a bad file), count the parts
-    run_part(spec, c)        super_resolve_nd on one channel (or the whole file when channels are
-                             joint, RGB or absent); returns the array and the run's params
-    write_output(spec, *parts)  assemble the parts, write atomically, sha256 of the file written
+    inspect(spec) -> Inspected       read + validate (cheap, fails fast on a bad file), count the parts
+    run_part(spec, c) -> PartResult  super_resolve_nd on one channel (or the whole file when channels
+                                     are joint, RGB or absent): the NDResult and the input's metadata
+    write_output(spec, *parts) -> FileResult  merge the parts (nd), write like the input (io), sha256
 
-Every function returns a plain dict with "status" ("ok"/"done", "failed", "cancelled") and a
-one-line "message"; they never raise for a bad file, so one bad file fails only its own task.
+Every result is a typed record with a status ("ok"/"done", "failed", "cancelled") and a one-line
+message; the tasks never raise for a bad file, so one bad file fails only its own task.
 """
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
+
+from ..io import ImageMeta
+from ..nd import NDResult
 
 # cancel flags of the batches running in this process (workers in the client's process, i.e.
 # LocalCluster(processes=False), see the client's flag at once; others poll a distributed.Event)
@@ -40,7 +42,7 @@ class TaskSpec:
     input: str
     output: str
     config: object                   # ZSSRConfig
-    nd_kwargs: dict
+    run: object                      # nd RunSpec
     axes: Optional[str] = None       # --axes override
     overwrite: bool = False
     argv: list = field(default_factory=list)
@@ -49,14 +51,48 @@ class TaskSpec:
     model_sha256: Optional[str] = None   # of --model, recorded in the output's params
 
 
+@dataclass
+class Inspected:
+    status: str                      # "ok" or "failed"
+    message: str = ""
+    n_parts: int = 1
+    shape: tuple = ()
+    axes: str = ""
+    dtype: str = ""
+
+
+@dataclass
+class PartResult:
+    status: str                      # "ok", "failed" or "cancelled"
+    message: str = ""
+    seconds: float = 0.0
+    part: Optional[int] = None       # channel index, None for the whole file
+    result: Optional[NDResult] = None    # without its networks (they stay on the worker)
+    like: Optional[ImageMeta] = None     # the input's metadata, for writing the output like it
+
+
+@dataclass
+class FileResult:
+    status: str                      # "done", "failed" or "cancelled"
+    message: str = ""
+    seconds: Optional[float] = None
+    output: Optional[str] = None
+    output_sha256: Optional[str] = None
+    rec_error: Optional[float] = None
+    cubic_rec_error: Optional[float] = None
+    gain_db: Optional[float] = None
+    rec_errors: list = field(default_factory=list)
+    cubic_rec_errors: list = field(default_factory=list)
+    notices: list = field(default_factory=list)
+
+
 def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
 
 
-def _failed(spec: TaskSpec, message: str, **extra) -> dict:
-    msg = message if message.startswith(str(spec.input)) else f"{spec.input}: {message}"
-    return dict(status="failed", message=msg, **extra)
+def _message(spec: TaskSpec, message: str) -> str:
+    return message if message.startswith(str(spec.input)) else f"{spec.input}: {message}"
 
 
 # --- worker context: threads, device, cancel, progress ------------------------------------------
@@ -152,47 +188,33 @@ class _Progress:
 # --- the tasks -------------------------------------------------------------------------------
 
 def _prepare(spec: TaskSpec):
-    from . import _run
+    from . import file as _run
     # a corrupt file is reported once, as this task's one-line failure, not by tifffile's logger too
     logging.getLogger("tifffile").setLevel(logging.ERROR)
-    return _run.prepare(spec.input, spec.output, spec.config, spec.nd_kwargs, axes=spec.axes,
-                        overwrite=True, output_checked=True)
+    return _run.prepare(spec.input, spec.output, spec.run, axes=spec.axes, overwrite=True, output_checked=True)
 
 
 def parts_of(prep) -> int:
     """How many independent tasks a file splits into: one per channel when channels are independent."""
-    if "C" in prep.axes and prep.nd_kwargs.get("channels", "independent") == "independent":
+    if "C" in prep.axes and prep.spec.channels == "independent":
         return int(prep.image.data.shape[prep.axes.index("C")])
     return 1
 
 
-def inspect(spec: TaskSpec) -> dict:
+def inspect(spec: TaskSpec) -> Inspected:
     """Read and validate the file; a bad file fails here, before any training."""
-    from ._run import InputError
+    from ..nd.models import check_model_file
     try:
         prep = _prepare(spec)
         n = parts_of(prep)
-        if spec.nd_kwargs.get("model"):
-            _check_model_count(spec.nd_kwargs["model"], prep, n)
-        return dict(status="ok", n_parts=n, shape=list(prep.image.data.shape), axes=prep.axes,
-                    dtype=str(prep.image.data.dtype))
-    except (InputError, ValueError) as exc:
-        return _failed(spec, one_line(exc))
+        if spec.run.model:
+            check_model_file(spec.run.model, spec.run.mode, n)
+        return Inspected("ok", n_parts=n, shape=tuple(prep.image.data.shape), axes=prep.axes,
+                         dtype=str(prep.image.data.dtype))
+    except ValueError as exc:                  # InputError, nd / io refusals: one line
+        return Inspected("failed", _message(spec, one_line(exc)))
     except Exception as exc:  # noqa: BLE001
-        return _failed(spec, f"{type(exc).__name__}: {one_line(exc)}")
-
-
-def _check_model_count(model_path, prep, n_parts: int) -> None:
-    from ..engine.model_io import read_model_meta
-    meta = read_model_meta(model_path)
-    n_nets = len(meta.get("models", []))
-    mode = (meta.get("extra") or {}).get("mode")
-    want = prep.nd_kwargs.get("mode", "lateral")
-    if mode and mode != want:
-        raise ValueError(f"{model_path}: the model was trained for {mode} mode, not {want}")
-    if n_nets not in (1, n_parts):
-        raise ValueError(f"{model_path}: the model holds {n_nets} network(s) (one per channel); "
-                         f"this image has {n_parts} channel(s)")
+        return Inspected("failed", _message(spec, f"{type(exc).__name__}: {one_line(exc)}"))
 
 
 def _model_for_part(model_path, part: Optional[int], n_parts: int, device: str):
@@ -219,7 +241,7 @@ class _Started:
             _START_LOCK.release()
 
 
-def run_part(spec: TaskSpec, part: Optional[int], n_parts: int) -> dict:
+def run_part(spec: TaskSpec, part: Optional[int], n_parts: int) -> PartResult:
     """One channel (part) of a file, or the whole file (part None)."""
     from ..engine.device import set_threads
     from ..engine.progress import Cancelled
@@ -228,7 +250,7 @@ def run_part(spec: TaskSpec, part: Optional[int], n_parts: int) -> dict:
     cancel = _CancelFlag(spec.batch_id)
     try:
         if cancel():
-            return dict(status="cancelled", message="cancelled", seconds=0.0)
+            return PartResult("cancelled", "cancelled")
         prep = _prepare(spec)
         n = _threads(spec)
         set_threads(n)
@@ -236,80 +258,60 @@ def run_part(spec: TaskSpec, part: Optional[int], n_parts: int) -> dict:
         data, axes = prep.image.data, prep.axes
         if part is not None and n_parts > 1:
             data = np.take(data, [part], axis=axes.index("C"))     # keep C (length 1)
-        kw = dict(prep.nd_kwargs)
-        kw["model"] = _model_for_part(kw.get("model"), part, n_parts, cfg.device)
+        run = prep.spec.replace(model=_model_for_part(prep.spec.model, part, n_parts, cfg.device))
         started = _Started()
         prog = _Progress(spec, part or 0, n_parts, on_first=started.release)
         try:
-            res = super_resolve_nd(data, axes, pixel_sizes=prep.pixel_sizes, config=cfg,
-                                   out_dtype=prep.out_dtype, progress=prog, cancel=cancel, **kw)
+            # one channel of several: a constant one is upscaled as it is, not a failure of the file
+            res = super_resolve_nd(data, axes, run, pixel_sizes=prep.pixel_sizes, config=cfg, progress=prog,
+                                   cancel=cancel, allow_constant=n_parts > 1)
         finally:
             started.release()
-        return dict(status="ok", part=part, data=res.data, axes=res.axes, pixel_sizes=res.pixel_sizes,
-                    factors=res.factors, params=res.params, clipped=res.clipped,
-                    unit=prep.image.unit, flavour=prep.image.flavour, in_dtype=str(prep.image.data.dtype),
-                    description_params=prep.image.description_params, out_dtype=prep.out_dtype,
-                    seconds=time.perf_counter() - t0)
+        res.models = []                        # networks stay here; the client needs the pixels
+        if part is not None and res.notices:   # "the image is constant" of one channel: name it
+            res.notices = [f"channel {part} is constant; upscaled as it is, no network trained"]
+            res.params["notices"] = res.notices
+        return PartResult("ok", part=part, result=res, like=prep.image.meta, seconds=time.perf_counter() - t0)
     except Cancelled:
-        return dict(status="cancelled", message="cancelled", seconds=time.perf_counter() - t0)
+        return PartResult("cancelled", "cancelled", seconds=time.perf_counter() - t0)
     except ValueError as exc:                  # InputError, nd / io refusals: one line
-        return _failed(spec, one_line(exc), seconds=time.perf_counter() - t0)
+        return PartResult("failed", _message(spec, one_line(exc)), seconds=time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 -- e.g. out of memory: fail this file only
-        return _failed(spec, f"{type(exc).__name__}: {one_line(exc)}", seconds=time.perf_counter() - t0)
+        return PartResult("failed", _message(spec, f"{type(exc).__name__}: {one_line(exc)}"),
+                          seconds=time.perf_counter() - t0)
 
 
-_MERGED = ("normalisation", "iterations", "rec_error", "cubic_rec_error")
-
-
-def merge_params(parts: list, axes: str) -> dict:
-    """Params of per-channel runs as one run's params (lists per network in channel order)."""
-    params = dict(parts[0]["params"])
-    if len(parts) > 1:
-        for k in _MERGED:
-            params[k] = [v for p in parts for v in (p["params"].get(k) or [])]
-        params["clipped_values"] = int(sum(p["clipped"] for p in parts))
-        params["axes"] = axes
-    return params
-
-
-def write_output(spec: TaskSpec, *parts: dict) -> dict:
-    """Assemble the channel parts and write the output atomically; sha256 of what was written."""
-    from ..io import ImageData
-    from ..nd import NDResult
-    from . import _run
-    from ._manifest import sha256_file, quality
-    seconds = float(sum(p.get("seconds") or 0.0 for p in parts))
+def write_output(spec: TaskSpec, *parts: PartResult) -> FileResult:
+    """Merge the channel parts and write the output like the input, atomically; sha256 of it."""
+    from ..nd import merge_channel_results
+    from . import file as _run
+    from .manifest import quality, sha256_file
+    seconds = float(sum(p.seconds or 0.0 for p in parts))
     for st in ("failed", "cancelled"):
-        bad = [p for p in parts if p.get("status") == st]
+        bad = [p for p in parts if p.status == st]
         if bad:
-            return dict(status=st, message=bad[0].get("message", st), seconds=seconds)
+            return FileResult(st, bad[0].message or st, seconds=seconds)
     t0 = time.perf_counter()
     try:
-        parts = sorted(parts, key=lambda p: -1 if p.get("part") is None else p["part"])
-        first = parts[0]
-        axes = first["axes"]
-        data = first["data"] if len(parts) == 1 else np.concatenate([p["data"] for p in parts],
-                                                                       axis=axes.index("C"))
-        params = merge_params(parts, axes)
-        result = NDResult(data, axes, first["pixel_sizes"], first["factors"], params,
-                          int(params.get("clipped_values") or 0))
-        stub = ImageData(np.zeros((1,) * len(axes), dtype=first["in_dtype"]), axes, {}, first["unit"],
-                         first["flavour"], first["description_params"])
-        prep = _run.Prepared(Path(spec.input), Path(spec.output), stub, axes, {}, first["out_dtype"], {})
-        params = _run.output_params(prep, result, spec.argv, command="zssr batch")
-        if spec.nd_kwargs.get("model"):
-            params["model"] = {"path": str(spec.nd_kwargs["model"]), "sha256": spec.model_sha256}
-        out = _run.write(prep, result, params, overwrite=spec.overwrite)
+        parts = sorted(parts, key=lambda p: -1 if p.part is None else p.part)
+        if all(n.get("constant") for p in parts for n in p.result.params["normalisation"]):
+            raise ValueError("the image is constant; there is nothing to super-resolve")
+        result = merge_channel_results([p.result for p in parts])
+        like = parts[0].like
+        params = _run.output_params(result, like, spec.argv, input=spec.input, output=spec.output,
+                                    command="zssr batch")
+        if spec.run.model:
+            params["model"] = {"path": str(spec.run.model), "sha256": spec.model_sha256}
+        out = _run.write(spec.output, result, like, params, input=spec.input, overwrite=spec.overwrite)
         seconds += time.perf_counter() - t0
-        q = quality(params)
-        return dict(status="done", output=str(out), output_sha256=sha256_file(out), seconds=seconds,
-                    message=_run.summary(prep, result), **q)
+        return FileResult("done", _run.summary(out, result, like.unit), seconds=seconds, output=str(out),
+                          output_sha256=sha256_file(out), notices=list(result.notices), **quality(params))
+    except ValueError as exc:                  # FileExistsError is an OSError: below
+        return FileResult("failed", _message(spec, one_line(exc)), seconds=seconds)
     except FileExistsError as exc:
-        return _failed(spec, f"{one_line(exc)}", seconds=seconds)
-    except ValueError as exc:
-        return _failed(spec, one_line(exc), seconds=seconds)
+        return FileResult("failed", _message(spec, one_line(exc)), seconds=seconds)
     except Exception as exc:  # noqa: BLE001
-        return _failed(spec, f"{type(exc).__name__}: {one_line(exc)}", seconds=seconds)
+        return FileResult("failed", _message(spec, f"{type(exc).__name__}: {one_line(exc)}"), seconds=seconds)
 
 
 def register_local_cancel(batch_id: str) -> threading.Event:

@@ -1,0 +1,409 @@
+"""The napari dock widget: a form, a Run/Cancel button, a progress line and a tiny loss plot.
+
+It holds no algorithm code. Run turns the form into a RunSpec and a ZSSRConfig
+(:func:`napari_zssr._layer_job.form_to_run`), captures the chosen layer as plain data
+(:func:`~napari_zssr._layer_job.build_job`) and starts a :class:`napari_zssr._qt.worker.Run`;
+back in the main thread (worker signals) it adds the layers from
+:func:`~napari_zssr._layer_job.result_layer_data`. Every form field is named as the setting it
+sets (RunSpec / ZSSRConfig field names).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from functools import partial
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, LineEdit, SpinBox
+from napari.layers import Image
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QEvent, Qt, QTimer
+from qtpy.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from superqt import QCollapsible
+
+from napari_zssr import _layer_job as lj
+from napari_zssr.engine.progress import Cancelled
+
+from .plot import LossPlot
+from .worker import Run, ZSSRWorker, format_event
+
+if TYPE_CHECKING:
+    import napari
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 100
+RUN_TIP = "train on the image itself, then super-resolve it"
+
+
+def _on_widget_destroyed(state: dict, *_) -> None:
+    state["alive"] = False
+    if state.get("run") is not None:
+        state["run"].cancel()
+
+
+class ZSSRWidget(QWidget):
+    """Zero-Shot Super-Resolution dock widget (opened from Plugins > napari-zssr)."""
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer"):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.last_error: Optional[str] = None
+        self.last_result_layers: list = []
+        self.last_event = None            # the latest progress event shown (main thread)
+        self._run: Optional[Run] = None
+        self._warned: set = set()
+        # plain data, still usable after the Qt side is gone: when the widget is destroyed (dock
+        # removed, viewer closed) a running job is cancelled and its result dropped
+        self._alive = {"alive": True, "run": None}
+        self.destroyed.connect(partial(_on_widget_destroyed, self._alive))
+        self._build_form()
+
+        # ---- run / progress
+        self.run_button = QPushButton("Run")
+        self.run_button.setToolTip(RUN_TIP)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.plot = LossPlot()
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._poll)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        for w in (self.form.native, self.advanced, self.run_button, self.status, self.plot):
+            layout.addWidget(w)
+        layout.addStretch(1)
+
+        # ---- reactions
+        self.image.changed.connect(self._on_layer_changed)
+        self.mode.changed.connect(self._on_mode_changed)
+        self.axes.changed.connect(self._on_axes_changed)
+        self.kernel.changed.connect(self._update_visibility)
+        self.preset.changed.connect(self._on_preset_changed)
+        self.init.changed.connect(self._show_iterations)
+        self.run_button.clicked.connect(self._on_run_clicked)
+
+        self.reset_choices()
+        self._on_layer_changed()
+
+    def _build_form(self) -> None:
+        """The form (magicgui widgets; public attributes so tests and scripts can set them)."""
+        from napari_zssr.engine.config import PRESETS, ZSSRConfig
+        from napari_zssr.engine.device import available_devices
+        from napari_zssr.nd import spec as S
+
+        self._ZSSRConfig = ZSSRConfig
+        cfg = ZSSRConfig.from_preset("default")
+
+        # ---- the form (magicgui widgets; public attributes so tests and scripts can set them)
+        self.image = ComboBox(label="image", choices=self._image_choices, nullable=False,
+                              tooltip="image layer to super-resolve (captured when Run is pressed)")
+        self.axes = LineEdit(label="axes", tooltip=(
+            "one letter per dimension from TZCYXS (S = RGB samples); guessed from the layer's "
+            "axis labels and dimensions - edit to override, e.g. CYX for a channel stack"))
+        self.mode = ComboBox(label="mode", choices=[("lateral (xy)", "lateral"), ("axial (z → isotropic)", "axial")],
+                             tooltip="lateral: sharpen / upsample y and x; axial: upsample z towards isotropic voxels")
+        self.factor_y = FloatSpinBox(label="factor y", min=1.0, max=S.MAX_FACTOR, step=0.25, value=2.0)
+        self.factor_x = FloatSpinBox(label="factor x", min=1.0, max=S.MAX_FACTOR, step=0.25, value=2.0)
+        self.factor_z = FloatSpinBox(label="factor z", min=1.0, max=S.MAX_FACTOR, step=0.25, value=2.0,
+                                     tooltip="z spacing / xy spacing gives cubic voxels")
+        for f in (self.factor_y, self.factor_x, self.factor_z):
+            f.native.setDecimals(3)
+        self.kernel = ComboBox(label="kernel", choices=list(S.KERNELS),
+                               tooltip="downscaling kernel: bicubic, or a Gaussian PSF (lateral: sigma in "
+                                       "pixels; axial: the z slice profile FWHM)")
+        self.sigma_y = FloatSpinBox(label="sigma y (px)", min=0.1, max=S.MAX_SIGMA, step=0.1, value=1.0)
+        self.sigma_x = FloatSpinBox(label="sigma x (px)", min=0.1, max=S.MAX_SIGMA, step=0.1, value=1.0)
+        self.z_fwhm = FloatSpinBox(label="z FWHM", min=0.1, max=100.0, step=0.1, value=1.0,
+                                   tooltip="full width at half maximum of the axial PSF / slice profile")
+        self.z_fwhm_unit = ComboBox(label="z FWHM unit", choices=list(zip(("z steps", "layer units"), S.Z_FWHM_UNITS)))
+        self.axial_method = ComboBox(
+            label="axial method",
+            choices=list(zip(("isotropic (learn from xy)", "ZSSR on xz/yz"), S.AXIAL_METHODS)),
+            tooltip="isotropic: train on xy planes degraded like z, apply to xz and yz slices; "
+                    "ZSSR: learn from the xz/yz slices and their own downscaled copies")
+        self.fusion = ComboBox(label="fusion", choices=list(S.FUSIONS),
+                               tooltip="how the xz and yz results are combined")
+        self.n_steps = SpinBox(label="gradual steps", min=0, max=64, value=cfg.n_steps,
+                               tooltip="reach the factor in this many gradual increases, which share the "
+                                       "iterations (1 = one jump; 0 = auto: x2 in 4 steps, x4 in 24)")
+        self.back_projection_iters = SpinBox(label="back-projection", min=0, max=50,
+                                             value=cfg.back_projection_iters,
+                                             tooltip="iterations of back-projection (0 = off)")
+        self.noise_std = FloatSpinBox(label="noise std", min=0.0, max=0.5, step=0.005, value=cfg.noise_std,
+                                      tooltip="noise added to the training inputs (for noisy images)")
+        self.noise_std.native.setDecimals(3)
+        self.ensemble = CheckBox(text="self-ensemble (8 flips/rotations)", value=cfg.ensemble)
+        self.planes = ComboBox(label="planes", choices=list(S.PLANES),
+                               tooltip="stacks / time series: one model shared by all planes, one per plane, "
+                                       "or each plane warm-started from the previous one")
+        self.channels = ComboBox(label="channels", choices=list(S.CHANNELS),
+                                 tooltip="independent: one model per channel; joint: all channels together")
+        self.out_dtype = ComboBox(label="output", choices=list(zip(("float32", "same dtype as input"), S.OUT_DTYPES)))
+        self.preset = ComboBox(label="preset", choices=list(PRESETS), value="default" if "default" in PRESETS else None)
+        self.form = Container(widgets=[
+            self.image, self.axes, self.mode, self.factor_y, self.factor_x, self.factor_z,
+            self.kernel, self.sigma_y, self.sigma_x, self.z_fwhm, self.z_fwhm_unit,
+            self.axial_method, self.fusion,
+            self.n_steps, self.back_projection_iters, self.noise_std, self.ensemble,
+            self.planes, self.channels, self.out_dtype, self.preset,
+        ])
+
+        # ---- advanced
+        self.max_iters = SpinBox(label="iterations", min=1, max=1_000_000,
+                                 value=cfg.prior_iters if cfg.init == "prior" else cfg.max_iters,
+                                 tooltip="training iterations per model, from the learned prior or from "
+                                         "random weights (a gradual run past x2 trains up to 3x as many)")
+        self.crop_size = SpinBox(label="crop", min=8, max=4096, value=cfg.crop_size,
+                                 tooltip="training crop edge (pixels)")
+        self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=cfg.seed)
+        devices = list(available_devices())
+        self.device = ComboBox(label="device", choices=devices, value=devices[0],
+                               tooltip="compute devices available here")
+        self.num_threads = SpinBox(label="CPU threads", min=0, max=max(1, os.cpu_count() or 1), value=0,
+                               tooltip="threads for computing on the CPU; 0 = all cores")
+        self.model_path = FileEdit(label="reuse model", mode="r", filter="*.zssr *.safetensors", value="",
+                                   tooltip="apply a network saved with `zssr --save-model` instead of training")
+        self.init = ComboBox(label="start from", choices=list(zip(("learned prior", "random (paper)"), S.INITS)),
+                             value=cfg.init, tooltip="the network's starting weights: a learned prior, "
+                                                     "or random as in the paper")
+        self.advanced_form = Container(widgets=[self.max_iters, self.crop_size, self.seed, self.init, self.device,
+                                                self.num_threads, self.model_path])
+        self.advanced = QCollapsible("Advanced")
+        self.advanced.addWidget(self.advanced_form.native)
+
+
+    # ------------------------------------------------------------------------------ form logic
+    def _image_choices(self, *_):
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def reset_choices(self, *_):
+        """Refresh the layer list (napari calls this when layers are added, removed, renamed)."""
+        if self._alive["alive"]:
+            self.image.reset_choices()
+
+    def _current_layer(self):
+        return self.image.value
+
+    def _layer_axes_guess(self, layer) -> str:
+        try:
+            return lj.layer_guess_axes(layer)
+        except ValueError:
+            return ""
+
+    def current_axes(self) -> Optional[str]:
+        """The validated axes (the field, else the guess), or None when they are invalid."""
+        layer = self._current_layer()
+        if layer is None:
+            return None
+        text = self.axes.value.strip() or self._layer_axes_guess(layer)
+        try:
+            return lj.validate_axes(text, layer.ndim + (1 if layer.rgb else 0), bool(layer.rgb))
+        except ValueError:
+            return None
+
+    def _on_layer_changed(self, *_):
+        layer = self._current_layer()
+        if layer is None:
+            self.axes.value = ""
+            self._update_visibility()
+            return
+        self.axes.value = self._layer_axes_guess(layer)
+        self.out_dtype.value = "input" if layer.rgb else "float32"
+        self._set_default_factors()
+        self._update_visibility()
+
+    def _on_axes_changed(self, *_):
+        if self.current_axes() is not None:
+            self._set_default_factors()
+        self._update_visibility()
+
+    def _on_mode_changed(self, *_):
+        self._set_default_factors()
+        self._update_visibility()
+
+    def _set_default_factors(self):
+        layer, axes = self._current_layer(), self.current_axes()
+        if layer is None or axes is None:
+            return
+        try:
+            f = lj.form_factors(self.mode.value, axes, lj.pixel_sizes_from_scale(axes, layer.scale))
+        except ValueError:
+            return
+        if "z" in f:
+            self.factor_z.value = f["z"]
+        else:
+            self.factor_y.value, self.factor_x.value = f["y"], f["x"]
+
+    def _update_visibility(self, *_):
+        axial = self.mode.value == "axial"
+        gaussian = self.kernel.value == "gaussian"
+        axes = self.current_axes() or ""
+        self.factor_y.visible = self.factor_x.visible = not axial
+        self.factor_z.visible = axial
+        self.sigma_y.visible = self.sigma_x.visible = gaussian and not axial
+        self.z_fwhm.visible = self.z_fwhm_unit.visible = gaussian and axial
+        self.axial_method.visible = self.fusion.visible = axial
+        self.planes.visible = ("T" in axes) or ("Z" in axes and not axial)
+        self.channels.visible = "C" in axes
+
+    def _on_preset_changed(self, *_):
+        cfg = self._ZSSRConfig.from_preset(self.preset.value)
+        self.n_steps.value = cfg.n_steps
+        self.back_projection_iters.value = cfg.back_projection_iters
+        self.noise_std.value = cfg.noise_std
+        self.ensemble.value = cfg.ensemble
+        self.init.value = cfg.init
+        self._show_iterations()
+        self.crop_size.value = cfg.crop_size
+
+    def _show_iterations(self, *_):
+        """The iterations field shows the preset's length for the chosen start (prior or random)."""
+        cfg = self._ZSSRConfig.from_preset(self.preset.value)
+        self.max_iters.value = cfg.prior_iters if self.init.value == "prior" else cfg.max_iters
+
+    def form_values(self) -> dict:
+        """The form by setting name (RunSpec / ZSSRConfig fields; see lj.form_to_run)."""
+        axial = self.mode.value == "axial"
+        model = str(self.model_path.value or "").strip()
+        return dict(
+            mode=self.mode.value,
+            factors={"z": self.factor_z.value} if axial else {"y": self.factor_y.value, "x": self.factor_x.value},
+            kernel=self.kernel.value, sigma=(self.sigma_y.value, self.sigma_x.value),
+            z_fwhm=self.z_fwhm.value, z_fwhm_unit=self.z_fwhm_unit.value,
+            axial_method=self.axial_method.value, fusion=self.fusion.value,
+            planes=self.planes.value, channels=self.channels.value, out_dtype=self.out_dtype.value,
+            init=self.init.value, model=model if model and model != "." else None,
+            preset=self.preset.value, n_steps=self.n_steps.value,
+            back_projection_iters=self.back_projection_iters.value, noise_std=self.noise_std.value,
+            ensemble=self.ensemble.value, crop_size=self.crop_size.value,
+            **{"prior_iters" if self.init.value == "prior" else "max_iters": self.max_iters.value},
+            seed=self.seed.value, device=self.device.value, num_threads=self.num_threads.value or None,
+        )
+
+    # ------------------------------------------------------------------------------ run / cancel
+    @property
+    def running(self) -> bool:
+        return self._run is not None
+
+    @property
+    def worker(self) -> Optional[ZSSRWorker]:
+        return self._run.worker if self._run is not None else None
+
+    def _on_run_clicked(self, *_):
+        self.cancel() if self.running else self.run()
+
+    def run(self) -> Optional[ZSSRWorker]:
+        """Start a run on the chosen layer; returns the worker (None if nothing started)."""
+        layer = self.image.value
+        if self.running or layer is None:
+            return None if self.running else self._error("choose an image layer first")
+        try:
+            spec, config = lj.form_to_run(self.form_values())
+            job = lj.build_job(layer, spec, config, axes=self.axes.value.strip() or None)
+        except (ValueError, TypeError) as exc:
+            return self._error(str(exc))
+        self.last_error, self.last_result_layers, self.last_event, self._warned = None, [], None, set()
+        self._run = self._alive["run"] = Run(job, returned=self._on_returned, errored=self._on_errored,
+                                             warned=self._on_warned, finished=self._on_finished)
+        self.plot.clear()
+        self.status.setText(f"starting on {job.source.name!r} ({job.source.axes}, {job.mode}) …")
+        self._set_running(True)
+        self._timer.start()
+        self._run.start()
+        return self._run.worker
+
+    def cancel(self) -> None:
+        """Ask the running job to stop (takes effect at the engine's next iteration)."""
+        if self.running:
+            self._run.cancel()
+            self.run_button.setText("Cancelling…")
+            self.run_button.setEnabled(False)
+            self.status.setText("cancelling …")
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setText("Cancel" if running else "Run")
+        self.run_button.setToolTip("stop the run; nothing is added" if running else RUN_TIP)
+        self.run_button.setEnabled(True)
+        self.form.enabled = self.advanced_form.enabled = not running
+
+    def changeEvent(self, event):  # noqa: N802 - Qt name
+        """Removed from its dock (napari un-parents the widget): stop a running job."""
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None and self.running:
+            self.cancel()
+        super().changeEvent(event)
+
+    # ------------------------------------------------------------------------------ main-thread slots
+    def _poll(self):
+        run = self._run
+        if not self._alive["alive"] or run is None:
+            return
+        events = run.inbox.drain()
+        for ev in events:
+            if (getattr(ev, "stage", "") or "").startswith("train"):   # gradual SR: "train 2/4"
+                rec = getattr(ev, "rec_error", None)
+                if rec is not None and (not self.plot.values or rec != self.plot.values[-1]):
+                    self.plot.add(rec)
+                if getattr(ev, "loss", None) is not None:
+                    self.plot.add_loss(ev.loss)
+        if events and not run.cancelled:
+            self.last_event = events[-1]
+            self.status.setText(format_event(events[-1]))
+            run.advance(events[-1])
+        elif events:
+            self.last_event = events[-1]
+
+    def _on_returned(self, result):
+        run = self._run   # read first: napari's progress widgets may process events re-entrantly
+        if not self._alive["alive"] or result is None or run is None or run.cancelled:
+            return
+        try:
+            tuples = lj.result_layer_data(run.job, result)
+            self.last_result_layers = [self.viewer.add_image(data, **kwargs) for data, kwargs, _ in tuples]
+            msg = f"done in {run.seconds():.1f} s → " + ", ".join(repr(t[1]["name"]) for t in tuples)
+            if int(getattr(result, "clipped", 0) or 0):
+                msg += f" ({result.clipped} values clipped to the {np.dtype(result.data.dtype).name} range)"
+            self.status.setText(msg)
+            for notice in getattr(result, "notices", []):      # e.g. a constant channel
+                show_info(f"ZSSR: {notice}")
+        except Exception as exc:  # noqa: BLE001 - one line to the user, details to the log
+            log.debug("adding the ZSSR result failed", exc_info=True)
+            self._error(f"could not add the result: {exc}")
+
+    def _on_errored(self, exc):
+        if isinstance(exc, Cancelled):
+            return
+        log.debug("ZSSR run failed", exc_info=exc)
+        if self._alive["alive"]:
+            self._error(f"ZSSR failed: {exc}")
+
+    def _on_warned(self, warning_args):
+        """Warnings raised in the worker thread: each distinct message once per run."""
+        message = str(warning_args[0]) if warning_args else ""
+        if message and message not in self._warned and self._alive["alive"]:
+            self._warned.add(message)
+            show_warning(f"ZSSR: {message}")
+
+    def _on_finished(self):
+        run, self._run, self._alive["run"] = self._run, None, None
+        if self._alive["alive"]:
+            self._timer.stop()
+            if run is not None and run.cancelled:
+                self.status.setText("cancelled - nothing was added")
+            self._set_running(False)
+        if run is not None:
+            run.close()
+
+    def _error(self, message: str) -> None:
+        self.last_error = message
+        try:
+            self.status.setText(message)
+        except RuntimeError:  # the Qt side is gone
+            pass
+        show_error(message)
+
+
+__all__ = ["ZSSRWidget", "ZSSRWorker", "format_event"]
