@@ -101,7 +101,7 @@ def main(argv=None):
                 print(f"{name:10s} {init:6s} ({used}) {n:5d} steps {db:6.2f} dB {wall:6.1f} s  (cubic {c_db:.2f})",
                       flush=True)
             lines.append(f"| {name} | {init} | {c_db:.2f} | " + " | ".join(cells) + " |")
-    text = "\n".join(["# Quality against adaptation steps (x%d)" % args.scale, "",
+    text = "\n".join([f"# Quality against adaptation steps (x{args.scale})", "",
                       f"{describe_device()}, preset {args.preset}, seed {args.seed}"
                       + (f", overrides {overrides}" if overrides else ""), "",
                       "Each cell: PSNR (Y for RGB) of a whole run of that many iterations, and its wall time.", "",

@@ -1,11 +1,29 @@
 """What every benchmark ends with: print its markdown table and write it where --out says."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 
 from napari_zssr.engine.device import pick_device, resolve_precision
+
+
+def cpu_name() -> str:
+    """The CPU's model name and its vector extensions that matter here (bf16, AMX, AVX-512)."""
+    import platform
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    ext = [f for f in ("avx512_bf16", "amx_bf16", "avx512f", "avx2") if f in flags]
+    return f"{name} ({os.cpu_count()} cores{', ' + ' '.join(ext) if ext else ''})"
 
 
 def describe_device(device: str = "auto") -> str:
@@ -14,7 +32,7 @@ def describe_device(device: str = "auto") -> str:
     if dev.type == "cuda":
         name = f"cuda ({torch.cuda.get_device_name(dev)}, torch {torch.__version__}, CUDA {torch.version.cuda})"
     else:
-        name = f"{dev.type} (torch {torch.__version__}, {torch.get_num_threads()} threads)"
+        name = f"{dev.type}: {cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
     return f"{name}; default precision {resolve_precision('auto', dev)}"
 
 

@@ -28,13 +28,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import cpu_name  # noqa: E402
 
 from napari_zssr.engine.config import ZSSRConfig
 from napari_zssr.engine.device import autocast, cpu_has_fast_bf16
@@ -108,7 +110,8 @@ def validation_pairs(channels: int, family: str) -> list:
 
 def _validation_tasks(family: str):
     if family == "axial":
-        return [((4.0, 1.0), gaussian_kernel(fwhm_to_sigma(4.0), 0.0)), ((2.0, 1.0), gaussian_kernel(fwhm_to_sigma(2.0), 0.0))]
+        return [((4.0, 1.0), gaussian_kernel(fwhm_to_sigma(4.0), 0.0)),
+                ((2.0, 1.0), gaussian_kernel(fwhm_to_sigma(2.0), 0.0))]
     return [((2.0, 2.0), None), ((1.19, 1.19), None), ((4.0, 4.0), None), ((2.0, 2.0), gaussian_kernel(1.0, 1.0))]
 
 
@@ -214,8 +217,7 @@ def main(argv=None):
     net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     print(f"# {args.family} prior, {args.channels} channel(s), {len(images)} training images, "
-          f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{precision}", flush=True)
+          f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads, {precision}", flush=True)
     print(f"step 0 val_gain_db {validate(net, val, precision):.3f}", flush=True)
     t0 = time.perf_counter()
     log = []

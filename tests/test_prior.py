@@ -133,9 +133,8 @@ def test_priors_ship_in_the_wheel_and_load_from_a_plain_install(tmp_path):
         assert "napari_zssr/engine/priors/lateral_1ch.safetensors" in names
         z.extractall(site)
     code = ("import napari_zssr.engine.prior as p; from napari_zssr.engine.network import ZSSRNet; "
-            "assert str(p.PRIOR_DIR).startswith(%r), p.PRIOR_DIR; "
-            "print(p.load_prior_into(ZSSRNet(1), p.PRIOR_DIR / 'lateral_1ch.safetensors')['card']['family'])"
-            % str(site))
+            f"assert str(p.PRIOR_DIR).startswith({str(site)!r}), p.PRIOR_DIR; "
+            "print(p.load_prior_into(ZSSRNet(1), p.PRIOR_DIR / 'lateral_1ch.safetensors')['card']['family'])")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": ""},
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

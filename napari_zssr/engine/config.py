@@ -111,7 +111,8 @@ class ZSSRConfig:
 PRESETS = {
     # The authors' code: fp32, one jump, their lr rule and time scale with 2018 polyfit scaling,
     # tests on the whole input. channels_last is only a memory layout (same fp32 arithmetic).
-    "paper": dict(init="random", precision="fp32", crop_size=128, slope_std="2018", lr_schedule="plateau", learning_rate=1e-3,
+    "paper": dict(init="random", precision="fp32", crop_size=128, slope_std="2018", lr_schedule="plateau",
+                  learning_rate=1e-3,
                   max_iters=3000, test_every=50,
                   lr_policy_every=60, min_iters_between_drops=256, lr_slope_range=256,
                   test_max_pixels=10 ** 9, ensemble=True, back_projection_iters=10, divergence_ratio=0.0,

@@ -42,7 +42,8 @@ def prior_family(sf: Tuple[float, float], kernel: Optional[np.ndarray]) -> Tuple
     if kernel is None:
         return "lateral", ""
     k = np.asarray(kernel)
-    if k.shape[0] == k.shape[1] and np.allclose(k, k.T, atol=1e-6 * k.max()) and np.allclose(k, k[::-1, ::-1], atol=1e-6 * k.max()):
+    tol = 1e-6 * k.max()
+    if k.shape[0] == k.shape[1] and np.allclose(k, k.T, atol=tol) and np.allclose(k, k[::-1, ::-1], atol=tol):
         return "lateral", ""
     return None, "the kernel is not symmetric (the priors know bicubic and Gaussian kernels)"
 
