@@ -58,6 +58,7 @@ def save_prior(net: ZSSRNet, path, card: dict) -> Path:
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={"zssr_prior": json.dumps(meta)})
+        os.chmod(tmp, 0o644)                          # mkstemp's 0600 would travel into the wheel
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
