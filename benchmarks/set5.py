@@ -44,12 +44,13 @@ ORIGINAL_X2 = {"baby": (38.51, 201), "bird": (41.50, 381), "butterfly": (33.33, 
 
 def run_one(lr: np.ndarray, hr: np.ndarray, scale: int, cfg: ZSSRConfig):
     x = np.moveaxis(lr.astype(np.float32) / 255.0, -1, 0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = train([x], scale, cfg)
     out = apply(model, x).cpu().numpy()
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     sr = np.moveaxis(out, 0, -1)[: hr.shape[0], : hr.shape[1]]
-    return y_psnr(sr, hr, scale), wall, model.iterations
+    return y_psnr(sr, hr, scale), wall, model.iterations, cpu
 
 
 def profile_summary(prof: cProfile.Profile) -> list:
@@ -80,8 +81,8 @@ def main(argv=None):
         print(f"Set5 not found at {SET5}; set ZSSR_SET5 or place ../shared/data/Set5 beside the repo")
         return 0
     print(describe_device(), flush=True)
-    lines = ["| scale | image | cubic dB | " + " | ".join(f"{p} dB | {p} s | {p} iters" for p in presets) + " |",
-             "|" + "---|" * (3 + 3 * len(presets))]
+    lines = ["| scale | image | cubic dB | " + " | ".join(f"{p} dB | {p} s | {p} cpu-s | {p} iters" for p in presets)
+             + " |", "|" + "---|" * (3 + 4 * len(presets))]
     prof = cProfile.Profile() if args.profile else None
     summary = {}
     for scale in [int(s) for s in args.scales.split(",")]:
@@ -99,15 +100,16 @@ def main(argv=None):
                 if prof is not None and i == 0:
                     prof.disable()
                 print(f"x{scale} {name:10s} {p:8s} {row[p][0]:6.2f} dB {row[p][1]:7.1f} s {row[p][2]:5d} iters"
+                      f" {row[p][3]:7.1f} cpu-s"
                       f"  (cubic {row['cubic']:.2f})", flush=True)
             summary.setdefault(scale, []).append((name, row))
             lines.append(f"| x{scale} | {name} | {row['cubic']:.2f} | " + " | ".join(
-                f"{row[p][0]:.2f} | {row[p][1]:.1f} | {row[p][2]}" for p in presets) + " |")
+                f"{row[p][0]:.2f} | {row[p][1]:.1f} | {row[p][3]:.1f} | {row[p][2]}" for p in presets) + " |")
         rows = summary.get(scale, [])
         if rows:
-            means = {p: (np.mean([r[p][0] for _, r in rows]), np.mean([r[p][1] for _, r in rows])) for p in presets}
+            means = {p: [np.mean([r[p][j] for _, r in rows]) for j in (0, 1, 3)] for p in presets}
             lines.append(f"| x{scale} | **mean** | {np.mean([r['cubic'] for _, r in rows]):.2f} | " + " | ".join(
-                f"**{means[p][0]:.2f}** | {means[p][1]:.1f} | " for p in presets) + " |")
+                f"**{means[p][0]:.2f}** | {means[p][1]:.1f} | {means[p][2]:.1f} | " for p in presets) + " |")
     out = ["# Set5 benchmark", "", f"{describe_device()}, seed {args.seed}"
            + (f", overrides {overrides}" if overrides else ""),
            "", *lines, ""]

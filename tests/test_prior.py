@@ -139,3 +139,27 @@ def test_priors_ship_in_the_wheel_and_load_from_a_plain_install(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "lateral"
+
+
+def test_cli_init_flag_records_the_start_and_prints_the_fallback_notice(tmp_path, capsys):
+    """`zssr --init random` is recorded; a joint 2-channel run has no prior and says so in one line."""
+    import tifffile
+
+    from napari_zssr.cli import main
+    fast = ["--max-iters", "6", "--no-ensemble", "--device", "cpu", "-q", "--num-threads", "1"]
+    img = (_img(c=2) * 1000).astype(np.uint16)
+    src = tmp_path / "two.tif"
+    tifffile.imwrite(src, img, imagej=True, metadata={"axes": "CYX"})
+
+    out = tmp_path / "joint.tif"
+    assert main([str(src), "-o", str(out), "--channels", "joint", *fast]) == 0
+    err = capsys.readouterr().err
+    notice = [ln for ln in err.splitlines() if "no learned prior" in ln]
+    assert len(notice) == 1 and "2-channel" in notice[0]
+
+    out2 = tmp_path / "random.tif"
+    assert main([str(src), "-o", str(out2), "--init", "random", *fast]) == 0
+    with tifffile.TiffFile(out2) as tf:
+        desc = tf.pages[0].description + (tf.imagej_metadata or {}).get("Info", "")
+    assert '"init": "random"' in desc and '"started_from": ["random", "random"]' in desc
+    assert "no learned prior" not in capsys.readouterr().err

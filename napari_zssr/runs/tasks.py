@@ -269,7 +269,8 @@ def run_part(spec: TaskSpec, part: Optional[int], n_parts: int) -> PartResult:
             started.release()
         res.models = []                        # networks stay here; the client needs the pixels
         if part is not None and res.notices:   # "the image is constant" of one channel: name it
-            res.notices = [f"channel {part} is constant; upscaled as it is, no network trained"]
+            res.notices = [f"channel {part} is constant; upscaled as it is, no network trained"
+                           if n.startswith("the image is constant") else n for n in res.notices]
             res.params["notices"] = res.notices
         return PartResult("ok", part=part, result=res, like=prep.image.meta, seconds=time.perf_counter() - t0)
     except Cancelled:
