@@ -6,7 +6,8 @@ user's image reaches what a long run from random weights reaches: the training i
 image's own, only its starting point is learned.
 
 One prior per family: "lateral" (both axes upscaled, bicubic or symmetric kernels) and "axial"
-(one axis upscaled, e.g. z), trained for one channel (grayscale, each fluorescence channel). An RGB
+(one axis upscaled, e.g. z; none is shipped: the one trained so far started axial runs worse than
+random weights do, see priors/MODEL_CARD.md), trained for one channel (grayscale, each fluorescence channel). An RGB
 network starts from the same weights spread over its colours (`expand_channels`: every colour gets
 the residual the grayscale prior computes from their mean), unless a 3-channel file is shipped.
 Other channel counts (channels processed jointly) fall back to random weights with a one-line notice.
@@ -126,7 +127,7 @@ def find_prior(channels: int, sf, kernel, directory: Optional[Path] = None) -> T
         path = folder / prior_filename(family, 1)
     if not path.is_file():
         return None, (f"no learned prior for {channels}-channel {family} runs; starting from random "
-                      f"weights (slower: use the 'default' schedule's iterations)")
+                      f"weights with the from-scratch schedule")
     return path, ""
 
 
