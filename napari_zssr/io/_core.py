@@ -31,6 +31,7 @@ class ImageData:
         or "pixel" when the file is not calibrated.
     flavour: "imagej", "ome", "tiff" or "png" — how the metadata was stored.
     description_params: the ZSSR parameters recorded in the file, if any.
+    data may also be a dask array (lazy readers: OME-Zarr, big TIFF); nothing is read until computed.
     """
 
     data: np.ndarray
@@ -39,6 +40,8 @@ class ImageData:
     unit: str = "pixel"
     flavour: str = "tiff"
     description_params: dict | None = None
+    channel_names: list | None = None          # per C index, when the file names them (OME-Zarr)
+    translate: dict[str, float] = field(default_factory=dict)  # world offset per axis, same unit
 
     def __post_init__(self):
         check_axes(self.axes, self.data.ndim)
