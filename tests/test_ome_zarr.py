@@ -1,7 +1,5 @@
 """OME-Zarr (NGFF 0.4/0.5) and lazy TIFF readers/writer: round trips, interop, bad input."""
-import json
 import sys
-from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -9,7 +7,14 @@ import pytest
 import tifffile
 import zarr
 
-from napari_zssr.io import open_lazy, read_image, read_ome_zarr, validate_ome_zarr, write_image, write_ome_zarr
+from napari_zssr.io import (
+    open_lazy,
+    read_image,
+    read_ome_zarr,
+    validate_ome_zarr,
+    write_image,
+    write_ome_zarr,
+)
 from napari_zssr.io.lazy import open_bioio, open_tiff_lazy
 from napari_zssr.io.ome_zarr import pyramid_shapes
 

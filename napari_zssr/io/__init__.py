@@ -17,5 +17,17 @@ from ._write import FLAVOURS, write_image
 from .lazy import open_lazy
 from .ome_zarr import read_ome_zarr, validate_ome_zarr, write_ome_zarr
 
-__all__ = ["AXES", "FLAVOURS", "ImageData", "ImageReadError", "canonical_unit", "guess_axes",
-           "read_image", "write_image", "open_lazy", "read_ome_zarr", "write_ome_zarr", "validate_ome_zarr"]
+__all__ = [
+           "AXES",
+           "FLAVOURS",
+           "ImageData",
+           "ImageReadError",
+           "canonical_unit",
+           "guess_axes",
+           "open_lazy",
+           "read_image",
+           "read_ome_zarr",
+           "validate_ome_zarr",
+           "write_image",
+           "write_ome_zarr",
+]

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import secrets
+import shutil
 from pathlib import Path
 
 import numpy as np
