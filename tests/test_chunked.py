@@ -157,3 +157,35 @@ def test_rerun_after_sigkill_of_the_client_finishes_identically(tmp_path):
     assert clean.computed == 12
     np.testing.assert_array_equal(read_ome_zarr(out).data.compute(), read_ome_zarr(clean.path).data.compute())
     assert json.loads((out / "zarr.json").read_text())["attributes"]["zssr_run"]["complete"]
+
+
+def test_sigkill_of_a_worker_process_is_survived(tmp_path):
+    """Process workers (as on a real cluster): the context pickles, a killed worker's block is redone."""
+    import threading
+
+    from distributed import Client, LocalCluster
+
+    data = _blobs((10, 48, 52), seed=5)
+    src = write_ome_zarr(tmp_path / "in.zarr", data, "ZYX")
+    out = tmp_path / "out.zarr"
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    try:
+        box = {}
+        run = threading.Thread(target=lambda: box.setdefault("res", run_big_volume(
+            src, out, scale=2, config=CFG, train_planes=4, client=client)))
+        run.start()
+        deadline = time.time() + 240
+        while time.time() < deadline and not list((out / MARKERS).glob("lateral_*.json")):
+            time.sleep(0.02)
+        pids = client.run(os.getpid)
+        assert run.is_alive()                                         # killed mid-run
+        os.kill(next(iter(pids.values())), signal.SIGKILL)
+        run.join(300)
+        res = box["res"]
+    finally:
+        client.close()
+        cluster.close()
+    assert res.computed + res.skipped == 10
+    clean = run_big_volume(src, tmp_path / "clean.zarr", scale=2, config=CFG, train_planes=4)
+    np.testing.assert_array_equal(read_ome_zarr(out).data.compute(), read_ome_zarr(clean.path).data.compute())
