@@ -49,6 +49,9 @@ from .plan import (
 from .sample import DEFAULT_TRAIN_PLANES, choose_planes, read_planes, read_slices
 
 RUN_KEY = "zssr_run"          # output attribute: fingerprint and state of the chunked run
+NET_TILE = 512                # network tile edge when the config leaves it to free memory: a
+                              # worker's activations stay ~0.3 GiB whatever the plane size (exact:
+                              # tiles overlap by the receptive field)
 
 
 @dataclass
@@ -175,6 +178,8 @@ def run_big_volume(source, output, *, axes: str | None = None, mode: str = "late
     full, axes, sizes, translate, names, in_path = _open(source, axes, pixel_sizes)
     _check_output(output, in_path)
     cfg = config or ZSSRConfig()
+    if cfg.tile is None:
+        cfg = cfg.replace(tile=NET_TILE)
     n_t, n_z, n_c, n_y, n_x = full.shape
     if n_y < 2 or n_x < 2:
         raise ValueError(f"the image is {n_y}x{n_x} pixels; too small to super-resolve")
@@ -303,7 +308,7 @@ def run_big_volume(source, output, *, axes: str | None = None, mode: str = "late
         import zarr
         group = zarr.open_group(str(output), mode="r+")
     level0 = group["0"]
-    _check_chunks(level0.chunks, present, mode, block_planes, tile, zband)
+    _check_chunks(level0.chunks, level0.shape, present, mode, block_planes, tile, zband)
 
     # --- the blocks on the cluster ---------------------------------------------------------------
     configs = []
@@ -352,7 +357,7 @@ def run_big_volume(source, output, *, axes: str | None = None, mode: str = "late
                 result.computed += not info["skipped"]
                 result.clipped += int(info.get("clipped", 0))
                 if progress:
-                    progress(ProgressEvent(stage="blocks", iteration=done, total=n_blocks, job=done,
+                    progress(ProgressEvent(stage="blocks", iteration=done, total=n_blocks, job=done - 1,
                                            n_jobs=n_blocks, fraction=done / n_blocks,
                                            message=f"block {done} of {n_blocks}"))
     finally:
@@ -375,14 +380,17 @@ def run_big_volume(source, output, *, axes: str | None = None, mode: str = "late
     return result
 
 
-def _check_chunks(chunks, present: str, mode: str, block_planes: int, tile: int, zband: int) -> None:
+def _check_chunks(chunks, shape, present: str, mode: str, block_planes: int, tile: int, zband: int) -> None:
     """Every block must write whole chunks: a chunk shared by two tasks could lose one's data."""
-    c = dict(zip(present, chunks))
+    c, n = dict(zip(present, chunks)), dict(zip(present, shape))
+
+    def fits(axis, step):        # blocks of `step` along `axis` cover whole chunks
+        return axis not in c or step % c[axis] == 0 or c[axis] >= n[axis]
     if mode == "lateral":
-        ok = block_planes % c.get("Z", 1) == 0 and c.get("T", 1) == 1
+        ok = fits("Z", block_planes)
     else:
-        ok = (zband % c.get("Z", 1) == 0 and tile % c["Y"] == 0 and tile % c["X"] == 0 and c.get("T", 1) == 1)
-    if not ok or c.get("C", 1) != 1:
+        ok = fits("Z", zband) and fits("Y", tile) and fits("X", tile)
+    if not ok or c.get("C", 1) != 1 or c.get("T", 1) != 1:
         raise ValueError(f"output chunks {tuple(chunks)} do not fit the blocks; use one plane/channel/time "
                          f"point deep and y/x chunks dividing {tile}")
 
