@@ -183,3 +183,17 @@ def test_vendor_format_without_bioio_gives_install_hint(tmp_path, monkeypatch):
     assert "pip install 'napari-zssr[bioio]' bioio-czi" in msg
     with pytest.raises(ValueError, match="bioio-nd2"):
         open_lazy(tmp_path / "x.nd2")
+
+
+def test_napari_opens_a_chunked_result_lazily_with_its_scale(make_napari_viewer_proxy, tmp_path):
+    data = _volume((2, 3, 40, 44))
+    p = write_ome_zarr(tmp_path / "res.zarr", data, "CZYX", pixel_sizes={"z": 0.5, "y": 0.25, "x": 0.25},
+                       channel_names=["DAPI", "GFP"], translate={"y": -0.125, "x": -0.125})
+    viewer = make_napari_viewer_proxy()
+    layers = viewer.open(str(p), plugin="napari-zssr")
+    assert [ly.name for ly in layers] == ["res [DAPI]", "res [GFP]"]
+    for c, ly in enumerate(layers):
+        assert isinstance(ly.data, da.Array)                  # lazy: napari reads what it shows
+        assert tuple(ly.scale) == pytest.approx((0.5, 0.25, 0.25))
+        assert tuple(ly.translate) == pytest.approx((0.0, -0.125, -0.125))
+        np.testing.assert_array_equal(np.asarray(ly.data[1]), data[c, 1])
