@@ -59,7 +59,8 @@ def child(args) -> None:
     from napari_zssr.engine.config import ZSSRConfig
     from napari_zssr.nd.chunked import run_big_volume
 
-    cfg = ZSSRConfig(max_iters=args.iters, num_threads=1)
+    overrides = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    cfg = ZSSRConfig(max_iters=args.iters, num_threads=1).replace(**overrides)
     t0 = time.perf_counter()
     res = run_big_volume(args.child[0], args.child[1], mode=args.modes[0], scale=2 if args.modes[0] == "lateral"
                          else None, config=cfg, n_workers=args.workers[0], processes=True,
@@ -72,7 +73,7 @@ def measure(inp: Path, out: Path, mode: str, workers: int, args) -> dict:
     import psutil
 
     cmd = [sys.executable, __file__, "--child", str(inp), str(out), "--modes", mode, "--workers", str(workers),
-           "--iters", str(args.iters), "--train-planes", str(args.train_planes)]
+           "--iters", str(args.iters), "--train-planes", str(args.train_planes), "--set", *args.set]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     root = psutil.Process(proc.pid)
@@ -106,6 +107,9 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--iters", type=int, default=200, help="training iterations (memory does not depend on them)")
     ap.add_argument("--train-planes", type=int, default=16)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
+                    help="config overrides, e.g. depth=2 width=8: a cheaper network for a CPU check of "
+                         "the block pipeline's memory (say so next to the numbers)")
     ap.add_argument("--workdir", default="/tmp/zssr-big-volume")
     ap.add_argument("--out", default=None, help="markdown table to write")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -127,7 +131,8 @@ def main(argv=None) -> None:
                       f"{r['peak_proc_mib']:.0f} MiB, tree {r['peak_tree_mib']:.0f} MiB", flush=True)
     lines = [f"# Chunked runs: {args.size}x{args.size} uint16, OME-Zarr in and out",
              "", f"Command: `python benchmarks/big_volume.py {' '.join(sys.argv[1:])}`",
-             (f"Training: {args.iters} iterations on {args.train_planes} planes; workers are processes, "
+             (f"Training: {args.iters} iterations on {args.train_planes} planes; config overrides: "
+              f"{' '.join(args.set) or 'none'}; workers are processes, "
               "1 thread each; RSS sampled every 0.1 s over the run's whole process tree."), "",
              ("| planes | mode | workers | wall (s) | train (s) | blocks (s) | blocks | peak RSS, largest process (MiB)"
               " | peak RSS, all processes (MiB) |"), "|---|---|---|---|---|---|---|---|---|"]

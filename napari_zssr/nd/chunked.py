@@ -106,6 +106,17 @@ def _fingerprint(**parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+def _model_key(model) -> str | None:
+    """What identifies given networks in the fingerprint: the file, or a hash of the weights."""
+    if model is None or isinstance(model, (str, Path)):
+        return None if model is None else str(Path(model).resolve())
+    h = hashlib.sha256()
+    for m in (model if isinstance(model, (list, tuple)) else [model]):
+        for k, v in m.net.state_dict().items():
+            h.update(k.encode() + v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
 def _client(client, scheduler, n_workers, processes):
     """(client, close) -- the caller's client, a running scheduler, or a LocalCluster of our own."""
     if client is not None:
@@ -212,7 +223,7 @@ def run_big_volume(source, output, *, axes: str | None = None, mode: str = "late
                       factors=factors, config=cfg.to_dict(), kernel=_kernel_repr(kernel), z_fwhm=z_fwhm,
                       z_fwhm_unit=z_fwhm_unit, axial_method=axial_method, fusion=fusion, channels=channels,
                       out_dtype=str(dtype), planes=planes, blocks=[block_planes, slab, tile, zband],
-                      model=None if model is None else str(model) if isinstance(model, (str, Path)) else "given",
+                      model=_model_key(model),
                       norms=None if normalizers is None else [n.to_dict() for n in normalizers])
     resumed = False
     if output.exists():
