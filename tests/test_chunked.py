@@ -189,3 +189,25 @@ def test_sigkill_of_a_worker_process_is_survived(tmp_path):
     assert res.computed + res.skipped == 10
     clean = run_big_volume(src, tmp_path / "clean.zarr", scale=2, config=CFG, train_planes=4)
     np.testing.assert_array_equal(read_ome_zarr(out).data.compute(), read_ome_zarr(clean.path).data.compute())
+
+
+def test_cancel_stops_between_blocks_and_leaves_a_resumable_store(tmp_path, client):
+    import threading
+
+    data = _blobs((8, 24, 26), seed=6)
+    src = write_ome_zarr(tmp_path / "in.zarr", data, "ZYX")
+    flag, seen = threading.Event(), []
+
+    def progress(ev):
+        if ev.stage == "blocks" and ev.total:
+            seen.append(time.perf_counter())
+            flag.set()                                           # cancel after the first finished block
+
+    res = run_big_volume(src, tmp_path / "out.zarr", scale=2, config=CFG, train_planes=2, client=client,
+                         progress=progress, cancel=flag)
+    assert res.cancelled and 1 <= res.computed < 8
+    assert time.perf_counter() - seen[0] < 5                     # returned promptly after the flag
+    again = run_big_volume(src, tmp_path / "out.zarr", scale=2, config=CFG, train_planes=2, client=client)
+    assert not again.cancelled and again.skipped >= 1 and again.computed + again.skipped == 8
+    clean = run_big_volume(src, tmp_path / "clean.zarr", scale=2, config=CFG, train_planes=2, client=client)
+    np.testing.assert_array_equal(read_ome_zarr(again.path).data.compute(), read_ome_zarr(clean.path).data.compute())

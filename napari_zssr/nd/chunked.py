@@ -346,6 +346,16 @@ def run_big_volume(source, output, *, axes: str | None = None, mode: str = "late
     result = BigResult(output, present, out_shape, new_sizes, factors, params, blocks=n_blocks)
     cl, close = _client(client, scheduler, n_workers, processes)
     done = 0
+
+    def count(info: dict) -> None:          # each block as it finishes: counts and progress
+        nonlocal done
+        done += 1
+        result.skipped += info["skipped"]
+        result.computed += not info["skipped"]
+        result.clipped += int(info.get("clipped", 0))
+        if progress:
+            progress(ProgressEvent(stage="blocks", iteration=done, total=n_blocks, job=done - 1, n_jobs=n_blocks,
+                                   fraction=done / n_blocks, message=f"block {done} of {n_blocks}"))
     try:
         shared = cl.scatter(ctx, broadcast=True, hash=False)
         shapes, results = {"Z_out": z_out}, []
@@ -358,19 +368,10 @@ def run_big_volume(source, output, *, axes: str | None = None, mode: str = "late
                 shapes["shift"] = {k: float(np.float32(v)) - 1e-3 for k, v in shapes["shift"].items()}
             futures = [cl.submit(run_block, b, shared, shapes, key=f"zssr-{fp[:8]}-{b.id}", pure=False)
                        for b in blocks]
-            results = _gather(cl, futures, cancel)
+            results = _gather(cl, futures, cancel, count)
             if results is None:
                 result.cancelled = True
                 break
-            for info in results:
-                done += 1
-                result.skipped += info["skipped"]
-                result.computed += not info["skipped"]
-                result.clipped += int(info.get("clipped", 0))
-                if progress:
-                    progress(ProgressEvent(stage="blocks", iteration=done, total=n_blocks, job=done - 1,
-                                           n_jobs=n_blocks, fraction=done / n_blocks,
-                                           message=f"block {done} of {n_blocks}"))
     finally:
         close()
     t_blocks = time.perf_counter() - t0 - t_train
@@ -406,8 +407,9 @@ def _check_chunks(chunks, shape, present: str, mode: str, block_planes: int, til
                          f"point deep and y/x chunks dividing {tile}")
 
 
-def _gather(client, futures, cancel, poll: float = 0.2):
-    """Results in submission order; None once `cancel` is set (what had not started is cancelled)."""
+def _gather(client, futures, cancel, on_done, poll: float = 0.2):
+    """Results in submission order, on_done(result) as each finishes; None once `cancel` is set
+    (blocks not yet started are cancelled; running ones finish and leave their markers)."""
     from distributed import wait
 
     pending = set(futures)
@@ -420,6 +422,7 @@ def _gather(client, futures, cancel, poll: float = 0.2):
             if f.status == "error":
                 client.cancel(list(pending))
                 raise f.exception()
+            on_done(f.result())
         if is_cancelled(cancel):
             client.cancel(list(pending))
             return None
