@@ -211,3 +211,20 @@ def test_cancel_stops_between_blocks_and_leaves_a_resumable_store(tmp_path, clie
     assert not again.cancelled and again.skipped >= 1 and again.computed + again.skipped == 8
     clean = run_big_volume(src, tmp_path / "clean.zarr", scale=2, config=CFG, train_planes=2, client=client)
     np.testing.assert_array_equal(read_ome_zarr(again.path).data.compute(), read_ome_zarr(clean.path).data.compute())
+
+
+def test_a_corrupt_chunk_met_by_a_block_is_one_line(tmp_path, client):
+    import pickle
+
+    from napari_zssr.io import ImageReadError
+
+    data = _blobs((4, 20, 22), seed=7)
+    src = write_ome_zarr(tmp_path / "in.zarr", data, "ZYX", chunks=(1, 20, 22))
+    assert choose_planes(1, 4, 1, CFG.seed) == [(0, 3)]                  # trains on plane 3 only
+    (src / "0" / "c" / "0" / "0" / "0").write_bytes(b"not a chunk")       # plane 0: met by its block
+    with pytest.raises(ValueError) as e:
+        run_big_volume(src, tmp_path / "out.zarr", scale=2, config=CFG, train_planes=1, client=client)
+    assert "cannot read a chunk" in str(e.value) and "\n" not in str(e.value)
+    # the error survives the trip back from a process worker
+    err = pickle.loads(pickle.dumps(ImageReadError(src, "cannot read a chunk (x)")))
+    assert isinstance(err, ValueError) and str(err) == f"{src}: cannot read a chunk (x)"

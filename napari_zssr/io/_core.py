@@ -15,8 +15,9 @@ PARAMS_KEY = "zssr"  # key under which the run parameters are stored in every fl
 class ImageReadError(ValueError):
     """A file could not be read as an image; the message is one line: path and reason."""
 
-    def __init__(self, path, reason: str):
-        super().__init__(f"{path}: {reason}")
+    def __init__(self, path, reason: str | None = None):
+        # one argument: the whole message (how pickle rebuilds it, e.g. from a dask worker)
+        super().__init__(str(path) if reason is None else f"{path}: {reason}")
 
 
 @dataclass

@@ -90,7 +90,10 @@ class Context:
         return self._arrays[name]
 
     def read(self, region5: tuple) -> np.ndarray:
-        return np.asarray(self.source[region5].compute(scheduler="synchronous"))
+        data = np.asarray(self.source[region5].compute(scheduler="synchronous"))
+        if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+            raise ValueError("the image contains NaN or Inf values; replace them first")
+        return data
 
 
 def verify(ctx: Context, block: Block, name: str, region5: tuple, dtype) -> dict | None:
