@@ -197,3 +197,30 @@ def test_napari_opens_a_chunked_result_lazily_with_its_scale(make_napari_viewer_
         assert tuple(ly.scale) == pytest.approx((0.5, 0.25, 0.25))
         assert tuple(ly.translate) == pytest.approx((0.0, -0.125, -0.125))
         np.testing.assert_array_equal(np.asarray(ly.data[1]), data[c, 1])
+
+
+def test_big_tiff_written_plane_by_plane_from_zarr(tmp_path):
+    from napari_zssr.io.big_tiff import write_tiff_planes
+
+    data = _volume((2, 4, 30, 34), np.float32)
+    p = write_ome_zarr(tmp_path / "r.zarr", data, "CZYX", pixel_sizes={"z": 1.0, "y": 0.2, "x": 0.2})
+    img = read_ome_zarr(p)
+    calls = []
+
+    class Counting:                                       # records what the writer reads at a time
+        shape, dtype = img.data.shape, img.data.dtype
+
+        def __getitem__(self, idx):
+            calls.append(idx)
+            return img.data[idx]
+
+    out = write_tiff_planes(tmp_path / "r.ome.tif", Counting(), img.axes, img.pixel_sizes, params={"a": 1})
+    assert len(calls) == 8 and all(len(c) == 2 for c in calls)           # one yx plane per read
+    back = read_image(out)
+    assert back.axes == "CZYX" and back.pixel_sizes == pytest.approx({"z": 1.0, "y": 0.2, "x": 0.2})
+    assert back.description_params == {"a": 1}
+    np.testing.assert_array_equal(back.data, data)
+    with tifffile.TiffFile(out) as tif:
+        assert tif.is_bigtiff
+    with pytest.raises(FileExistsError):
+        write_tiff_planes(out, img.data, img.axes)
