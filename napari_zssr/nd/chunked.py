@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -358,6 +359,7 @@ def run_big_volume(source, output, *, axes: str | None = None, mode: str = "late
                                    fraction=done / n_blocks, message=f"block {done} of {n_blocks}"))
     try:
         shared = cl.scatter(ctx, broadcast=True, hash=False)
+        token = secrets.token_hex(6)
         shapes, results = {"Z_out": z_out}, []
         for pi, blocks in enumerate(phases):
             if pi == 1:                                    # the fusion shift: min over both slab results
@@ -366,7 +368,8 @@ def run_big_volume(source, output, *, axes: str | None = None, mode: str = "late
                     key = (b.t, b.g)
                     shapes["shift"][key] = min(shapes["shift"].get(key, np.inf), info["min"])
                 shapes["shift"] = {k: float(np.float32(v)) - 1e-3 for k, v in shapes["shift"].items()}
-            futures = [cl.submit(run_block, b, shared, shapes, key=f"zssr-{fp[:8]}-{b.id}", pure=False)
+            # keys unique to this call: a rerun on the same cluster must not get the last call's results
+            futures = [cl.submit(run_block, b, shared, shapes, key=f"zssr-{token}-{b.id}", pure=False)
                        for b in blocks]
             results = _gather(cl, futures, cancel, count)
             if results is None:
