@@ -14,7 +14,7 @@ import pytest
 import zarr
 
 from napari_zssr.engine.config import ZSSRConfig
-from napari_zssr.io import read_ome_zarr, validate_ome_zarr, write_ome_zarr
+from napari_zssr.io.ome_zarr import read_ome_zarr, validate_ome_zarr, write_ome_zarr
 from napari_zssr.nd import super_resolve_nd
 from napari_zssr.nd.blocks import MARKERS
 from napari_zssr.nd.chunked import run_big_volume

@@ -6,7 +6,8 @@ import pytest
 
 from napari_zssr.cli import main
 from napari_zssr.cli.big import wants_big
-from napari_zssr.io import read_ome_zarr, write_image, write_ome_zarr
+from napari_zssr.io import write_image
+from napari_zssr.io.ome_zarr import read_ome_zarr, write_ome_zarr
 
 FAST = ["--preset", "fast", "--max-iters", "16", "--steps", "1", "--seed", "3", "-q"]
 

@@ -7,16 +7,14 @@ import pytest
 import tifffile
 import zarr
 
-from napari_zssr.io import (
-    open_lazy,
-    read_image,
+from napari_zssr.io import read_image, write_image
+from napari_zssr.io.lazy import open_bioio, open_lazy, open_tiff_lazy
+from napari_zssr.io.ome_zarr import (
+    pyramid_shapes,
     read_ome_zarr,
     validate_ome_zarr,
-    write_image,
     write_ome_zarr,
 )
-from napari_zssr.io.lazy import open_bioio, open_tiff_lazy
-from napari_zssr.io.ome_zarr import pyramid_shapes
 
 
 def _volume(shape=(2, 5, 300, 340), dtype=np.uint16, seed=0):
@@ -34,7 +32,7 @@ def test_round_trip_metadata_and_pyramid(tmp_path, version):
     assert isinstance(img.data, da.Array)                   # lazy: nothing read yet
     assert img.axes == "CZYX" and img.unit == "um" and img.flavour == f"ome-zarr {version}"
     assert img.pixel_sizes == {"z": 2.0, "y": 0.25, "x": 0.25}
-    assert img.channel_names == ["DAPI", "GFP"]
+    assert img.channel_names == ("DAPI", "GFP")
     assert img.description_params == {"mode": "lateral", "factors": {"y": 2}}
     assert img.translate == {"y": 1.5}
     np.testing.assert_array_equal(img.data.compute(), data)
@@ -55,7 +53,7 @@ def test_axes_reordered_to_ngff_and_rgb_as_channels(tmp_path):
     rgb = (np.random.default_rng(1).random((40, 50, 3)) * 255).astype(np.uint8)
     p = write_ome_zarr(tmp_path / "rgb.zarr", rgb, "YXS")
     img = read_ome_zarr(p)
-    assert img.axes == "CYX" and img.channel_names == ["R", "G", "B"]
+    assert img.axes == "CYX" and img.channel_names == ("R", "G", "B")
     np.testing.assert_array_equal(img.data.compute(), np.moveaxis(rgb, -1, 0))
     zt = np.stack([data, data + 1])                           # (T, Z, Y, X) given as ZTYX
     p2 = write_ome_zarr(tmp_path / "zt.zarr", np.swapaxes(zt, 0, 1), "ZTYX", pixel_sizes={"z": 1.0, "y": 0.5,

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..nd.axes import AXES, validate_axes  # the project's axis letters; "S" = RGB(A) samples, last
+from ..nd.axes import (  # the project's axis letters; "S" = RGB(A) samples, last
+    AXES,
+    validate_axes,
+)
+
 IMAGEJ_ORDER = "TZCYXS"  # ImageJ hyperstacks store dimensions in exactly this order
 PARAMS_KEY = "zssr"  # key under which the run parameters are stored in every flavour
 
@@ -41,7 +45,7 @@ class ImageData:
     unit: str = "pixel"
     flavour: str = "tiff"
     description_params: dict | None = None
-    channel_names: list | None = None          # per C index, when the file names them (OME-Zarr)
+    channel_names: tuple | None = None         # one per C entry, as the file names them (OME-Zarr)
     translate: dict[str, float] = field(default_factory=dict)  # world offset per axis, same unit
 
     def __post_init__(self):

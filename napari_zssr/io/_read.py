@@ -55,20 +55,20 @@ def _read_tiff(path: Path) -> ImageData:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]  # first image; level 0 of a pyramid
             data = series.asarray()
-            flavour, sizes, params = tiff_metadata(tif)
+            page = tif.pages[0]
+            if tif.is_ome:
+                flavour = "ome"
+                sizes, params = _ome_metadata(tif.ome_metadata)
+            elif tif.is_imagej:
+                flavour = "imagej"
+                sizes, params = _imagej_metadata(tif.imagej_metadata or {}, page)
+            else:
+                flavour = "tiff"
+                sizes, params = _shaped_metadata(tif.shaped_metadata)
             axes = series.axes
     data, axes = normalise_axes(axes, _native(data))
     pixel_sizes, unit = sizes_in_um(sizes)
     return ImageData(data, axes, pixel_sizes, unit, flavour, params)
-
-
-def tiff_metadata(tif: tifffile.TiffFile) -> tuple[str, dict, dict | None]:
-    """(flavour, per-axis (size, unit), ZSSR params) of an open TIFF; shared with the lazy reader."""
-    if tif.is_ome:
-        return ("ome", *_ome_metadata(tif.ome_metadata))
-    if tif.is_imagej:
-        return ("imagej", *_imagej_metadata(tif.imagej_metadata or {}, tif.pages[0]))
-    return ("tiff", *_shaped_metadata(tif.shaped_metadata))
 
 
 def _read_png(path: Path) -> ImageData:

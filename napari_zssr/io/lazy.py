@@ -17,7 +17,13 @@ import numpy as np
 import tifffile
 
 from ._core import ImageData, ImageReadError, normalise_axes, sizes_in_um
-from ._read import _TIFF_MAGIC, read_image, tiff_metadata
+from ._read import (
+    _TIFF_MAGIC,
+    _imagej_metadata,
+    _ome_metadata,
+    _shaped_metadata,
+    read_image,
+)
 from .ome_zarr import is_zarr_path, read_ome_zarr
 
 # extension -> the bioio reader plugin that reads it
@@ -59,7 +65,7 @@ def open_tiff_lazy(path) -> ImageData:
             with tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
                 axes = series.axes
-                flavour, sizes, params = tiff_metadata(tif)
+                flavour, sizes, params = _tiff_metadata(tif)
             store = tifffile.imread(path, aszarr=True, series=0, level=0)
             array = zarr.open(store, mode="r")
     except Exception as exc:
@@ -73,6 +79,15 @@ def open_tiff_lazy(path) -> ImageData:
     data, axes = normalise_axes(axes, data)
     pixel_sizes, unit = sizes_in_um(sizes)
     return ImageData(data, axes, pixel_sizes, unit, flavour, params)
+
+
+def _tiff_metadata(tif: tifffile.TiffFile) -> tuple[str, dict, dict | None]:
+    """(flavour, per-axis (size, unit), ZSSR params): what read_image takes from the same tags."""
+    if tif.is_ome:
+        return ("ome", *_ome_metadata(tif.ome_metadata))
+    if tif.is_imagej:
+        return ("imagej", *_imagej_metadata(tif.imagej_metadata or {}, tif.pages[0]))
+    return ("tiff", *_shaped_metadata(tif.shaped_metadata))
 
 
 def open_bioio(path) -> ImageData:
@@ -103,4 +118,4 @@ def open_bioio(path) -> ImageData:
     data = data.reshape(tuple(data.shape[i] for i in keep))
     sizes = {a: v for a, v in sizes.items() if a.upper() in axes}
     return ImageData(data, axes, sizes, "um" if sizes else "pixel", "bioio", None,
-                     names if "C" in axes else None)
+                     channel_names=tuple(names) if names and "C" in axes else None)

@@ -167,13 +167,15 @@ def read_ome_zarr(path) -> ImageData:
     channel_names = None
     channels = (ome.get("omero") or {}).get("channels") if isinstance(ome.get("omero"), dict) else None
     if isinstance(channels, list) and "C" in axes and len(channels) == array.shape[axes.index("C")]:
-        channel_names = [str(c.get("label", i)) if isinstance(c, dict) else str(i) for i, c in enumerate(channels)]
+        channel_names = tuple(str(c.get("label", i)) if isinstance(c, dict) else str(i)
+                              for i, c in enumerate(channels))
     params = ome.get(PARAMS_KEY) if isinstance(ome.get(PARAMS_KEY), dict) else None
     data = da.from_array(_OneLineErrors(array, path), chunks=array.chunks, asarray=False,
                          name=f"ome-zarr-{path.resolve()}-{level0}-{secrets.token_hex(4)}")
     translate = {a.lower(): t * (sizes.get(a.lower(), 1.0) / s if s else 1.0)
                  for a, t, s in zip(axes, translate, scale) if a in "ZYX" and t}
-    return ImageData(data, axes, sizes, unit, f"ome-zarr {version}", params, channel_names, translate)
+    return ImageData(data, axes, sizes, unit, f"ome-zarr {version}", params, channel_names=channel_names,
+                     translate=translate)
 
 
 # --- writing ---------------------------------------------------------------------------
