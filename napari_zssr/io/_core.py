@@ -7,11 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..nd.axes import (  # the project's axis letters; "S" = RGB(A) samples, last
-    AXES,
-    validate_axes,
-)
-
+from ..nd.axes import AXES, validate_axes  # the project's axis letters; "S" = RGB(A) samples, last
 IMAGEJ_ORDER = "TZCYXS"  # ImageJ hyperstacks store dimensions in exactly this order
 PARAMS_KEY = "zssr"  # key under which the run parameters are stored in every flavour
 
