@@ -2,6 +2,7 @@
 
     zssr INPUT -o OUTPUT [options]          one image (napari_zssr.cli.single)
     zssr batch INPUTS... -o OUT_DIR [...]   many images (napari_zssr.cli.batch)
+    zssr INPUT -o OUTPUT.zarr [options]     a volume bigger than memory, block by block (napari_zssr.cli.big)
 
 Shared options live in napari_zssr.cli.options (add_common_options, config_from_args).
 """
@@ -24,5 +25,9 @@ def main(argv=None) -> int:
             return 2
         batch = importlib.import_module("napari_zssr.cli.batch")
         return batch.main(argv[1:])
+    from .big import wants_big
+    if wants_big(argv):                  # a .zarr output or input: the chunked path (issue 15)
+        from .big import main as big_main
+        return big_main(argv)
     from .single import main as single_main
     return single_main(argv)

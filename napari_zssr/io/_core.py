@@ -16,8 +16,9 @@ PARAMS_KEY = "zssr"  # key under which the run parameters are stored in every fl
 class ImageReadError(ValueError):
     """A file could not be read as an image; the message is one line: path and reason."""
 
-    def __init__(self, path, reason: str):
-        super().__init__(f"{path}: {reason}")
+    def __init__(self, path, reason: str | None = None):
+        # one argument: the whole message (how pickle rebuilds it, e.g. from a dask worker)
+        super().__init__(str(path) if reason is None else f"{path}: {reason}")
 
 
 @dataclass
@@ -32,6 +33,7 @@ class ImageData:
         or "pixel" when the file is not calibrated.
     flavour: "imagej", "ome", "tiff" or "png" — how the metadata was stored.
     description_params: the ZSSR parameters recorded in the file, if any.
+    data may also be a dask array (lazy readers: OME-Zarr, big TIFF); nothing is read until computed.
     """
 
     data: np.ndarray
@@ -44,6 +46,7 @@ class ImageData:
     channel_colors: tuple | None = None    # one per C entry: "#rrggbb" or None
     time_increment: float | None = None    # between T entries, in time_unit
     time_unit: str | None = None
+    translate: dict[str, float] = field(default_factory=dict)  # world offset per axis, same unit
 
     def __post_init__(self):
         check_axes(self.axes, self.data.ndim)

@@ -1,0 +1,428 @@
+"""Volumes bigger than memory: train on a sample, infer block by block on a dask cluster, into OME-Zarr.
+
+    run_big_volume(source, output, mode=..., scale=..., ...) -> BigResult
+
+`source` is a path (OME-Zarr, TIFF, a bioio format; opened lazily), an ImageData, or a numpy/dask
+array with `axes`. The run
+  1. fits the intensity normalisation and trains one network per channel group on a bounded
+     random subset of planes read on demand (nd.sample), or uses the given model;
+  2. creates the output OME-Zarr (or resumes it: same run fingerprint, models stored inside it);
+  3. runs the blocks of nd.blocks as tasks on a dask.distributed cluster (an in-process
+     LocalCluster by default, `scheduler` for a running one, `client` for the caller's), with the
+     models, normalisation and settings scattered to the workers once; each block writes whole
+     chunks of the output and a verified completion marker, so a rerun after a kill skips what is
+     finished and gives the same result;
+  4. writes the downsampled pyramid and the final metadata, and removes the scratch arrays.
+The output equals what nd.super_resolve_nd gives in memory with the same model and normalisation
+(the blocks follow the engine's 2-D jobs; see nd.blocks). Nothing here knows about napari or Qt.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.config import ZSSRConfig
+from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, is_cancelled
+from ..engine.zssr import train
+from .axes import validate_axes
+from .blocks import FULL, MARKERS, STORE, Block, Context, run_block
+from .intensity import Normalizer, check_values
+from .plan import _given_models
+from .spec import RunSpec, kernel_record
+from .sample import DEFAULT_TRAIN_PLANES, choose_planes, read_planes, read_slices
+
+RUN_KEY = "zssr_run"          # output attribute: fingerprint and state of the chunked run
+NET_TILE = 512                # network tile edge when the config leaves it to free memory: a
+                              # worker's activations stay ~0.3 GiB whatever the plane size (exact:
+                              # tiles overlap by the receptive field)
+
+
+@dataclass
+class BigResult:
+    path: Path
+    axes: str                              # of the output store (NGFF order)
+    shape: tuple
+    pixel_sizes: dict
+    factors: dict
+    params: dict
+    blocks: int = 0                        # blocks in the run
+    computed: int = 0                      # computed in this call
+    skipped: int = 0                       # verified as finished by an earlier call and skipped
+    clipped: int = 0
+    cancelled: bool = False
+    seconds: dict = field(default_factory=dict)
+
+
+def _open(source, axes, pixel_sizes):
+    """(5-D TZCYX dask array, input axes, pixel sizes, translate, channel names, path or None)."""
+    import dask.array as da
+
+    from ..io import ImageData
+    from ..io.lazy import open_lazy
+
+    path = None
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        source = open_lazy(path)
+    if isinstance(source, ImageData):
+        axes = axes or source.axes
+        pixel_sizes = pixel_sizes if pixel_sizes is not None else source.pixel_sizes
+        translate, names, data = source.translate, source.channel_names, source.data
+    else:
+        translate, names, data = {}, None, source
+        if axes is None:
+            raise ValueError("axes are needed for an array source (e.g. 'ZYX')")
+    data = data if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks="auto")
+    axes = validate_axes(axes, data.ndim)
+    if "S" in axes:
+        raise ValueError("RGB(A) volumes are not supported by the chunked path; use the in-memory one")
+    check_values(np.zeros(1, data.dtype))               # dtype only: values are checked per block
+    order = [axes.index(a) for a in FULL if a in axes]
+    full = data.transpose(order)
+    for i, a in enumerate(FULL):
+        if a not in axes:
+            full = da.expand_dims(full, i)
+    return full, axes, {k.lower(): float(v) for k, v in (pixel_sizes or {}).items() if v}, translate, names, path
+
+
+def _fingerprint(**parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _model_key(model) -> str | None:
+    """What identifies given networks in the fingerprint: the file, or a hash of the weights."""
+    if model is None or isinstance(model, (str, Path)):
+        return None if model is None else str(Path(model).resolve())
+    h = hashlib.sha256()
+    for m in (model if isinstance(model, (list, tuple)) else [model]):
+        for k, v in m.net.state_dict().items():
+            h.update(k.encode() + v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def _client(client, scheduler, n_workers, processes):
+    """(client, close) -- the caller's client, a running scheduler, or a LocalCluster of our own."""
+    if client is not None:
+        return client, lambda: None
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            c = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"cannot connect to the dask scheduler {scheduler} ({exc})") from None
+        return c, c.close
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
+                           dashboard_address=None)
+    c = Client(cluster)
+
+    def close():
+        c.close()
+        cluster.close()
+    return c, close
+
+
+def _check_output(output: Path, in_path: Path | None) -> None:
+    if not str(output).rstrip("/").lower().endswith(".zarr"):
+        raise ValueError(f"{output}: the output of a chunked run is an OME-Zarr; name it *.zarr")
+    if in_path is not None:
+        a, b = in_path.resolve(), output.resolve()
+        if a == b or a in b.parents or b in a.parents:
+            raise ValueError(f"{output}: the output must not be the input or inside it")
+    if not output.parent.is_dir():
+        raise ValueError(f"{output}: directory {output.parent} does not exist")
+
+
+def _stored_run(output: Path):
+    """The run record of an existing chunked output, or None if it is not one of ours."""
+    import zarr
+    try:
+        return dict(zarr.open_group(str(output), mode="r").attrs).get(RUN_KEY)
+    except Exception:  # noqa: BLE001 -- not a zarr store at all
+        return None
+
+
+def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | None = None,
+                   mode: str = "lateral", scale=None,
+                   pixel_sizes: dict | None = None, config: ZSSRConfig | None = None, kernel=None,
+                   z_fwhm: float | None = None, z_fwhm_unit: str = "steps", axial_method: str = "isotropic",
+                   fusion: str = "geometric", channels: str = "independent", out_dtype: str | None = None,
+                   model=None, normalizers: list[Normalizer] | None = None,
+                   train_planes: int = DEFAULT_TRAIN_PLANES, client=None, scheduler: str | None = None,
+                   n_workers: int = 1, processes: bool = False, block_planes: int = 1, slab: int = 16,
+                   tile: int = 256, zband: int = 64, chunks=None, overwrite: bool = False,
+                   progress: ProgressCallback | None = None, cancel: CancelFlag = None) -> BigResult:
+    """Super-resolve a volume block by block into an OME-Zarr store (see the module docstring).
+
+    Options as nd.super_resolve_nd, plus: train_planes (size of the random training subset),
+    normalizers (one per channel group; default: fitted on the training subset), the cluster
+    (client / scheduler / n_workers, processes), block sizes (block_planes for lateral runs;
+    slab rows/columns per axial slab task, tile edge and zband depth of the axial fusion tasks,
+    tile a multiple of slab) and chunks of the output's level 0.
+    """
+    t0 = time.perf_counter()
+    if spec is None:                        # the options as keywords (scale: the spec's factors)
+        spec = RunSpec(mode=mode, factors=scale, kernel=kernel, z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit,
+                       axial_method=axial_method, fusion=fusion, channels=channels,
+                       out_dtype=out_dtype or "float32", model=model)
+    mode, kernel, z_fwhm, z_fwhm_unit = spec.mode, spec.kernel, spec.z_fwhm, spec.z_fwhm_unit
+    axial_method, fusion, channels, model = spec.axial_method, spec.fusion, spec.channels, spec.model
+    out_dtype = None if spec.out_dtype in (None, "float32") else spec.out_dtype
+    if spec.planes != "shared":
+        raise ValueError("a chunked run trains one network per channel group; planes must be 'shared'")
+    if tile % slab or slab < 1:
+        raise ValueError(f"tile ({tile}) must be a multiple of slab ({slab})")
+    output = Path(output)
+    full, axes, sizes, translate, names, in_path = _open(source, axes, pixel_sizes)
+    _check_output(output, in_path)
+    cfg = config or ZSSRConfig()
+    if cfg.tile is None:
+        cfg = cfg.replace(tile=NET_TILE)
+    if spec.tile and cfg.tile == NET_TILE:
+        cfg = cfg.replace(tile=int(spec.tile))
+    n_t, n_z, n_c, n_y, n_x = full.shape
+    order = "".join(a for a in FULL if a in axes)
+    run = spec.resolve([full.shape[FULL.index(a)] for a in order], order, sizes)   # every check, one line
+    factors, sf = run.factors, run.sf
+    akernel = run.kernel if mode == "axial" else None
+    kernel = run.kernel if mode == "lateral" else kernel
+    from ..engine.infer import output_shape
+    if mode == "axial":
+        z_out, y_out, x_out = output_shape((n_z, 1), sf)[0], n_y, n_x
+    else:
+        (y_out, x_out), z_out = output_shape((n_y, n_x), sf), n_z
+    groups = [slice(None)] if channels == "joint" else [slice(c, c + 1) for c in range(n_c)]
+    present = "".join(a for a in STORE if a in axes)
+    out_shape5 = (n_t, n_c, z_out, y_out, x_out)
+    out_shape = tuple(n for a, n in zip(STORE, out_shape5) if a in present)
+    dtype = np.dtype(np.float32) if out_dtype in (None, "float32") else np.dtype(full.dtype)
+
+    # --- a new store or a resumed one ------------------------------------------------------------
+    planes = choose_planes(n_t, n_z, train_planes, cfg.seed)
+    in_id = str(in_path.resolve()) if in_path else "array"
+    fp = _fingerprint(input=in_id, shape=list(full.shape), dtype=str(full.dtype), axes=axes, mode=mode,
+                      factors=factors, config=cfg.to_dict(), kernel=kernel_record(kernel), z_fwhm=z_fwhm,
+                      z_fwhm_unit=z_fwhm_unit, axial_method=axial_method, fusion=fusion, channels=channels,
+                      out_dtype=str(dtype), planes=planes, blocks=[block_planes, slab, tile, zband],
+                      model=_model_key(model),
+                      norms=None if normalizers is None else [n.to_dict() for n in normalizers])
+    resumed = False
+    if output.exists():
+        run = _stored_run(output)
+        if run is not None and run.get("fingerprint") == fp and (output / MARKERS / "models.safetensors").is_file():
+            resumed = True
+        elif not overwrite:
+            why = "made by a different run" if run is not None else "not a chunked napari-zssr output"
+            raise ValueError(f"{output}: exists ({why}); pass overwrite to replace it")
+        else:
+            shutil.rmtree(output) if output.is_dir() else output.unlink()
+
+    def say(message, **kw):
+        if progress:
+            progress(ProgressEvent(stage=kw.pop("stage", "blocks"), message=message, **kw))
+
+    subset = {"planes": [list(p) for p in planes], "of": n_t * n_z, "kind": "tz planes"}
+    if resumed:
+        from ..engine.model_io import load_models
+        run = _stored_run(output)
+        norms = [Normalizer(**d) for d in run["normalisation"]]
+        models, _ = load_models(output / MARKERS / "models.safetensors", device=cfg.device, precision=cfg.precision)
+        subset = run["training_subset"]
+        say("resuming: models and normalisation from the store")
+    else:
+        norms = list(normalizers) if normalizers is not None else [
+            Normalizer.fit(read_planes(full, planes, g)) for g in groups]
+        if len(norms) != len(groups):
+            raise ValueError(f"{len(norms)} normalisation(s) given for {len(groups)} channel group(s)")
+        models = _given_models(model, run, groups, np.zeros((1, 1, n_c, 1, 1, 1)), cfg)
+        if models is None:
+            models = []
+            for gi, g in enumerate(groups):
+                gcfg = cfg.replace(clip=norms[gi].valid_range())
+                say(f"training on {len(planes)} of {n_t * n_z} planes", stage="train")
+                if mode == "axial" and axial_method == "zssr":
+                    srcs, subset = read_slices(full, 0, train_planes, cfg.seed, g)
+                    subset["kind"] = "xz/yz slices"
+                    srcs = [norms[gi].forward(s) for s in srcs]
+                    models.append(train(srcs, sf, gcfg.replace(allow_rotation=False), kernel=akernel,
+                                        progress=progress, cancel=cancel))
+                else:
+                    srcs = list(norms[gi].forward(read_planes(full, planes, g)))
+                    if mode == "axial":
+                        models.append(train(srcs, sf, gcfg.replace(allow_rotation=True), kernel=akernel,
+                                            progress=progress, cancel=cancel))
+                    else:
+                        models.append(train(srcs, sf, gcfg, kernel=kernel, progress=progress, cancel=cancel))
+    t_train = time.perf_counter() - t0
+
+    # --- the metadata of the result --------------------------------------------------------------
+    new_sizes = {a: (v / factors[a] if a in factors else v) for a, v in sizes.items()}
+    new_translate = dict(translate or {})
+    for a, fct in factors.items():
+        if a in sizes:                                     # pixel centres of input and output coincide
+            new_translate[a] = new_translate.get(a, 0.0) + (sizes[a] / fct - sizes[a]) / 2
+    params = {
+        "method": "ZSSR (Shocher, Cohen & Irani, CVPR 2018)", "mode": mode, "axes": axes,
+        "factors": factors, "planes": "shared", "channels": channels, "out_dtype": out_dtype or "float32",
+        "kernel": kernel_record(kernel), "normalisation": [n.to_dict() for n in norms],
+        "config": {k: v for k, v in cfg.to_dict().items() if k != "clip"},
+        "iterations": [m.iterations for m in models], "training_subset": subset,
+        "chunked": {"block_planes": block_planes, "slab": slab, "tile": tile, "zband": zband},
+    }
+    if mode == "axial":
+        params.update(z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, axial_method=axial_method, fusion=fusion)
+
+    from ..io.ome_zarr import create_ome_zarr, update_params, write_pyramid
+    if not resumed:
+        from ..engine.model_io import models_to_bytes
+        from ..io import atomic_file
+        default = tuple({"Y": tile, "X": tile}.get(a, 1) if mode == "axial" else
+                        {"Y": 512, "X": 512}.get(a, 1) for a in present)
+        try:
+            group = create_ome_zarr(output, out_shape, dtype, present, pixel_sizes=new_sizes, unit="um",
+                                    channel_names=names, params=params, chunks=chunks or default,
+                                    translate=new_translate,
+                                    extra_attrs={RUN_KEY: {"fingerprint": fp, "complete": False,
+                                                           "normalisation": params["normalisation"],
+                                                           "training_subset": subset}})
+        except (OSError, PermissionError) as exc:
+            raise ValueError(f"{output}: cannot create the output ({exc})") from None
+        (output / MARKERS).mkdir()
+        with atomic_file(output / MARKERS / "models.safetensors", overwrite=False) as fh:
+            fh.write(models_to_bytes(models))
+        if mode == "axial":
+            import zarr
+            for name in ("xz", "yz"):
+                ch = (1, 1, min(zband, z_out), slab, tile) if name == "xz" else (1, 1, min(zband, z_out), tile, slab)
+                zarr.create_array(str(output / MARKERS / name), shape=out_shape5, dtype=np.float32,
+                                  chunks=tuple(min(c, n) for c, n in zip(ch, out_shape5)), fill_value=0,
+                                  zarr_format=3)
+    else:
+        import zarr
+        group = zarr.open_group(str(output), mode="r+")
+    level0 = group["0"]
+    _check_chunks(level0.chunks, level0.shape, present, mode, block_planes, tile, zband)
+
+    # --- the blocks on the cluster ---------------------------------------------------------------
+    configs = []
+    for gi in range(len(groups)):
+        gcfg = cfg.replace(clip=norms[gi].valid_range())
+        many = mode == "axial" or n_t * n_z > 1             # a stack (or slices): as nd.plan, no ensemble
+        configs.append(gcfg.replace(ensemble=gcfg.ensemble and gcfg.stack_ensemble) if many else gcfg)
+    ctx = Context(full, output, present, models, configs, norms,
+                  None if out_dtype in (None, "float32") else np.dtype(full.dtype), fusion, groups)
+    if mode == "lateral":
+        phases = [[Block("lateral", t, g, z=(z0, min(z0 + block_planes, n_z)))
+                   for g in range(len(groups)) for t in range(n_t) for z0 in range(0, n_z, block_planes)]]
+    else:
+        slabs = [Block("xz", t, g, y=(y0, min(y0 + slab, n_y))) for g in range(len(groups)) for t in range(n_t)
+                 for y0 in range(0, n_y, slab)]
+        slabs += [Block("yz", t, g, x=(x0, min(x0 + slab, n_x))) for g in range(len(groups))
+                  for t in range(n_t) for x0 in range(0, n_x, slab)]
+        fuses = [Block("fuse", t, g, z=(z0, min(z0 + zband, z_out)), y=(y0, min(y0 + tile, n_y)),
+                       x=(x0, min(x0 + tile, n_x)))
+                 for g in range(len(groups)) for t in range(n_t) for z0 in range(0, z_out, zband)
+                 for y0 in range(0, n_y, tile) for x0 in range(0, n_x, tile)]
+        phases = [slabs, fuses]
+    n_blocks = sum(len(p) for p in phases)
+    result = BigResult(output, present, out_shape, new_sizes, factors, params, blocks=n_blocks)
+    cl, close = _client(client, scheduler, n_workers, processes)
+    done = 0
+
+    def count(info: dict) -> None:          # each block as it finishes: counts and progress
+        nonlocal done
+        done += 1
+        result.skipped += info["skipped"]
+        result.computed += not info["skipped"]
+        result.clipped += int(info.get("clipped", 0))
+        if progress:
+            progress(ProgressEvent(stage="blocks", iteration=done, total=n_blocks, job=done - 1, n_jobs=n_blocks,
+                                   fraction=done / n_blocks, message=f"block {done} of {n_blocks}"))
+    try:
+        shared = cl.scatter(ctx, broadcast=True, hash=False)
+        token = secrets.token_hex(6)
+        shapes, results = {"Z_out": z_out}, []
+        for pi, blocks in enumerate(phases):
+            if pi == 1:                                    # the fusion shift: min over both slab results
+                shapes["shift"] = {}
+                for b, info in zip(phases[0], results):
+                    key = (b.t, b.g)
+                    shapes["shift"][key] = min(shapes["shift"].get(key, np.inf), info["min"])
+                shapes["shift"] = {k: float(np.float32(v)) - 1e-3 for k, v in shapes["shift"].items()}
+            # keys unique to this call: a rerun on the same cluster must not get the last call's results
+            futures = [cl.submit(run_block, b, shared, shapes, key=f"zssr-{token}-{b.id}", pure=False)
+                       for b in blocks]
+            results = _gather(cl, futures, cancel, count)
+            if results is None:
+                result.cancelled = True
+                break
+    finally:
+        close()
+    t_blocks = time.perf_counter() - t0 - t_train
+    if result.cancelled:
+        result.seconds = {"train": t_train, "blocks": t_blocks}
+        return result
+    write_pyramid(group, present)
+    params["clipped_values"] = result.clipped
+    update_params(group, params)
+    attrs = dict(group.attrs)
+    attrs[RUN_KEY] = {**attrs[RUN_KEY], "complete": True}
+    group.attrs.update(attrs)
+    for name in ("xz", "yz"):
+        shutil.rmtree(output / MARKERS / name, ignore_errors=True)
+    result.seconds = {"train": t_train, "blocks": t_blocks, "total": time.perf_counter() - t0}
+    if progress:
+        progress(ProgressEvent(stage="done", fraction=1.0, job=n_blocks, n_jobs=n_blocks))
+    return result
+
+
+def _check_chunks(chunks, shape, present: str, mode: str, block_planes: int, tile: int, zband: int) -> None:
+    """Every block must write whole chunks: a chunk shared by two tasks could lose one's data."""
+    c, n = dict(zip(present, chunks)), dict(zip(present, shape))
+
+    def fits(axis, step):        # blocks of `step` along `axis` cover whole chunks
+        return axis not in c or step % c[axis] == 0 or c[axis] >= n[axis]
+    if mode == "lateral":
+        ok = fits("Z", block_planes)
+    else:
+        ok = fits("Z", zband) and fits("Y", tile) and fits("X", tile)
+    if not ok or c.get("C", 1) != 1 or c.get("T", 1) != 1:
+        raise ValueError(f"output chunks {tuple(chunks)} do not fit the blocks; use one plane/channel/time "
+                         f"point deep and y/x chunks dividing {tile}")
+
+
+def _gather(client, futures, cancel, on_done, poll: float = 0.2):
+    """Results in submission order, on_done(result) as each finishes; None once `cancel` is set
+    (blocks not yet started are cancelled; running ones finish and leave their markers)."""
+    from distributed import wait
+
+    pending = set(futures)
+    while pending:
+        try:
+            finished, pending = wait(pending, timeout=poll, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            finished = set()
+        for f in finished:
+            if f.status == "error":
+                client.cancel(list(pending))
+                raise f.exception()
+            on_done(f.result())
+        if is_cancelled(cancel):
+            client.cancel(list(pending))
+            return None
+    return [f.result() for f in futures]
+
+
+def plan_summary(result: BigResult) -> str:
+    """One line for a front end: what was done."""
+    mins = result.seconds.get("total", 0) / 60
+    return (f"{result.path}: {math.prod(result.shape)} voxels {result.axes} in {result.blocks} blocks "
+            f"({result.computed} computed, {result.skipped} resumed) in {mins:.1f} min")
