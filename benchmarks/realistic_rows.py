@@ -44,7 +44,9 @@ def select(names: str):
     if names in ("", "all"):
         return list(ROWS)
     wanted = [n.strip() for n in names.split(",") if n.strip()]
-    rows = [r for r in ROWS if any(r.name == w or r.name.startswith(w + "-") for w in wanted)]
+    exact = {r.name for r in ROWS}
+    # a full row name means that row; anything else is a prefix ("x4" = every x4 row)
+    rows = [r for r in ROWS if any(r.name == w if w in exact else r.name.startswith(w + "-") for w in wanted)]
     if not rows:
         raise SystemExit(f"no benchmark row matches {names!r}; rows: {', '.join(r.name for r in ROWS)}")
     return rows

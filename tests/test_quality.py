@@ -99,3 +99,19 @@ def test_holdout_run_records_the_estimate_and_the_estimated_profile(acquisition)
     assert user.profile is None and user.result.params["z_fwhm"] == 1.0
     with pytest.raises(ValueError, match="estimate"):
         axial_with_estimate(acquisition, scale=3, config=TINY, z_fwhm="guess")
+
+
+def test_noise_kept_by_a_gaussian_slice_profile():
+    from napari_zssr.engine.quality import noise_kept
+    kernel = gaussian_kernel(fwhm_to_sigma(4.0), 0.0)
+    # a Gaussian of sigma s keeps about 1 / (2 sqrt(pi) s) of white noise's variance
+    assert noise_kept((128, 128), (4.0, 1.0), kernel) == pytest.approx(1 / (2 * np.sqrt(np.pi) * fwhm_to_sigma(4.0)),
+                                                                       rel=0.1)
+
+
+def test_noise_aware_training_is_off_by_default_and_recorded_when_on(acquisition):
+    on = axial_with_estimate(acquisition, scale=3, config=TINY, noise_aware=True)
+    assert on.result.params["noise_on_sons_std"] > 0
+    off = axial_with_estimate(acquisition, scale=3, config=TINY)
+    assert "noise_on_sons_std" not in off.result.params
+    assert not np.array_equal(on.result.data, off.result.data)

@@ -54,6 +54,11 @@ class GainEstimate:
                 "noise_var": float(self.noise_var), "message": self.message()}
 
 
+def noise_kept(shape, sf, kernel, device="cpu") -> float:
+    """Fraction of a father's white-noise variance that its downscaled son keeps."""
+    return _noise_terms(shape, sf, kernel, torch.device(device))[0]
+
+
 def _noise_terms(shape, sf, kernel, device) -> tuple:
     """For unit white noise n on a father: the variance left after downscaling (kept), and
     E[cubic_up(down(n)) * n] (how much of a father's own noise its cubic son predicts)."""

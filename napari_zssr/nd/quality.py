@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.config import ZSSRConfig
-from ..engine.quality import GainEstimate, held_out_gain
+from ..engine.quality import GainEstimate, held_out_gain, noise_kept
 from ..engine.zssr import train
 from .intensity import Normalizer, check_values
 from .plan import NDResult, axial_factor, axial_kernel, super_resolve_nd
@@ -43,13 +43,15 @@ class AxialRun:
 def axial_with_estimate(volume: np.ndarray, *, scale=None, pixel_sizes: dict | None = None,
                         config: ZSSRConfig | None = None, z_fwhm=None, z_fwhm_unit: str = "steps",
                         holdout_fraction: float = HOLDOUT_FRACTION, fusion: str = "geometric",
-                        progress=None, cancel=None) -> AxialRun:
+                        noise_aware: bool = False, progress=None, cancel=None) -> AxialRun:
     """Axial restoration of one (Z, Y, X) volume, with a held-out quality estimate.
 
     z_fwhm: the slice-profile FWHM (a user value always wins), None for the default of one z
     step, or "estimate" to estimate it from the data (used when the estimate is reliable, else
     the default; params["z_fwhm_estimate"]["used"] says which). holdout_fraction 0: train on every plane
-    (exactly `super_resolve_nd`'s training) and measure nothing.
+    (exactly `super_resolve_nd`'s training) and measure nothing. noise_aware (experimental, off
+    by default): sons get back the noise their downscaling removed (ZSSR's noise on sons, at the
+    level measured in the data), so the network sees inputs as noisy as the real z lines.
     """
     data = np.asarray(volume)
     check_values(data)
@@ -72,6 +74,9 @@ def axial_with_estimate(volume: np.ndarray, *, scale=None, pixel_sizes: dict | N
     trained = [vol[z][None] for z in range(vol.shape[0]) if z not in held]
     # as plan._axial: xy planes (rotations allowed: xy is isotropic), clipped to the dtype's range
     tcfg = cfg.replace(clip=norm.valid_range(), allow_rotation=True)
+    if noise_aware:
+        kept = noise_kept((64, 64), (f, 1.0), kernel)
+        tcfg = tcfg.replace(noise_std=float(np.sqrt(noise_variance(vol) * max(0.0, 1.0 - kept))))
     model = train(trained, (f, 1.0), tcfg, kernel=kernel, progress=progress, cancel=cancel)
     result = super_resolve_nd(data, "ZYX", mode="axial", scale=f, pixel_sizes=pixel_sizes, config=cfg,
                               z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, fusion=fusion, model=model,
@@ -88,4 +93,6 @@ def axial_with_estimate(volume: np.ndarray, *, scale=None, pixel_sizes: dict | N
     if profile is not None:
         result.params["z_fwhm_estimate"] = profile.to_dict() | {"used": profile.reliable}
     result.params["z_fwhm"], result.params["z_fwhm_unit"] = z_fwhm, z_fwhm_unit
+    if noise_aware:
+        result.params["noise_on_sons_std"] = tcfg.noise_std
     return AxialRun(result, quality, profile)
