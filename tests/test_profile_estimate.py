@@ -44,3 +44,9 @@ def test_noise_does_not_pass_for_a_sharper_z():
 def test_bad_input(shape, factor, match):
     with pytest.raises(ValueError, match=match):
         estimate_z_fwhm(np.ones(shape), factor)
+
+
+def test_short_z_lines_are_never_called_reliable():
+    acq = simulate_acquisition((40, 96, 96), z_step=4, seed=0, photons=None)   # 10 planes
+    est = estimate_z_fwhm(acq.raw, 4)
+    assert est.line_length == 10 and not est.reliable
