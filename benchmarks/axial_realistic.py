@@ -65,7 +65,7 @@ def main(argv=None):
         held = run.quality.gain_db if run.quality else float("nan")
         line = (f"| {row.name} | {row.photons or 'noise-free'} | {row.factor} | {row.true_fwhm_px:.2f} | "
                 f"{pc:.2f} / {sc:.4f} | {pz:.2f} / {sz:.4f} | {pz - pc:+.2f} | {held:+.2f} | "
-                f"{est.fwhm_px:.2f} | {sec:.0f} |")
+                f"{est.fwhm_px:.2f}{'' if est.reliable else ' (unreliable)'} | {sec:.0f} |")
         if args.profile_run:
             er = axial_with_estimate(raw, scale=row.factor, config=cfg, z_fwhm=est.fwhm_steps,
                                      noise_aware=args.noise_aware)
