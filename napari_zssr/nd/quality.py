@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.config import ZSSRConfig
+from ..engine.kernels import fwhm_to_sigma, gaussian_kernel
 from ..engine.quality import GainEstimate, held_out_gain, noise_kept
 from ..engine.zssr import train
 from .intensity import Normalizer, check_values
-from .plan import NDResult, axial_factor, axial_kernel, super_resolve_nd
+from .plan import NDResult, super_resolve_nd
 from .profile_estimate import ProfileEstimate, estimate_z_fwhm, noise_variance
 
 HOLDOUT_FRACTION = 0.1     # of the xy planes...
@@ -31,6 +32,33 @@ def holdout_planes(n_planes: int, fraction: float = HOLDOUT_FRACTION, most: int 
         return []
     k = int(min(most, max(1, round(fraction * n_planes))))
     return [int(i) for i in np.linspace(0, n_planes - 1, k + 2)[1:-1].round()]
+
+
+def _axial_factor_and_kernel(scale, ps: dict, z_fwhm, unit: str):
+    """The z factor and the Gaussian slice-profile kernel (K, 1) in xy pixels: the same rule as the
+    axial plan's (kept local so this module does not depend on how plan/spec spell it; the test
+    comparing with super_resolve_nd bit for bit guards that they agree)."""
+    if scale is not None:
+        f = float(scale if np.isscalar(scale) else scale[0])
+    else:
+        xy = [ps[a] for a in "yx" if ps.get(a)]
+        if not ps.get("z") or not xy:
+            raise ValueError("axial mode needs a z factor, or z and xy pixel sizes to derive it from")
+        f = ps["z"] / float(np.mean(xy))
+    if not np.isfinite(f) or f <= 1:
+        raise ValueError(f"axial factor must be > 1 (z step coarser than xy); got {f:g}")
+    if z_fwhm is None:
+        fwhm_px = f                                   # unknown profile: as wide as one z step
+    elif unit == "steps":
+        fwhm_px = float(z_fwhm) * f
+    else:
+        xy = [ps[a] for a in "yx" if ps.get(a)]
+        if unit != "um" or not xy:
+            raise ValueError("z FWHM in um needs the xy pixel size")
+        fwhm_px = float(z_fwhm) / float(np.mean(xy))
+    if not np.isfinite(fwhm_px) or fwhm_px <= 0 or fwhm_px > 64 * f:
+        raise ValueError(f"z FWHM of {fwhm_px:g} xy pixels is not plausible")
+    return f, gaussian_kernel(fwhm_to_sigma(fwhm_px), 0.0)
 
 
 @dataclass
@@ -58,7 +86,8 @@ def axial_with_estimate(volume: np.ndarray, *, scale=None, pixel_sizes: dict | N
     if data.ndim != 3:
         raise ValueError(f"axial_with_estimate needs a (Z, Y, X) volume, got shape {data.shape}")
     cfg = config or ZSSRConfig()
-    f = axial_factor(scale, {k.lower(): float(v) for k, v in (pixel_sizes or {}).items() if v})
+    ps = {k.lower(): float(v) for k, v in (pixel_sizes or {}).items() if v}
+    f, _ = _axial_factor_and_kernel(scale, ps, None, "steps")
     norm = Normalizer.fit(data)
     vol = norm.forward(data)                                           # (Z, Y, X), as plan normalises
     profile = None
@@ -69,7 +98,7 @@ def axial_with_estimate(volume: np.ndarray, *, scale=None, pixel_sizes: dict | N
         # an unreliable estimate (flat cost curve: weak z detail or strong noise, seen at x2 and
         # <= 200 photons) is reported but not used: the default of one z step is the safer guess
         z_fwhm, z_fwhm_unit = (profile.fwhm_steps if profile.reliable else None), "steps"
-    kernel = axial_kernel(f, z_fwhm, z_fwhm_unit, pixel_sizes, None)
+    _, kernel = _axial_factor_and_kernel(f, ps, z_fwhm, z_fwhm_unit)
     held = holdout_planes(vol.shape[0], holdout_fraction)
     trained = [vol[z][None] for z in range(vol.shape[0]) if z not in held]
     # as plan._axial: xy planes (rotations allowed: xy is isotropic), clipped to the dtype's range
