@@ -1,0 +1,120 @@
+"""How much better than cubic interpolation a trained network is, measured without ground truth.
+
+The image's own examples stand in for the missing ground truth: held-out fathers (planes or crops
+the network never trained on) are degraded exactly as the training sons were -- downscaled by the
+factor with the kernel -- and both the network (with the run's ensemble and back-projection) and
+plain cubic interpolation upscale them back; the PSNR of each against the father gives the gain.
+
+Noisy data: the real low-resolution input has the full noise of the data, while a downscaled father
+has less (the kernel averaged some away). So the sons get back the noise the downscaling removed,
+and the PSNRs are corrected for the noise of the father itself (which neither method can predict),
+so that the estimate speaks about the noise-free structure, as a ground-truth comparison would.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import ZSSRConfig
+from .infer import super_resolve_tensor
+from .kernels import downscale
+from .resize import imresize
+
+MESSAGE = "expected gain over cubic: {gain:+.1f} dB (measured on held-out parts of this image)"
+WARNING = ("the result is expected to be {loss:.1f} dB WORSE than cubic interpolation (measured on held-out "
+           "parts of this image); check the kernel / slice profile (z FWHM) and the scale factor")
+
+
+@dataclass
+class GainEstimate:
+    gain_db: float          # PSNR(network) - PSNR(cubic) on the held-out examples
+    psnr_model: float
+    psnr_cubic: float
+    n_examples: int
+    noise_var: float        # noise variance assumed for the data (normalised units), 0 = clean
+
+    @property
+    def below_cubic(self) -> bool:
+        return self.gain_db < 0
+
+    def message(self) -> str:
+        return MESSAGE.format(gain=self.gain_db)
+
+    def warning(self) -> str | None:
+        """A plain warning when the network is expected to do worse than cubic, else None."""
+        return WARNING.format(loss=-self.gain_db) if self.below_cubic else None
+
+    def to_dict(self) -> dict:
+        return {"expected_gain_db": round(self.gain_db, 3), "psnr_model_db": round(self.psnr_model, 3),
+                "psnr_cubic_db": round(self.psnr_cubic, 3), "held_out_examples": self.n_examples,
+                "noise_var": float(self.noise_var), "message": self.message()}
+
+
+def noise_kept(shape, sf, kernel, device="cpu") -> float:
+    """Fraction of a father's white-noise variance that its downscaled son keeps."""
+    return _noise_terms(shape, sf, kernel, torch.device(device))[0]
+
+
+def _noise_terms(shape, sf, kernel, device) -> tuple:
+    """For unit white noise n on a father: the variance left after downscaling (kept), and
+    E[cubic_up(down(n)) * n] (how much of a father's own noise its cubic son predicts)."""
+    g = torch.Generator(device="cpu").manual_seed(1234)
+    n = torch.randn((1, 1) + tuple(shape), generator=g).to(device)
+    lr = downscale(n, (1.0 / sf[0], 1.0 / sf[1]), kernel=kernel)
+    up = imresize(lr, sf, output_shape=tuple(shape))
+    return float(torch.mean(lr ** 2)), float(torch.mean(up * n))
+
+
+@torch.no_grad()
+def held_out_gain(model, fathers: Sequence, *, noise_var: float = 0.0, config: ZSSRConfig | None = None,
+                  seed: int = 0) -> GainEstimate:
+    """Gain over cubic of a TrainedModel on held-out fathers (each (C, H, W), normalised like the
+    training data). noise_var: the data's white-noise variance in the same units (0: clean)."""
+    if not fathers:
+        raise ValueError("no held-out examples to measure the quality on")
+    cfg = config or model.config
+    sf, kernel, dev = model.sf, model.kernel, model.device
+    shave = [math.ceil(s) for s in sf]                 # borders: mirror padding, not image content
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    se_model = se_cubic = 0.0
+    count = 0
+    lo, hi = math.inf, -math.inf
+    for f in fathers:
+        father = torch.as_tensor(np.ascontiguousarray(f, dtype=np.float32)).to(dev)
+        if father.ndim != 3 or father.shape[0] != model.channels:
+            raise ValueError(f"held-out examples must be (C, H, W) with C = {model.channels}; "
+                             f"got {tuple(father.shape)}")
+        shape = tuple(father.shape[-2:])
+        lr = downscale(father[None], (1.0 / sf[0], 1.0 / sf[1]), kernel=kernel)
+        kept, _ = _noise_terms(shape, sf, kernel, dev) if noise_var > 0 else (1.0, 0.0)
+        if noise_var > 0 and kept < 1:                     # the noise the downscaling averaged away
+            extra = math.sqrt(noise_var * (1.0 - kept))
+            lr = lr + extra * torch.randn(lr.shape, generator=g).to(dev)
+        if cfg.clip is not None:
+            lr = lr.clamp(*cfg.clip)
+        cubic = imresize(lr, sf, output_shape=shape)[0]
+        out = super_resolve_tensor(model.net, lr, sf, kernel, model.precision, ensemble=cfg.ensemble,
+                                   bp_iters=cfg.back_projection_iters, clip=cfg.clip, tile=cfg.tile,
+                                   channels_last=cfg.channels_last)[0][..., :shape[0], :shape[1]]
+        inner = (slice(None), slice(shave[0], shape[0] - shave[0] or None),
+                 slice(shave[1], shape[1] - shave[1] or None))
+        t = father[inner]
+        se_model += float(torch.sum((out[inner] - t) ** 2))
+        se_cubic += float(torch.sum((cubic[inner] - t) ** 2))
+        count += t.numel()
+        lo, hi = min(lo, float(t.min())), max(hi, float(t.max()))
+    mse_model, mse_cubic = se_model / count, se_cubic / count
+    if noise_var > 0:
+        # the father's own noise is in both errors, less the part the son carries along; it is
+        # the same for both methods (approximated by cubic's share), so it is taken out of both
+        _, shared = _noise_terms(tuple(np.shape(fathers[0])[-2:]), sf, kernel, dev)
+        own = noise_var * (1.0 - 2.0 * shared)
+        mse_model = max(mse_model - own, 1e-3 * mse_model)
+        mse_cubic = max(mse_cubic - own, 1e-3 * mse_cubic)
+    peak = max(hi - lo, 1e-12) ** 2
+    p_model, p_cubic = 10 * math.log10(peak / max(mse_model, 1e-30)), 10 * math.log10(peak / max(mse_cubic, 1e-30))
+    return GainEstimate(p_model - p_cubic, p_model, p_cubic, len(fathers), float(noise_var))

@@ -1,0 +1,218 @@
+"""Estimate the axial slice profile (z FWHM) of an anisotropic volume from the volume itself.
+
+The idea: a sample is statistically the same in every direction (the assumption axial mode rests
+on), so a line along z looks like a line along y or x that was blurred by the slice profile and
+sampled every z step. For each candidate FWHM, xy planes are blurred along y (and along x) with a
+Gaussian of that FWHM and resampled at the z step; the power spectrum of those lines is compared
+with the power spectrum of the real z lines, over the same length, window and frequencies. The
+candidate whose spectrum matches best is the estimate.
+
+Noise is white in all three directions, but blurring the lateral lines removes some of theirs: the
+model adds back the noise that the blur removed (the noise variance is read off the corner of the xy
+spectrum, where the lateral PSF has left only noise), so noisy data do not look sharper along z.
+
+The result is the FWHM on top of the lateral blur, in xy pixels: exactly the axial kernel that the
+training examples apply to xy planes (`plan.axial_kernel`). Pure numpy/scipy.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+MAX_Z_LINES = 1 << 16          # z lines used for the z spectrum (a strided subset of big volumes)
+MAX_PLANES = 12                # xy planes used for the lateral model spectra
+MIN_RELIABLE_LENGTH = 16       # z samples per line below which an estimate is never called reliable
+CANDIDATES = np.geomspace(0.15, 4.0, 41)   # candidate FWHMs, in z steps (refined by a parabola)
+
+
+@dataclass
+class ProfileEstimate:
+    fwhm_px: float                # slice-profile FWHM in xy pixels
+    factor: float                 # z step in xy pixels
+    noise_var: float              # white-noise variance used by the model (data units squared)
+    candidates_px: np.ndarray = field(repr=False)
+    costs: np.ndarray = field(repr=False)
+    line_length: int = 0          # z samples per compared line (the spectra's resolution)
+
+    @property
+    def fwhm_steps(self) -> float:
+        """The FWHM in z steps (the `z_fwhm_unit="steps"` convention)."""
+        return self.fwhm_px / self.factor
+
+    @property
+    def at_bound(self) -> bool:
+        """True when the best candidate is the smallest or largest tried: the estimate is a bound."""
+        i = int(np.argmin(self.costs))
+        return i in (0, len(self.costs) - 1)
+
+    def interval_px(self, tolerance: float = 0.25):
+        """The candidates whose cost is within `tolerance` (relative) of the best: a flat cost
+        curve (weak z detail, strong noise) gives a wide interval -- trust the estimate less."""
+        ok = self.candidates_px[self.costs <= self.costs.min() * (1 + tolerance) + 1e-12]
+        return float(ok.min()), float(ok.max())
+
+    @property
+    def reliable(self) -> bool:
+        """Lines of at least MIN_RELIABLE_LENGTH z samples, not at a bound of the candidates, and a
+        plausible interval narrower than 2x (on a 64x64x12 volume the estimate was off by 2x)."""
+        lo, hi = self.interval_px()
+        return self.line_length >= MIN_RELIABLE_LENGTH and not self.at_bound and hi / lo < 2.0
+
+    def to_dict(self) -> dict:
+        lo, hi = self.interval_px()
+        return {"z_fwhm_px": round(self.fwhm_px, 3), "z_fwhm_steps": round(self.fwhm_steps, 3),
+                "interval_px": [round(lo, 3), round(hi, 3)], "reliable": self.reliable,
+                "noise_var": float(self.noise_var)}
+
+
+def _periodogram(lines: np.ndarray) -> np.ndarray:
+    """Mean power spectrum of rows (N, L): mean removed, Hann window scaled so white noise of
+    variance v gives v at every frequency."""
+    n = lines.shape[-1]
+    w = np.hanning(n + 2)[1:-1]
+    w = w / math.sqrt(np.mean(w ** 2))
+    x = (lines - lines.mean(axis=-1, keepdims=True)) * w
+    return np.mean(np.abs(np.fft.rfft(x, axis=-1)) ** 2, axis=0) / n
+
+
+def noise_variance(planes: np.ndarray) -> float:
+    """White-noise variance of (P, Y, X) planes from the corner of their 2-D spectra (|ky|, |kx| >
+    0.35 cycles/pixel), where an optical PSF sampled at or above Nyquist leaves only noise."""
+    planes = np.asarray(planes, dtype=np.float64)
+    h, w = planes.shape[-2:]
+    ky = np.abs(np.fft.fftfreq(h))[:, None]
+    kx = np.abs(np.fft.rfftfreq(w))[None, :]
+    corner = (ky > 0.35) & (kx > 0.35)
+    if not corner.any():
+        return 0.0
+    vals = []
+    for p in planes:
+        spec = np.abs(np.fft.rfft2(p - p.mean())) ** 2 / (h * w)
+        vals.append(float(np.mean(spec[corner])))
+    return float(np.mean(vals))
+
+
+def _lateral_lines(planes: np.ndarray, sigma: float, factor: float, length: int) -> np.ndarray:
+    """Blur (P, Y, X) planes along y, resample every `factor` pixels, cut into rows of `length`;
+    the same along x. Returns (N, length)."""
+    out = []
+    for axis in (1, 2):
+        blurred = ndimage.gaussian_filter1d(planes, sigma, axis=axis, mode="reflect") if sigma > 0 else planes
+        n = planes.shape[axis]
+        pos = (factor - 1) / 2.0 + factor * np.arange(int((n - 1 - (factor - 1) / 2.0) // factor) + 1)
+        if np.allclose(pos, np.round(pos)):
+            sampled = np.take(blurred, np.round(pos).astype(int), axis=axis)
+        else:   # cubic spline: exact at integer positions, smooth in between (the lines are blurred)
+            sampled = _resample(blurred, pos, axis)
+        lines = np.moveaxis(sampled, axis, -1).reshape(-1, sampled.shape[axis])
+        segs = lines.shape[1] // length
+        if segs:
+            out.append(lines[:, :segs * length].reshape(-1, length))
+    if not out:
+        raise ValueError("the xy planes are too small for the z profile estimate")
+    return np.concatenate(out)
+
+
+def _resample(planes: np.ndarray, pos: np.ndarray, axis: int) -> np.ndarray:
+    moved = np.moveaxis(planes, axis, -1)
+    flat = moved.reshape(-1, moved.shape[-1])
+    coeffs = ndimage.spline_filter1d(flat, order=3, axis=-1, mode="mirror")
+    lo = np.floor(pos).astype(int)
+    t = pos - lo
+    # cubic B-spline basis on the prefiltered coefficients
+    idx = [np.clip(lo + d, 0, flat.shape[-1] - 1) for d in (-1, 0, 1, 2)]
+    b = [(1 - t) ** 3 / 6, (3 * t ** 3 - 6 * t ** 2 + 4) / 6, (-3 * t ** 3 + 3 * t ** 2 + 3 * t + 1) / 6, t ** 3 / 6]
+    res = sum(bi * coeffs[:, ii] for bi, ii in zip(b, idx))
+    return np.moveaxis(res.reshape(moved.shape[:-1] + (len(pos),)), -1, axis)
+
+
+def _gauss_taps(sigma: float) -> np.ndarray:
+    """The taps scipy's gaussian_filter1d uses (truncate 4), normalised."""
+    if sigma <= 0:
+        return np.ones(1)
+    r = int(4.0 * sigma + 0.5)
+    g = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    return g / g.sum()
+
+
+def _z_spectrum(vol: np.ndarray, sigma: float, axis: int, length: int, segs: int) -> np.ndarray:
+    blurred = ndimage.gaussian_filter1d(vol, sigma, axis=axis, mode="reflect") if sigma > 0 else vol
+    lines = np.moveaxis(blurred, 0, -1).reshape(-1, vol.shape[0])
+    return _periodogram(lines[:, :segs * length].reshape(-1, length))
+
+
+def _evenly(n: int, k: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int))
+
+
+def estimate_z_fwhm(volume: np.ndarray, factor: float, *, candidates_steps: Sequence[float] | None = None,
+                    noise_var: float | None = None) -> ProfileEstimate:
+    """Slice-profile FWHM of a (Z, Y, X) volume whose z step is `factor` xy pixels.
+
+    Returns a ProfileEstimate (fwhm_px in xy pixels, fwhm_steps in z steps). Raises ValueError on
+    volumes too small to tell (fewer than 6 planes, or planes smaller than 6 z steps).
+    """
+    vol = np.asarray(volume, dtype=np.float64)
+    if vol.ndim != 3:
+        raise ValueError(f"the z profile estimate needs a (Z, Y, X) volume, got shape {vol.shape}")
+    factor = float(factor)
+    if not math.isfinite(factor) or factor <= 1:
+        raise ValueError(f"the z step must be coarser than the xy pixels (factor > 1); got {factor:g}")
+    nz, ny, nx = vol.shape
+    if nz < 6:
+        raise ValueError(f"the volume has {nz} z planes; the z profile estimate needs at least 6")
+    if max(ny, nx) < 6 * factor:
+        raise ValueError("the xy planes are too small for the z profile estimate")
+    if not np.all(np.isfinite(vol)):
+        raise ValueError("the volume contains NaN or Inf values")
+    length = min(nz, int(max(ny, nx) // factor))
+    segs = nz // length
+    # z lines blurred along x (or y) by the candidate: then a z line and a lateral line see the same
+    # blurs -- the slice profile along the line and one lateral blur across it -- and only then are
+    # their spectra equal (xy planes are z-blurred by the true profile across their lines)
+    step = max(1, math.ceil(ny * nx / MAX_Z_LINES))      # every step-th row: at most MAX_Z_LINES lines
+    zsub = (vol[:, ::step, :], vol[:, :, ::step])       # blurred along x, along y
+    planes = vol[_evenly(nz, MAX_PLANES)]
+    nv = noise_variance(planes) if noise_var is None else float(noise_var)
+    white = np.random.default_rng(0).normal(size=(min(len(planes), 4),) + planes.shape[1:])
+
+    cands = np.asarray(CANDIDATES if candidates_steps is None else candidates_steps, dtype=np.float64) * factor
+    k = slice(1, None)                      # every frequency but the (removed) mean
+    costs = []
+    for fwhm in cands:
+        sigma = fwhm / FWHM_PER_SIGMA
+        p_z = np.mean([_z_spectrum(sub, sigma, axis, length, segs) for sub, axis in zip(zsub, (2, 1))], axis=0)
+        p_lat = _periodogram(_lateral_lines(planes, sigma, factor, length))
+        # noise: the across-line blur leaves sum(g^2) of it on the z lines (white); the along-line
+        # blur and resampling leave a coloured part on the lateral lines (measured on white noise)
+        kept_z = float(np.sum(_gauss_taps(sigma) ** 2))
+        kept_lat = _periodogram(_lateral_lines(white, sigma, factor, length))
+        model = np.clip(p_lat + nv * (kept_z - kept_lat), 1e-3 * p_lat, None)
+        # frequencies weighted by their signal share: where noise dominates, the spectra say nothing
+        signal = np.clip(p_z - nv * kept_z, 0.0, None)
+        w = (signal / (signal + nv * kept_z + 1e-30))[k]
+        costs.append(float(np.sum(w * (np.log(model[k] + 1e-30) - np.log(p_z[k] + 1e-30)) ** 2)
+                           / max(np.sum(w), 1e-12)))
+    costs = np.asarray(costs)
+    best = _refine(np.log(cands), costs)
+    return ProfileEstimate(float(np.exp(best)), factor, nv, cands, costs, length)
+
+
+def _refine(x: np.ndarray, y: np.ndarray) -> float:
+    """Minimum of a parabola through the best point and its neighbours (the best point at an end)."""
+    i = int(np.argmin(y))
+    if i == 0 or i == len(y) - 1:
+        return float(x[i])
+    x0, x1, x2 = x[i - 1:i + 2]
+    y0, y1, y2 = y[i - 1:i + 2]
+    denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
+    a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
+    b = (x2 ** 2 * (y0 - y1) + x1 ** 2 * (y2 - y0) + x0 ** 2 * (y1 - y2)) / denom
+    if a <= 0:
+        return float(x1)
+    return float(np.clip(-b / (2 * a), x0, x2))

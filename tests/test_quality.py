@@ -1,0 +1,117 @@
+"""Quality estimate on held-out parts of the image, and axial runs that carry it."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_zssr.engine import ZSSRConfig
+from napari_zssr.engine.kernels import fwhm_to_sigma, gaussian_kernel
+from napari_zssr.engine.quality import GainEstimate, held_out_gain
+from napari_zssr.engine.zssr import TrainedModel, new_net, train
+from napari_zssr.nd import super_resolve_nd
+from napari_zssr.nd.quality import axial_with_estimate, holdout_planes
+from napari_zssr.simulate import simulate_acquisition, simulate_image_2d
+
+TINY = ZSSRConfig(max_iters=30, test_every=10, crop_size=32, num_threads=1, precision="fp32", warmup_iters=10)
+
+
+def cubic_model(sf, kernel):
+    """A 'trained' model whose net adds nothing: with no back-projection it is cubic interpolation."""
+    net = new_net(1, TINY, torch.device("cpu"))
+    with torch.no_grad():
+        net.body[-1].weight.zero_()
+    cfg = TINY.replace(back_projection_iters=0, ensemble=False)
+    return TrainedModel(net, sf, 1, kernel, cfg, torch.device("cpu"), "fp32")
+
+
+def test_holdout_planes_are_few_interior_and_spread():
+    assert holdout_planes(4) == []
+    assert holdout_planes(10) == [4]
+    many = holdout_planes(100)
+    assert len(many) == 4 and 0 < min(many) and max(many) < 99
+    assert np.all(np.diff(many) > 15)
+
+
+@pytest.mark.parametrize("noise_var", [0.0, 1e-3])
+def test_a_net_that_adds_nothing_gains_nothing(noise_var):
+    # the whole pipeline (degradation, shapes, borders, noise correction) treats both sides alike
+    kernel = gaussian_kernel(fwhm_to_sigma(4.0), 0.0)
+    img = simulate_image_2d((64, 72), seed=1)[None]
+    est = held_out_gain(cubic_model((4.0, 1.0), kernel), [img, img[:, :, ::-1].copy()], noise_var=noise_var)
+    assert est.gain_db == pytest.approx(0.0, abs=1e-4)
+    assert est.n_examples == 2 and est.psnr_cubic > 10
+
+
+def test_a_trained_net_beats_cubic_on_planes_it_never_saw():
+    vol = simulate_acquisition((24, 64, 64), z_step=1, seed=4, photons=None, z_fwhm_px=0.0).reference
+    vol = (vol - vol.min()) / (vol.max() - vol.min())
+    kernel = gaussian_kernel(fwhm_to_sigma(3.0), 0.0)
+    # (no back-projection: with a Gaussian kernel 3 px wide it costs this barely trained net its gain)
+    cfg = TINY.replace(max_iters=120, back_projection_iters=0, ensemble=False)   # as axial slices are inferred
+    model = train([vol[z][None] for z in range(0, 24, 2)], (3.0, 1.0), cfg, kernel=kernel)
+    est = held_out_gain(model, [vol[z][None] for z in (5, 13, 19)])
+    assert est.gain_db > 0.3
+    assert est.psnr_model == pytest.approx(est.psnr_cubic + est.gain_db)
+
+
+def test_messages():
+    good = GainEstimate(1.234, 30.0, 28.8, 4, 0.0)
+    assert good.message() == "expected gain over cubic: +1.2 dB (measured on held-out parts of this image)"
+    assert good.warning() is None and not good.below_cubic
+    bad = GainEstimate(-0.7, 28.0, 28.7, 4, 0.0)
+    assert bad.below_cubic and "0.7 dB WORSE than cubic" in bad.warning() and "slice profile" in bad.warning()
+    assert bad.to_dict()["expected_gain_db"] == -0.7
+
+
+def test_wrong_example_shape():
+    with pytest.raises(ValueError, match="held-out examples"):
+        held_out_gain(cubic_model((2.0, 1.0), None), [np.zeros((32, 32), np.float32)])
+    with pytest.raises(ValueError, match="no held-out"):
+        held_out_gain(cubic_model((2.0, 1.0), None), [])
+
+
+@pytest.fixture(scope="module")
+def acquisition():
+    return simulate_acquisition((24, 48, 48), z_step=3, seed=5, photons=200.0).raw
+
+
+def test_without_holdout_it_is_the_ordinary_axial_run(acquisition):
+    run = axial_with_estimate(acquisition, scale=3, config=TINY, holdout_fraction=0)
+    plain = super_resolve_nd(acquisition, "ZYX", mode="axial", scale=3, config=TINY)
+    np.testing.assert_array_equal(run.result.data, plain.data)
+    assert run.quality is None and "quality" not in run.result.params
+
+
+def test_holdout_run_records_the_estimate_and_the_estimated_profile(acquisition):
+    run = axial_with_estimate(acquisition, scale=3, config=TINY, z_fwhm="estimate")
+    assert run.result.data.shape == (24, 48, 48)
+    q = run.result.params["quality"]
+    assert q["held_out_planes"] == [4] and q["held_out_examples"] == 2
+    assert q["message"].startswith("expected gain over cubic: ")
+    assert np.isfinite(q["expected_gain_db"]) and q["noise_var"] > 0
+    est = run.result.params["z_fwhm_estimate"]
+    assert 1.5 < est["z_fwhm_px"] < 6
+    if est["used"]:
+        assert run.result.params["z_fwhm"] == pytest.approx(est["z_fwhm_steps"], abs=1e-3)
+    else:
+        assert run.result.params["z_fwhm"] is None
+    user = axial_with_estimate(acquisition, scale=3, config=TINY, z_fwhm=1.0)   # a user value wins
+    assert user.profile is None and user.result.params["z_fwhm"] == 1.0
+    with pytest.raises(ValueError, match="estimate"):
+        axial_with_estimate(acquisition, scale=3, config=TINY, z_fwhm="guess")
+
+
+def test_noise_kept_by_a_gaussian_slice_profile():
+    from napari_zssr.engine.quality import noise_kept
+    kernel = gaussian_kernel(fwhm_to_sigma(4.0), 0.0)
+    # a Gaussian of sigma s keeps about 1 / (2 sqrt(pi) s) of white noise's variance
+    assert noise_kept((128, 128), (4.0, 1.0), kernel) == pytest.approx(1 / (2 * np.sqrt(np.pi) * fwhm_to_sigma(4.0)),
+                                                                       rel=0.1)
+
+
+def test_noise_aware_training_is_off_by_default_and_recorded_when_on(acquisition):
+    on = axial_with_estimate(acquisition, scale=3, config=TINY, noise_aware=True)
+    assert on.result.params["noise_on_sons_std"] > 0
+    off = axial_with_estimate(acquisition, scale=3, config=TINY)
+    assert "noise_on_sons_std" not in off.result.params
+    assert not np.array_equal(on.result.data, off.result.data)
