@@ -68,7 +68,7 @@ def test_real_run_events_give_one_monotone_bar():
     rng = np.random.default_rng(0)
     data = (rng.random((2, 16, 16)) * 1000).astype(np.uint16)
     events = []
-    cfg = ZSSRConfig(max_iters=20, n_steps=2, ensemble=False, crop_size=8, back_projection_iters=1,
+    cfg = ZSSRConfig(max_iters=20, prior_iters=20, n_steps=2, ensemble=False, crop_size=8, back_projection_iters=1,
                      test_every=10, num_threads=1, device="cpu", seed=0)
     super_resolve_nd(data, "CYX", scale=2, config=cfg, progress=events.append)
     assert {e.stage for e in events} >= {"train 1/2", "train 2/2", "done"}
