@@ -232,6 +232,21 @@ def _ome_color(color) -> int:
     return value - (1 << 32) if value >= (1 << 31) else value
 
 
+def ome_sizes_and_params(sizes: dict, unit: str, params: dict | None) -> dict:
+    """OME metadata for pixel sizes (with their unit) and the run's parameters."""
+    metadata = {}
+    if sizes:
+        ome_unit = _OME_UNITS.get(canonical_unit(unit))
+        if ome_unit is None:
+            raise ValueError(f"OME-TIFF does not know the unit {unit!r}")
+        for ax, value in sizes.items():
+            metadata[f"PhysicalSize{ax.upper()}"] = value
+            metadata[f"PhysicalSize{ax.upper()}Unit"] = ome_unit
+    if params is not None:
+        metadata["Description"] = json.dumps({PARAMS_KEY: params})
+    return metadata
+
+
 def _write_ome(fh, data, axes, sizes, unit, params, extra):
     metadata = {"axes": axes}
     channel = {}
@@ -244,15 +259,7 @@ def _write_ome(fh, data, axes, sizes, unit, params, extra):
     if "time_increment" in extra:
         metadata["TimeIncrement"] = extra["time_increment"]
         metadata["TimeIncrementUnit"] = extra["time_unit"]
-    if sizes:
-        ome_unit = _OME_UNITS.get(canonical_unit(unit))
-        if ome_unit is None:
-            raise ValueError(f"OME-TIFF does not know the unit {unit!r}")
-        for ax, value in sizes.items():
-            metadata[f"PhysicalSize{ax.upper()}"] = value
-            metadata[f"PhysicalSize{ax.upper()}Unit"] = ome_unit
-    if params is not None:
-        metadata["Description"] = json.dumps({PARAMS_KEY: params})
+    metadata.update(ome_sizes_and_params(sizes, unit, params))
     tifffile.imwrite(fh, data, ome=True, metadata=metadata,
                      photometric="rgb" if "S" in axes else "minisblack")
 

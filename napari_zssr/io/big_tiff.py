@@ -8,14 +8,13 @@ complete or not at all (temp file + rename), as with write_image.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
-from ._core import PARAMS_KEY, canonical_unit, check_axes
-from ._write import _OME_UNITS, _check_sizes, atomic_file
+from ._core import check_axes
+from ._write import _check_sizes, atomic_file, ome_sizes_and_params
 
 
 def write_tiff_planes(path, data, axes: str, pixel_sizes: dict | None = None, unit: str = "um",
@@ -32,15 +31,7 @@ def write_tiff_planes(path, data, axes: str, pixel_sizes: dict | None = None, un
         raise ValueError(f"OME-TIFF does not hold {dtype}")
     sizes = _check_sizes(pixel_sizes)
     metadata = {"axes": axes}
-    if sizes:
-        ome_unit = _OME_UNITS.get(canonical_unit(unit))
-        if ome_unit is None:
-            raise ValueError(f"OME-TIFF does not know the unit {unit!r}")
-        for ax, value in sizes.items():
-            metadata[f"PhysicalSize{ax.upper()}"] = value
-            metadata[f"PhysicalSize{ax.upper()}Unit"] = ome_unit
-    if params is not None:
-        metadata["Description"] = json.dumps({PARAMS_KEY: params})
+    metadata.update(ome_sizes_and_params(sizes, unit, params))
     lead = tuple(data.shape[:-2])
 
     def planes():
