@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
-import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from .kernels import is_symmetric
 from .network import ZSSRNet
 
 PRIOR_DIR = Path(__file__).resolve().parent / "priors"
@@ -43,8 +43,7 @@ def prior_family(sf: Tuple[float, float], kernel: Optional[np.ndarray]) -> Tuple
     if kernel is None:
         return "lateral", ""
     k = np.asarray(kernel)
-    tol = 1e-6 * k.max()
-    if k.shape[0] == k.shape[1] and np.allclose(k, k.T, atol=tol) and np.allclose(k, k[::-1, ::-1], atol=tol):
+    if is_symmetric(k) and np.allclose(k, k[::-1, ::-1], atol=1e-6 * k.max()):
         return "lateral", ""
     return None, "the kernel is not symmetric (the priors know bicubic and Gaussian kernels)"
 
@@ -136,6 +135,5 @@ def apply_prior(net: ZSSRNet, channels: int, sf, kernel, directory: Optional[Pat
     path, notice = find_prior(channels, sf, kernel, directory)
     if path is None:
         return False, notice
-    with torch.no_grad():
-        load_prior_into(net, path)
+    load_prior_into(net, path)
     return True, ""
