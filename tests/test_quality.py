@@ -9,7 +9,8 @@ from napari_zssr.engine.kernels import fwhm_to_sigma, gaussian_kernel
 from napari_zssr.engine.quality import GainEstimate, held_out_gain
 from napari_zssr.engine.zssr import TrainedModel, new_net, train
 from napari_zssr.nd import super_resolve_nd
-from napari_zssr.nd.quality import axial_with_estimate, holdout_planes
+from napari_zssr.nd.holdout import holdout_planes
+from napari_zssr.nd.quality import axial_with_estimate
 from napari_zssr.simulate import simulate_acquisition, simulate_image_2d
 
 TINY = ZSSRConfig(max_iters=30, test_every=10, crop_size=32, num_threads=1, precision="fp32", warmup_iters=10)
@@ -25,9 +26,9 @@ def cubic_model(sf, kernel):
 
 
 def test_holdout_planes_are_few_interior_and_spread():
-    assert holdout_planes(4) == []
-    assert holdout_planes(10) == [4]
-    many = holdout_planes(100)
+    assert holdout_planes(4, 0.1) == []
+    assert holdout_planes(10, 0.1) == [4]
+    many = holdout_planes(100, 0.1)
     assert len(many) == 4 and 0 < min(many) and max(many) < 99
     assert np.all(np.diff(many) > 15)
 
@@ -77,16 +78,23 @@ def acquisition():
 
 def test_without_holdout_it_is_the_ordinary_axial_run(acquisition):
     run = axial_with_estimate(acquisition, scale=3, config=TINY, holdout_fraction=0)
-    plain = super_resolve_nd(acquisition, "ZYX", mode="axial", scale=3, config=TINY)
+    plain = super_resolve_nd(acquisition, "ZYX", mode="axial", scale=3, config=TINY.replace(holdout_fraction=0))
     np.testing.assert_array_equal(run.result.data, plain.data)
-    assert run.quality is None and "quality" not in run.result.params
+    assert run.quality is None and run.result.params["quality"] == [None]
+    assert run.result.params["expected_gain_db"] is None
+    # with the default hold-out it is the ordinary run too, which measures the same estimate
+    held = axial_with_estimate(acquisition, scale=3, config=TINY)
+    default = super_resolve_nd(acquisition, "ZYX", mode="axial", scale=3, config=TINY)
+    np.testing.assert_array_equal(held.result.data, default.data)
+    assert held.quality.gain_db == pytest.approx(default.params["expected_gain_db"], abs=1e-3)
+    assert not np.array_equal(held.result.data, plain.data)       # trained without the held-out plane
 
 
 def test_holdout_run_records_the_estimate_and_the_estimated_profile(acquisition):
     run = axial_with_estimate(acquisition, scale=3, config=TINY, z_fwhm="estimate")
     assert run.result.data.shape == (24, 48, 48)
-    q = run.result.params["quality"]
-    assert q["held_out_planes"] == [4] and q["held_out_examples"] == 2
+    (q,) = run.result.params["quality"]
+    assert q["held_out"] == {"planes": [4]} and q["held_out_examples"] == 2
     assert q["message"].startswith("expected gain over cubic: ")
     assert np.isfinite(q["expected_gain_db"]) and q["noise_var"] > 0
     est = run.result.params["z_fwhm_estimate"]

@@ -329,3 +329,25 @@ def test_form_uses_the_spec_limits_and_names(zssr_viewer):
     assert spec.init == "random" and spec.factors == (3.0, 2.0) and cfg.back_projection_iters == 2
     widget.preset.value = "paper"
     assert widget.init.value == "random"               # the paper preset starts from random weights
+
+
+def test_the_status_shows_the_held_out_estimate_and_warns_below_cubic(zssr_viewer, qtbot, monkeypatch):
+    from napari_zssr.engine.quality import GainEstimate
+    from napari_zssr.nd import holdout
+    warned = []
+    monkeypatch.setattr(widget_module, "show_warning", warned.append)
+    viewer, open_widget = zssr_viewer()
+    src = viewer.add_image(_image((96, 96)), name="big enough")         # a 16-row band is held out
+    widget = open_widget()
+    widget.image.value = src
+    widget.run()
+    wait_done(qtbot, widget)
+    assert widget.last_error is None, widget.last_error
+    assert "expected gain over cubic: " in widget.status.text() and warned == []
+    meta = viewer.layers[-1].metadata["zssr"]
+    assert meta["quality"][0]["held_out"]["band"]["size"] == 16 and meta["expected_gain_db"] is not None
+    monkeypatch.setattr(holdout, "held_out_gain",
+                        lambda model, fathers, **kw: GainEstimate(-1.5, 28.5, 30.0, len(fathers), 0.0))
+    widget.run()
+    wait_done(qtbot, widget)
+    assert len(warned) == 1 and "1.5 dB WORSE than cubic" in warned[0]

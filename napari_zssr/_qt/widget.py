@@ -24,6 +24,7 @@ from superqt import QCollapsible
 
 from napari_zssr import _layer_job as lj
 from napari_zssr.engine.progress import Cancelled
+from napari_zssr.nd.holdout import summary as holdout_summary
 
 from .plot import LossPlot
 from .worker import Run, ZSSRWorker, format_event
@@ -366,9 +367,14 @@ class ZSSRWidget(QWidget):
             msg = f"done in {run.seconds():.1f} s → " + ", ".join(repr(t[1]["name"]) for t in tuples)
             if int(getattr(result, "clipped", 0) or 0):
                 msg += f" ({result.clipped} values clipped to the {np.dtype(result.data.dtype).name} range)"
+            quality, worse = holdout_summary(getattr(result, "params", {}) or {})
+            if quality:                                         # the held-out estimate, in the status
+                msg += f"; {quality}"
             self.status.setText(msg)
             for notice in getattr(result, "notices", []):      # e.g. a constant channel
                 show_info(f"ZSSR: {notice}")
+            if worse:
+                show_warning(f"ZSSR: {worse}")
         except Exception as exc:  # noqa: BLE001 - one line to the user, details to the log
             log.debug("adding the ZSSR result failed", exc_info=True)
             self._error(f"could not add the result: {exc}")

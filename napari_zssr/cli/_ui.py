@@ -21,6 +21,10 @@ def info(message: str, prog: str = PROG) -> None:
     print(f"{prog}: {message}", file=sys.stderr, flush=True)
 
 
+def warning(message: str, prog: str = PROG) -> None:
+    print(f"{prog}: warning: {message}", file=sys.stderr, flush=True)
+
+
 class RunCounter:
     """Engine ProgressEvents of one run -> one monotone (count, total) in training iterations.
 

@@ -157,7 +157,8 @@ def _status_line(rec: dict) -> str:
     if rec["status"] == "done":
         t = f"{rec['seconds']:.1f} s" if rec.get("seconds") is not None else ""
         q = f", rec error {rec['rec_error']:.2e}" if rec.get("rec_error") is not None else ""
-        g = f", {rec['gain_db']:+.2f} dB over cubic" if rec.get("gain_db") is not None else ""
+        g = (f", expected {rec['expected_gain_db']:+.1f} dB over cubic (held-out)"
+             if rec.get("expected_gain_db") is not None else "")
         return f"{PROG}: done {name} -> {Path(rec['output']).name} ({t}{q}{g})"
     msg = rec.get("message") or ""
     return f"{PROG}: {rec['status']}: {msg if msg and msg != rec['status'] else name}"
@@ -183,11 +184,11 @@ def _short(path: str) -> str:
 
 
 def format_table(rows: List[dict]) -> str:
-    """status | time | rec error | gain over cubic | input (message)."""
+    """status | time | rec error | expected gain over cubic (held-out) | input (message)."""
     lines = [f"{'status':<10}{'time':>10}{'rec error':>12}{'gain dB':>9}  input"]
     for r in rows:
         rec = f"{r['rec_error']:.3e}" if r.get("rec_error") is not None else "-"
-        gain = f"{r['gain_db']:+.2f}" if r.get("gain_db") is not None else "-"
+        gain = f"{r['expected_gain_db']:+.2f}" if r.get("expected_gain_db") is not None else "-"
         name = _short(str(r.get("input")))
         msg = r.get("message") or ""
         if r.get("status") in ("failed", "cancelled") and msg and msg != r.get("status"):
@@ -195,7 +196,8 @@ def format_table(rows: List[dict]) -> str:
                 else f"{name}: {msg}"
         lines.append(f"{r.get('status', '?'):<10}{_fmt_time(r.get('seconds')):>10}{rec:>12}{gain:>9}  {name}")
     counts = {s: sum(r.get("status") == s for r in rows) for s in STATUSES}
-    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(rows)} input(s)")
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(rows)} input(s)"
+                 + "; gain dB: expected gain over cubic, measured on held-out parts of each image")
     return "\n".join(lines)
 
 

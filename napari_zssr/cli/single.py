@@ -11,6 +11,7 @@ import sys
 import threading
 
 from ..engine.progress import Cancelled
+from ..nd.holdout import summary as holdout_summary
 from ..runs import file as _run
 from . import _ui
 from .options import (OptionError, ZSSRArgumentParser, add_common_options, add_model_options, config_from_args,
@@ -97,8 +98,13 @@ def _execute(prep, config, args, argv) -> int:
         return 1
     for notice in result.notices:              # e.g. a constant channel: shown even with -q
         _ui.info(notice)
+    quality, worse = holdout_summary(result.params)
+    if worse:                                  # worse than cubic: said even with -q
+        _ui.warning(worse)
     if not args.quiet:
         _ui.info(_run.summary(prep.output, result, like.unit))
+        if quality:
+            _ui.info(quality)
         if args.save_model:
             _ui.info(f"saved the trained network(s) to {args.save_model} (apply with --model)")
     return 0

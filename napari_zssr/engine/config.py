@@ -52,8 +52,16 @@ class ZSSRConfig:
     gradual_ensemble: bool = True         # self-ensemble for the stage outputs that become fathers
     gradual_father_pixels: int = 512 * 512  # stage outputs (of a central crop of the input): at most this big
     back_projection_iters: int = 10       # 0 disables back-projection
+    # keep back-projection only where it does better on held-out examples (nd/quality.py): it is
+    # an unregularised deconvolution that amplifies noise (axial x4 at 200 photons: -1.5 dB with it,
+    # +0.4 without; benchmarks/results/axial_realistic_notes.md); False: always use it
+    back_projection_auto: bool = True
     ensemble: bool = True
     stack_ensemble: bool = False          # self-ensemble for every plane of a stack too (8x inference)
+    # the quality estimate: this fraction of a stack's planes (or a band of a single image) is never
+    # trained on; degraded as the input was, it measures the expected gain over cubic (nd/quality.py).
+    # 0: train on everything, no estimate (the paper preset)
+    holdout_fraction: float = 0.1
     # starting point: "prior" loads the shipped learned weights that fit the run (engine/prior.py)
     # and trains with the short `prior_*` schedule below; "random" is the paper's start and schedule.
     # Random stays the default for now: the prior is 10x faster at the paper's Set5 x2 quality, but
@@ -120,7 +128,7 @@ PRESETS = {
                   max_iters=3000, test_every=50,
                   lr_policy_every=60, min_iters_between_drops=256, lr_slope_range=256,
                   test_max_pixels=10 ** 9, ensemble=True, back_projection_iters=10, divergence_ratio=0.0,
-                  n_steps=1),
+                  n_steps=1, holdout_fraction=0.0, back_projection_auto=False),
     "default": dict(),
     # Previews: 1600 iterations on 64x64 crops (a quarter of the pixels of 400 full ones, and a
     # 64^2 step runs 5x faster than a 128^2 one on a CPU), no self-ensemble.

@@ -48,6 +48,11 @@ class GainEstimate:
         """A plain warning when the network is expected to do worse than cubic, else None."""
         return WARNING.format(loss=-self.gain_db) if self.below_cubic else None
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "GainEstimate":
+        return cls(d["expected_gain_db"], d["psnr_model_db"], d["psnr_cubic_db"], d["held_out_examples"],
+                   d["noise_var"])
+
     def to_dict(self) -> dict:
         return {"expected_gain_db": round(self.gain_db, 3), "psnr_model_db": round(self.psnr_model, 3),
                 "psnr_cubic_db": round(self.psnr_cubic, 3), "held_out_examples": self.n_examples,

@@ -12,6 +12,7 @@ from ..engine.config import ZSSRConfig
 from ..engine.infer import output_shape
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
 from ..engine.zssr import TrainedModel, apply, train
+from . import holdout
 from .axes import AXES, canonical_order
 from .intensity import Normalizer, cast_output, check_values
 from .models import check_models, load_for_run
@@ -84,27 +85,45 @@ def _train(sources, sf, cfg, kernel, prog, cancel, init=None) -> TrainedModel:
     return train(sources, sf, cfg, kernel=kernel, progress=prog, cancel=cancel, init=init)
 
 
+def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, cancel, *, model=None, init=None,
+                   sources=None, both_axes=False, noisy=False):
+    """Train on `planes` less a held-out part (or on `sources`, which never include the planes; or
+    not at all when a model is given), then measure the gain over cubic on the held-out part with
+    the inference settings `icfg`, which come back with back-projection kept only if it helps.
+
+    -> (model, inference config, quality record or None)"""
+    hold = holdout.split(planes, sf, cfg.holdout_fraction, both_axes=both_axes)
+    if model is None:
+        model = _train(hold.train if sources is None else sources, sf, cfg, kernel, prog, cancel, init=init)
+    if not hold.fathers:
+        return model, icfg, None
+    check_cancel(cancel)
+    prog(ProgressEvent(stage="check", message="measuring the gain over cubic on held-out parts"))
+    record, icfg = holdout.measure(model, hold, icfg, noisy=noisy)
+    return model, icfg, record
+
+
 def _lateral(vols: np.ndarray, sf, cfg: ZSSRConfig, kernel, planes: str, prog: _Progress, cancel,
              model: Optional[TrainedModel]):
     """vols: (P, C, H, W) normalised planes of one channel group -> (P, C, H', W')."""
     p = vols.shape[0]
     stack_cfg = cfg if p == 1 else cfg.replace(ensemble=cfg.ensemble and cfg.stack_ensemble)
-    if model is not None:
-        return _apply_chunks(model, vols, stack_cfg, cancel), [model]
-    if planes == "shared" or p == 1:
-        m = _train(list(vols), sf, cfg, kernel, prog, cancel)
+    if model is not None or planes == "shared" or p == 1:
+        m, icfg, q = _train_checked(list(vols), sf, cfg, stack_cfg, kernel, prog, cancel, model=model)
         prog(ProgressEvent(stage="infer", message=f"inference on {p} plane(s)"))
-        return _apply_chunks(m, vols, stack_cfg, cancel), [m]
-    outs, models, prev = [], [], None
+        return _apply_chunks(m, vols, icfg, cancel), [m], [q]
+    outs, models, quals, prev = [], [], [], None
     for i in range(p):
         # warm start: later planes start from the previous net and need fewer iterations
         c = cfg if (planes == "per-plane" or prev is None) else _warm_config(cfg, prev)
-        m = _train([vols[i]], sf, c, kernel, prog, cancel, init=prev if planes == "warm-start" else None)
-        outs.append(apply(m, vols[i], cancel=cancel, config=c).cpu().numpy())
+        m, icfg, q = _train_checked([vols[i]], sf, c, c, kernel, prog, cancel,
+                                    init=prev if planes == "warm-start" else None)
+        outs.append(apply(m, vols[i], cancel=cancel, config=icfg).cpu().numpy())
         models.append(m)
+        quals.append(q)
         prev = m
         prog.next()
-    return np.stack(outs), models
+    return np.stack(outs), models, quals
 
 
 def fuse(a: np.ndarray, b: np.ndarray, how: str) -> np.ndarray:
@@ -121,22 +140,23 @@ def _axial(vol: np.ndarray, f: float, cfg: ZSSRConfig, kernel, method: str, fusi
     sf = (f, 1.0)
     xz = np.ascontiguousarray(np.moveaxis(vol, 2, 0))          # (Y, C, Z, X)
     yz = np.ascontiguousarray(np.moveaxis(vol, 3, 0))          # (X, C, Z, Y)
-    if model is None:
-        if method == "isotropic":
-            # xy planes degraded along one lateral axis teach the net what z lost; xy is isotropic,
-            # so rotated fathers are valid examples
-            sources = [vol[:, z] for z in range(vol.shape[1])]
-            c = cfg.replace(allow_rotation=True)
-        else:
-            # pure ZSSR on the slices themselves: z is the only degraded axis, no rotation
-            sources = list(xz) + list(yz)
-            c = cfg.replace(allow_rotation=False)
-        model = _train(sources, sf, c, kernel, prog, cancel, init=init)
-    prog(ProgressEvent(stage="infer", message="inference on xz and yz slices"))
+    planes = [vol[:, z] for z in range(vol.shape[1])]
     icfg = cfg.replace(ensemble=cfg.ensemble and cfg.stack_ensemble)    # slices are a stack
+    if method == "isotropic":
+        # xy planes degraded along one lateral axis teach the net what z lost; xy is isotropic,
+        # so rotated fathers are valid examples
+        c, sources = cfg.replace(allow_rotation=True), None
+    else:
+        # pure ZSSR on the slices themselves: z is the only degraded axis, no rotation (the xy
+        # planes it is checked on are then never trained on anyway)
+        c, sources = cfg.replace(allow_rotation=False), list(xz) + list(yz)
+    # checked on held-out xy planes degraded along y and along x, as the xz and yz slices were
+    model, icfg, quality = _train_checked(planes, sf, c, icfg, kernel, prog, cancel, model=model, init=init,
+                                          sources=sources, both_axes=True, noisy=True)
+    prog(ProgressEvent(stage="infer", message="inference on xz and yz slices"))
     out_xz = np.moveaxis(_apply_chunks(model, xz, icfg, cancel), 0, 2)    # (C, Z', Y, X)
     out_yz = np.moveaxis(_apply_chunks(model, yz, icfg, cancel), 0, 3)
-    return fuse(out_xz, out_yz, fusion), model
+    return fuse(out_xz, out_yz, fusion), model, quality
 
 
 def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None, *,
@@ -171,7 +191,7 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
     n_jobs = max(1, sum(1 for c in constant if not c)) * (t_n if spec.mode == "axial" else
                                                           (t_n * z_n if per_plane else 1))
     prog = _Progress(progress, n_jobs)
-    outs, models, notices = [], [], []
+    outs, models, quals, notices = [], [], [], []
     for gi, g in enumerate(groups):
         block = full[:, :, g]                                    # (T, Z, Cg, Y, X, S)
         if constant[gi]:
@@ -181,9 +201,10 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
                            f"the image is constant ({float(block.flat[0]):g}); upscaled as it is")
             continue
         gmodel = None if given is None else given[gi if len(given) > 1 else 0]
-        out, ms = _run_group(block, norms[gi], run, cfg, gmodel, per_plane, prog, cancel)
+        out, ms, qs = _run_group(block, norms[gi], run, cfg, gmodel, per_plane, prog, cancel)
         outs.append(out)
         models += ms
+        quals += qs
     result = _from_work(np.concatenate(outs, axis=2), order, run.axes)
 
     clipped = 0
@@ -197,13 +218,13 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
             new_sizes[a] = new_sizes[a] / fct
     for m in models:                                  # e.g. "no learned prior for ...; random weights"
         notices += [n for n in m.notices if n not in notices]
-    params = _record(run, cfg, norms, models, clipped, notices, full)
+    params = _record(run, cfg, norms, models, quals, clipped, notices, full)
     if progress:
         progress(ProgressEvent(stage="done", fraction=1.0, job=n_jobs, n_jobs=n_jobs))
     return NDResult(result, run.axes, new_sizes, dict(run.factors), params, clipped, models, notices)
 
 
-_MERGED = ("normalisation", "iterations", "rec_error", "cubic_rec_error")
+_MERGED = ("normalisation", "iterations", "rec_error", "cubic_rec_error", "quality")
 
 
 def merge_channel_results(results: Sequence[NDResult]) -> NDResult:
@@ -217,6 +238,7 @@ def merge_channel_results(results: Sequence[NDResult]) -> NDResult:
     params = dict(first.params)
     for k in _MERGED:
         params[k] = [v for r in results for v in (r.params.get(k) or [])]
+    params["expected_gain_db"] = holdout.expected_gain(params)
     clipped = int(sum(r.clipped for r in results))
     notices = [n for r in results for n in r.notices]
     params["clipped_values"] = clipped
@@ -279,9 +301,9 @@ def _run_group(block: np.ndarray, norm: Normalizer, run: Resolved, cfg: ZSSRConf
     # engine channels: Cg * S (RGB jointly; C jointly only when asked)
     t, z, cg, h, w, s = nb.shape
     eng = np.moveaxis(nb, 5, 3).reshape(t, z, cg * s, h, w)     # (T, Z, Ce, Y, X)
-    models = []
+    models, quals = [], []
     if spec.mode == "lateral":
-        res, models = _lateral(eng.reshape(t * z, cg * s, h, w), run.sf, gcfg, run.kernel, spec.planes, prog,
+        res, models, quals = _lateral(eng.reshape(t * z, cg * s, h, w), run.sf, gcfg, run.kernel, spec.planes, prog,
                                cancel, model)
         res = res.reshape(t, z, cg * s, *res.shape[-2:])
         if not per_plane:                                        # per-plane jobs advance themselves
@@ -292,18 +314,19 @@ def _run_group(block: np.ndarray, norm: Normalizer, run: Resolved, cfg: ZSSRConf
             check_cancel(cancel)
             # time series of volumes: later time points warm-start from the previous one
             vcfg = gcfg if prev is None else _warm_config(gcfg, prev)
-            out, m = _axial(np.moveaxis(eng[ti], 0, 1), run.sf[0], vcfg, run.kernel, spec.axial_method,
-                            spec.fusion, prog, cancel, model=model, init=prev)
+            out, m, q = _axial(np.moveaxis(eng[ti], 0, 1), run.sf[0], vcfg, run.kernel, spec.axial_method,
+                               spec.fusion, prog, cancel, model=model, init=prev)
             vols.append(np.moveaxis(out, 0, 1))                 # (Z', Ce, Y, X)
             prev = m
             models.append(m)
+            quals.append(q)
             prog.next()
         res = np.stack(vols)                                     # (T, Z', Ce, Y, X)
     out = res.reshape(t, res.shape[1], cg, s, *res.shape[-2:])
-    return norm.inverse(np.moveaxis(out, 3, 5)), models         # (T, Z', Cg, Y', X', S)
+    return norm.inverse(np.moveaxis(out, 3, 5)), models, quals  # (T, Z', Cg, Y', X', S)
 
 
-def _record(run: Resolved, cfg: ZSSRConfig, norms, models, clipped: int, notices, full) -> dict:
+def _record(run: Resolved, cfg: ZSSRConfig, norms, models, quals, clipped: int, notices, full) -> dict:
     """The JSON-serialisable record of the run (layer metadata, TIFF description, manifests)."""
     spec = run.spec
     params = {
@@ -317,8 +340,11 @@ def _record(run: Resolved, cfg: ZSSRConfig, norms, models, clipped: int, notices
         "config": {k: v for k, v in cfg.to_dict().items() if k != "clip"},
         "iterations": [m.iterations for m in models],
         "rec_error": [m.rec_error for m in models], "cubic_rec_error": [m.cubic_rec_error for m in models],
+        # per network: the gain over cubic on held-out parts (None: too small to hold any out)
+        "quality": list(quals),
         "clipped_values": clipped,
     }
+    params["expected_gain_db"] = holdout.expected_gain(params)
     if notices:
         params["notices"] = list(notices)
     if spec.mode == "axial":

@@ -1,12 +1,10 @@
-"""Axial runs that come with a quality estimate measured on held-out parts of the image itself.
+"""Axial runs of one volume with the slice-profile estimate and the held-out quality estimate at hand.
 
-`axial_with_estimate` trains the axial network exactly as `super_resolve_nd(mode="axial")` does,
-except that a few evenly spaced xy planes are kept out of the training set; those planes, degraded
-along y and along x as z was (slice profile, z step, and the noise the data has), measure how much
-the network beats cubic interpolation (`engine.quality.held_out_gain`). When no z FWHM is given
-it can also be estimated from the data (`profile_estimate`). The restoration itself is the
-ordinary `super_resolve_nd` inference with the trained model, so the result has the usual record;
-the estimate is added to `params["quality"]` (and the profile estimate to `params["z_fwhm_estimate"]`).
+Every `super_resolve_nd` run keeps a few xy planes out of training and measures on them how much
+the network beats cubic interpolation (`nd.holdout`); `axial_with_estimate` is that run for one
+(Z, Y, X) volume, returning the estimate as a `GainEstimate`, and, when no z FWHM is given, it can
+estimate the slice profile from the data first (`profile_estimate`, recorded in
+`params["z_fwhm_estimate"]`). The benchmarks use it to put the estimate beside the true gain.
 """
 from __future__ import annotations
 
@@ -16,22 +14,12 @@ import numpy as np
 
 from ..engine.config import ZSSRConfig
 from ..engine.kernels import fwhm_to_sigma, gaussian_kernel
-from ..engine.quality import GainEstimate, held_out_gain, noise_kept
-from ..engine.zssr import train
+from ..engine.quality import GainEstimate, noise_kept
 from .intensity import Normalizer, check_values
 from .plan import NDResult, super_resolve_nd
 from .profile_estimate import ProfileEstimate, estimate_z_fwhm, noise_variance
 
-HOLDOUT_FRACTION = 0.1     # of the xy planes...
-HOLDOUT_MAX = 4            # ...at most this many, at least one, and never the outermost planes
-
-
-def holdout_planes(n_planes: int, fraction: float = HOLDOUT_FRACTION, most: int = HOLDOUT_MAX) -> list:
-    """Evenly spaced interior planes to keep out of training (empty when fewer than 5 planes)."""
-    if n_planes < 5 or fraction <= 0:
-        return []
-    k = int(min(most, max(1, round(fraction * n_planes))))
-    return [int(i) for i in np.linspace(0, n_planes - 1, k + 2)[1:-1].round()]
+HOLDOUT_FRACTION = ZSSRConfig.holdout_fraction
 
 
 def _axial_factor_and_kernel(scale, ps: dict, z_fwhm, unit: str):
@@ -99,26 +87,16 @@ def axial_with_estimate(volume: np.ndarray, *, scale=None, pixel_sizes: dict | N
         # <= 200 photons) is reported but not used: the default of one z step is the safer guess
         z_fwhm, z_fwhm_unit = (profile.fwhm_steps if profile.reliable else None), "steps"
     _, kernel = _axial_factor_and_kernel(f, ps, z_fwhm, z_fwhm_unit)
-    held = holdout_planes(vol.shape[0], holdout_fraction)
-    trained = [vol[z][None] for z in range(vol.shape[0]) if z not in held]
-    # as plan._axial: xy planes (rotations allowed: xy is isotropic), clipped to the dtype's range
-    tcfg = cfg.replace(clip=norm.valid_range(), allow_rotation=True)
+    # the ordinary axial run: it holds out planes, measures and picks back-projection itself
+    tcfg = cfg.replace(holdout_fraction=holdout_fraction)
     if noise_aware:
         kept = noise_kept((64, 64), (f, 1.0), kernel)
         tcfg = tcfg.replace(noise_std=float(np.sqrt(noise_variance(vol) * max(0.0, 1.0 - kept))))
-    model = train(trained, (f, 1.0), tcfg, kernel=kernel, progress=progress, cancel=cancel)
-    result = super_resolve_nd(data, "ZYX", mode="axial", scale=f, pixel_sizes=pixel_sizes, config=cfg,
-                              z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, fusion=fusion, model=model,
+    result = super_resolve_nd(data, "ZYX", mode="axial", scale=f, pixel_sizes=pixel_sizes, config=tcfg,
+                              z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, fusion=fusion,
                               progress=progress, cancel=cancel)
-    quality = None
-    if held:
-        # each held-out plane degraded along y and (transposed) along x, as the xz and yz slices were
-        fathers = [vol[z][None] for z in held] + [np.ascontiguousarray(vol[z].T)[None] for z in held]
-        nv = noise_variance(vol[held])
-        # inferred as plan._axial infers the slices: a stack, self-ensemble only with stack_ensemble
-        icfg = tcfg.replace(ensemble=cfg.ensemble and cfg.stack_ensemble)
-        quality = held_out_gain(model, fathers, noise_var=nv, config=icfg)
-        result.params["quality"] = quality.to_dict() | {"held_out_planes": held}
+    q = (result.params.get("quality") or [None])[0]
+    quality = None if q is None else GainEstimate.from_dict(q)
     if profile is not None:
         result.params["z_fwhm_estimate"] = profile.to_dict() | {"used": profile.reliable}
     result.params["z_fwhm"], result.params["z_fwhm_unit"] = z_fwhm, z_fwhm_unit

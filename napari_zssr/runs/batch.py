@@ -79,7 +79,7 @@ class Plan:
 
 def _record(path: Path, output: Optional[Path], status: str, message: str = "", **extra) -> dict:
     rec = dict(input=str(path), output=str(output) if output else None, status=status, seconds=None,
-               rec_error=None, cubic_rec_error=None, gain_db=None, message=message)
+               expected_gain_db=None, rec_error=None, cubic_rec_error=None, gain_db=None, message=message)
     rec.update(extra)
     return rec
 
@@ -132,7 +132,8 @@ def make_plan(opts: BatchOptions, config, spec) -> Plan:
             if not opts.force and manifest.is_current(key, facts, psha, out):
                 old = manifest.entries[key]
                 records.append(_record(path, out, "skipped", "unchanged since " + str(old.get("finished")),
-                                       seconds=old.get("seconds"), rec_error=old.get("rec_error"),
+                                       seconds=old.get("seconds"), expected_gain_db=old.get("expected_gain_db"),
+                                       rec_error=old.get("rec_error"),
                                        cubic_rec_error=old.get("cubic_rec_error"), gain_db=old.get("gain_db")))
                 continue
             ours = manifest.owns(key, out)
@@ -250,12 +251,12 @@ def _finish(state: _State, job: Job, res: T.FileResult, announce: bool = True) -
     plan = state.plan
     rec = plan.records[job.index]
     status = {"done": "done", "cancelled": "cancelled"}.get(res.status, "failed")
-    rec.update(status=status, seconds=res.seconds, message=res.message,
+    rec.update(status=status, seconds=res.seconds, message=res.message, expected_gain_db=res.expected_gain_db,
                rec_error=res.rec_error, cubic_rec_error=res.cubic_rec_error, gain_db=res.gain_db)
     old = plan.manifest.entries.get(str(job.input), {})
     extra = dict(started=old.get("started"), finished=now_iso(), seconds=res.seconds, message=res.message)
     if status == "done":
-        extra.update(output_sha256=res.output_sha256, rec_error=res.rec_error,
+        extra.update(output_sha256=res.output_sha256, expected_gain_db=res.expected_gain_db, rec_error=res.rec_error,
                      cubic_rec_error=res.cubic_rec_error, gain_db=res.gain_db,
                      rec_errors=res.rec_errors, cubic_rec_errors=res.cubic_rec_errors)
         if res.notices:

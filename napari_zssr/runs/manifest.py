@@ -194,7 +194,10 @@ def quality(params: dict) -> dict:
     gains = [g for g in (gain_db(r, c) for r, c in zip(params.get("rec_error") or [],
                                                           params.get("cubic_rec_error") or []))
              if g is not None]
+    from ..nd.holdout import expected_gain
     return {
+        # measured on held-out parts of the image (nd/holdout.py); gain_db is the in-sample figure
+        "expected_gain_db": expected_gain(params),
         "rec_error": float(np.mean(rec)) if rec else None,
         "cubic_rec_error": float(np.mean(cub)) if cub else None,
         "gain_db": float(np.mean(gains)) if gains else None,
@@ -314,7 +317,8 @@ class BatchLock:
 # --- the summary ------------------------------------------------------------------------------
 
 def summary_rows(records: List[dict]) -> List[dict]:
-    keys = ("input", "output", "status", "seconds", "rec_error", "cubic_rec_error", "gain_db", "message")
+    keys = ("input", "output", "status", "seconds", "expected_gain_db", "rec_error", "cubic_rec_error", "gain_db",
+            "message")
     return [{k: r.get(k) for k in keys} for r in records]
 
 

@@ -81,6 +81,7 @@ class FileResult:
     rec_error: Optional[float] = None
     cubic_rec_error: Optional[float] = None
     gain_db: Optional[float] = None
+    expected_gain_db: Optional[float] = None      # on held-out parts of the image (the honest figure)
     rec_errors: list = field(default_factory=list)
     cubic_rec_errors: list = field(default_factory=list)
     notices: list = field(default_factory=list)
@@ -285,6 +286,7 @@ def run_part(spec: TaskSpec, part: Optional[int], n_parts: int) -> PartResult:
 def write_output(spec: TaskSpec, *parts: PartResult) -> FileResult:
     """Merge the channel parts and write the output like the input, atomically; sha256 of it."""
     from ..nd import merge_channel_results
+    from ..nd.holdout import summary as holdout_summary
     from . import file as _run
     from .manifest import quality, sha256_file
     seconds = float(sum(p.seconds or 0.0 for p in parts))
@@ -305,8 +307,10 @@ def write_output(spec: TaskSpec, *parts: PartResult) -> FileResult:
             params["model"] = {"path": str(spec.run.model), "sha256": spec.model_sha256}
         out = _run.write(spec.output, result, like, params, input=spec.input, overwrite=spec.overwrite)
         seconds += time.perf_counter() - t0
+        _, warning = holdout_summary(result.params)
+        notices = list(result.notices) + ([f"warning: {warning}"] if warning else [])
         return FileResult("done", _run.summary(out, result, like.unit), seconds=seconds, output=str(out),
-                          output_sha256=sha256_file(out), notices=list(result.notices), **quality(params))
+                          output_sha256=sha256_file(out), notices=notices, **quality(params))
     except ValueError as exc:                  # FileExistsError is an OSError: below
         return FileResult("failed", _message(spec, one_line(exc)), seconds=seconds)
     except FileExistsError as exc:

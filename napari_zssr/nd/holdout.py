@@ -1,0 +1,127 @@
+"""Held-out parts of the image: what every run measures its expected gain over cubic on.
+
+A stack (or a volume's xy planes, in axial mode) keeps a few evenly spaced interior planes out of
+training; a single image (or fewer than five planes) keeps a band at its far end instead. Those
+parts, degraded exactly as the input was (`engine.quality.held_out_gain`), tell without ground
+truth how much the network beats cubic interpolation -- and whether back-projection helps or
+hurts on this data, so that it is used only where it helps.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine.config import ZSSRConfig
+from ..engine.quality import MESSAGE, WARNING, GainEstimate, held_out_gain
+from .profile_estimate import noise_variance
+
+HOLDOUT_MAX = 4            # planes held out at most, at least one, never the outermost planes
+MIN_PLANES = 5             # fewer planes than this: hold out a band of each instead
+MIN_BAND = 16              # a band keeps at least this many rows (and 8x the factor)
+
+
+def holdout_planes(n_planes: int, fraction: float, most: int = HOLDOUT_MAX) -> list:
+    """Evenly spaced interior planes to keep out of training (empty when fewer than 5 planes)."""
+    if n_planes < MIN_PLANES or fraction <= 0:
+        return []
+    k = int(min(most, max(1, round(fraction * n_planes))))
+    return [int(i) for i in np.linspace(0, n_planes - 1, k + 2)[1:-1].round()]
+
+
+def band_size(length: int, sf: float, fraction: float) -> int:
+    """Rows of a band held out across an axis of `length` pixels (0: the image is too small, since
+    what is left must stay at least four bands long)."""
+    if fraction <= 0:
+        return 0
+    b = max(int(round(fraction * length)), MIN_BAND, int(math.ceil(8 * sf)))
+    return b if length >= 5 * b else 0
+
+
+@dataclass
+class Holdout:
+    train: list                     # sources to train on, (C, H, W) each
+    held: list                      # the held-out parts, (C, h, w) each
+    both_axes: bool = False         # fathers: the held-out parts, and also transposed
+    where: dict = field(default_factory=dict)   # recorded: {"planes": [...]} or {"band": {...}}
+
+    @property
+    def fathers(self) -> list:
+        flipped = [np.ascontiguousarray(np.swapaxes(f, -1, -2)) for f in self.held] if self.both_axes else []
+        return list(self.held) + flipped
+
+    def noise_variance(self) -> float:
+        """White-noise variance of the held-out parts (from the corner of their spectra)."""
+        return noise_variance(np.concatenate([f.reshape(-1, *f.shape[-2:]) for f in self.held]))
+
+
+def split(planes, sf, fraction: float, *, both_axes: bool = False) -> Holdout:
+    """Split (C, H, W) planes into training sources and held-out fathers.
+
+    both_axes: the held-out fathers also come transposed (axial: xy planes stand for xz and yz
+    slices, degraded along y and along x as z was)."""
+    planes = list(planes)
+    held = holdout_planes(len(planes), fraction)
+    if held:
+        fathers = [planes[i] for i in held]
+        train = [p for i, p in enumerate(planes) if i not in held]
+        where = {"planes": held}
+    else:
+        # a band across the longer lateral axis, at its far end, of every plane
+        h, w = planes[0].shape[-2:]
+        axis = -2 if h >= w else -1
+        b = band_size(planes[0].shape[axis], max(sf), fraction)
+        if not b:
+            return Holdout(planes, [])
+        cut = planes[0].shape[axis] - b
+        if axis == -2:
+            train, fathers = [p[:, :cut] for p in planes], [p[:, cut:] for p in planes]
+        else:
+            train, fathers = [p[:, :, :cut] for p in planes], [p[:, :, cut:] for p in planes]
+        where = {"band": {"axis": "y" if axis == -2 else "x", "start": int(cut), "size": int(b)}}
+    return Holdout(train, [np.ascontiguousarray(f) for f in fathers], both_axes, where)
+
+
+def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False):
+    """The gain over cubic on the held-out fathers with the run's inference settings, and those
+    settings with back-projection kept only if it does better there (back_projection_auto).
+
+    noisy: correct for the data's noise, measured on the held-out parts. Right where the planes
+    are optically oversampled (a volume's xy planes); a lateral input is the undersampled image
+    itself, whose finest detail is not noise. Returns (record dict or None, inference config)."""
+    if not hold.held:
+        return None, icfg
+    fathers = hold.fathers
+    noise_var = hold.noise_variance() if noisy else 0.0
+    est = held_out_gain(model, fathers, noise_var=noise_var, config=icfg)
+    record = {}
+    if icfg.back_projection_auto and icfg.back_projection_iters > 0:
+        off_cfg = icfg.replace(back_projection_iters=0)
+        off = held_out_gain(model, fathers, noise_var=noise_var, config=off_cfg)
+        record["back_projection"] = {"gain_with_db": round(est.gain_db, 3), "gain_without_db": round(off.gain_db, 3),
+                                     "used": off.gain_db <= est.gain_db}
+        if off.gain_db > est.gain_db:
+            est, icfg = off, off_cfg
+    return est.to_dict() | {"held_out": hold.where} | record, icfg
+
+
+def summary(params: dict):
+    """(message, warning or None) for a run's record; (None, None) when nothing was measured.
+
+    Several networks (channels, time points): the lowest estimate speaks for the result."""
+    qs = [q for q in (params.get("quality") or []) if q]
+    if not qs:
+        return None, None
+    worst = min(qs, key=lambda q: q["expected_gain_db"])
+    est = GainEstimate.from_dict(worst)
+    msg = MESSAGE.format(gain=est.gain_db)
+    if len(qs) > 1:
+        msg += f"; lowest of {len(qs)} networks"
+    return msg, (WARNING.format(loss=-est.gain_db) if est.below_cubic else None)
+
+
+def expected_gain(params: dict):
+    """The run's expected gain over cubic in dB (the lowest over its networks), or None."""
+    qs = [q["expected_gain_db"] for q in (params.get("quality") or []) if q]
+    return min(qs) if qs else None

@@ -1,0 +1,154 @@
+"""Every run measures its expected gain over cubic on held-out parts and keeps back-projection only
+where it helps there (nd/holdout.py); the CLI, batch and the records carry the estimate."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_zssr.cli import main
+from napari_zssr.engine.config import ZSSRConfig
+from napari_zssr.engine.quality import GainEstimate
+from napari_zssr.nd import holdout, merge_channel_results, super_resolve_nd
+from napari_zssr.simulate import simulate_image_2d
+
+TINY = ZSSRConfig(max_iters=20, crop_size=32, ensemble=False, n_steps=1, back_projection_iters=2, num_threads=1,
+                  device="cpu", seed=0)
+
+
+def _planes(n, h=40, w=40):
+    return [np.full((1, h, w), i, np.float32) for i in range(n)]
+
+
+def test_a_stack_holds_out_interior_planes():
+    hold = holdout.split(_planes(12), (2.0, 2.0), 0.1)
+    held = hold.where["planes"]
+    assert held == holdout.holdout_planes(12, 0.1) and len(held) == 1 and 0 < held[0] < 11
+    assert [int(p[0, 0, 0]) for p in hold.held] == held
+    assert len(hold.train) == 12 - len(held) and not {int(p[0, 0, 0]) for p in hold.train} & set(held)
+
+
+def test_a_single_image_holds_out_a_band_across_its_longer_axis():
+    img = np.arange(1 * 100 * 60, dtype=np.float32).reshape(1, 100, 60)
+    hold = holdout.split([img], (2.0, 2.0), 0.1)
+    (train,), (band,) = hold.train, hold.held
+    assert hold.where == {"band": {"axis": "y", "start": 84, "size": 16}}
+    assert train.shape == (1, 84, 60) and band.shape == (1, 16, 60)
+    np.testing.assert_array_equal(np.concatenate([train, band], axis=1), img)
+    wide = holdout.split([np.zeros((1, 60, 200), np.float32)], (4.0, 4.0), 0.1)   # x4: at least 8x4 columns
+    assert wide.where["band"] == {"axis": "x", "start": 168, "size": 32}
+
+
+def test_too_small_or_switched_off_holds_out_nothing():
+    assert holdout.split([np.zeros((1, 60, 60), np.float32)], (2.0, 2.0), 0.1).held == []   # 60 < 5 x 16
+    assert holdout.split(_planes(12), (2.0, 2.0), 0.0).held == []
+    assert holdout.band_size(500, 2.0, 0.0) == 0
+
+
+def test_both_axes_adds_the_transposed_parts():
+    img = np.random.default_rng(0).random((1, 160, 80)).astype(np.float32)
+    hold = holdout.split([img], (3.0, 1.0), 0.1, both_axes=True)
+    a, b = hold.fathers
+    np.testing.assert_array_equal(b, a.transpose(0, 2, 1))
+
+
+@pytest.mark.parametrize("with_bp, without_bp, used", [(1.0, 0.5, True), (-1.5, 0.4, False)])
+def test_back_projection_is_kept_only_where_it_helps(monkeypatch, with_bp, without_bp, used):
+    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0):
+        g = with_bp if config.back_projection_iters else without_bp
+        return GainEstimate(g, 30 + g, 30.0, len(fathers), noise_var)
+    monkeypatch.setattr(holdout, "held_out_gain", fake_gain)
+    hold = holdout.split(_planes(12), (2.0, 2.0), 0.1)
+    record, icfg = holdout.measure(None, hold, TINY.replace(back_projection_iters=10))
+    assert record["back_projection"]["used"] is used
+    assert icfg.back_projection_iters == (10 if used else 0)
+    assert record["expected_gain_db"] == (with_bp if used else without_bp)
+    fixed, cfg = holdout.measure(None, hold, TINY.replace(back_projection_iters=10, back_projection_auto=False))
+    assert cfg.back_projection_iters == 10 and "back_projection" not in fixed
+    assert fixed["expected_gain_db"] == with_bp
+
+
+def test_summary_speaks_for_the_worst_network_and_warns_below_cubic():
+    good = GainEstimate(1.23, 31.2, 30.0, 2, 0.0).to_dict()
+    bad = GainEstimate(-0.8, 29.2, 30.0, 2, 0.0).to_dict()
+    msg, warn = holdout.summary({"quality": [good, None]})
+    assert msg == "expected gain over cubic: +1.2 dB (measured on held-out parts of this image)" and warn is None
+    msg, warn = holdout.summary({"quality": [good, bad]})
+    assert "-0.8 dB" in msg and "lowest of 2 networks" in msg
+    assert "0.8 dB WORSE than cubic" in warn and "slice profile" in warn
+    assert holdout.summary({"quality": [None]}) == (None, None) and holdout.summary({}) == (None, None)
+    assert holdout.expected_gain({"quality": [good, bad]}) == -0.8
+
+
+@pytest.fixture(scope="module")
+def image():
+    return simulate_image_2d((96, 96), seed=3)
+
+
+def test_a_lateral_run_records_the_estimate_and_its_back_projection_choice(image):
+    res = super_resolve_nd(image, "YX", factors=2, config=TINY)
+    (q,) = res.params["quality"]
+    assert q["held_out"] == {"band": {"axis": "y", "start": 80, "size": 16}}
+    assert np.isfinite(q["expected_gain_db"]) and res.params["expected_gain_db"] == q["expected_gain_db"]
+    assert set(q["back_projection"]) == {"gain_with_db", "gain_without_db", "used"}
+    json.dumps(res.params)                                                 # the record stays JSON
+    # the paper preset is the authors' method: every pixel trains, back-projection always
+    paper = ZSSRConfig.from_preset("paper")
+    assert paper.holdout_fraction == 0 and not paper.back_projection_auto
+    off = super_resolve_nd(image, "YX", factors=2, config=TINY.replace(holdout_fraction=0))
+    assert off.params["quality"] == [None] and off.params["expected_gain_db"] is None
+
+
+def test_stacks_hold_out_planes_and_per_plane_runs_each_a_band(image):
+    stack = np.stack([np.roll(image, 7 * i, axis=1) for i in range(6)])
+    shared = super_resolve_nd(stack, "ZYX", factors=2, config=TINY)
+    (q,) = shared.params["quality"]
+    assert q["held_out"] == {"planes": [2]}          # linspace(0, 5, 3) = 2.5, rounded to even
+    per = super_resolve_nd(stack[:2], "ZYX", factors=2, planes="per-plane", config=TINY)
+    assert [p["held_out"]["band"]["size"] for p in per.params["quality"]] == [16, 16]
+
+
+def test_channel_parts_merge_their_estimates(image):
+    parts = [super_resolve_nd(image[None] * s, "CYX", factors=2, config=TINY.replace(seed=s)) for s in (1, 2)]
+    merged = merge_channel_results([p for p in parts])
+    assert len(merged.params["quality"]) == 2
+    assert merged.params["expected_gain_db"] == min(p.params["expected_gain_db"] for p in parts)
+
+
+def test_the_cli_prints_the_estimate_and_warns_when_worse_than_cubic(image, tmp_path, capsys, monkeypatch):
+    src = tmp_path / "img.tif"
+    tifffile.imwrite(src, (image * 1000).astype(np.uint16))
+    argv = [str(src), "--scale", "2", "--max-iters", "15", "--no-ensemble", "--device", "cpu"]
+    assert main(argv + ["-o", str(tmp_path / "a.tif")]) == 0
+    err = capsys.readouterr().err
+    assert "expected gain over cubic: " in err and "warning" not in err
+    with tifffile.TiffFile(tmp_path / "a.tif") as tf:
+        desc = tf.pages[0].description + (tf.imagej_metadata or {}).get("Info", "")
+    assert "expected_gain_db" in desc
+    monkeypatch.setattr(holdout, "held_out_gain",
+                        lambda model, fathers, **kw: GainEstimate(-2.0, 28.0, 30.0, len(fathers), 0.0))
+    assert main(argv + ["-o", str(tmp_path / "b.tif"), "-q"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("zssr: warning: the result is expected to be 2.0 dB WORSE")
+
+
+def test_batch_records_the_estimate_and_warns_per_file(image, tmp_path, capsys, monkeypatch):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    tifffile.imwrite(src / "a.tif", (image * 1000).astype(np.uint16))
+    argv = ["batch", str(src), "-o", str(out), "--max-iters", "15", "--no-ensemble", "--seed", "0",
+            "--in-process", "--workers", "1", "--threads-per-worker", "1"]
+    assert main(argv) == 0
+    (row,) = json.loads((out / "zssr-summary.json").read_text())["files"]
+    assert np.isfinite(row["expected_gain_db"])
+    captured = capsys.readouterr()
+    assert f"{row['expected_gain_db']:+.2f}" in captured.out and "expected" in captured.err
+    monkeypatch.setattr(holdout, "held_out_gain",
+                        lambda model, fathers, **kw: GainEstimate(-2.0, 28.0, 30.0, len(fathers), 0.0))
+    assert main(argv + ["--force"]) == 0
+    err = capsys.readouterr().err
+    assert "a.tif: warning: the result is expected to be 2.0 dB WORSE than cubic" in err
+    (row,) = json.loads((out / "zssr-summary.json").read_text())["files"]
+    assert row["expected_gain_db"] == -2.0
