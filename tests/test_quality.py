@@ -98,15 +98,28 @@ def test_holdout_run_records_the_estimate_and_the_estimated_profile(acquisition)
     assert q["message"].startswith("expected gain over cubic: ")
     assert np.isfinite(q["expected_gain_db"]) and q["noise_var"] > 0
     est = run.result.params["z_fwhm_estimate"]
-    assert 1.5 < est["z_fwhm_px"] < 6
+    assert est is run.profile and 1.5 < est["z_fwhm_px"] < 6
     if est["used"]:
         assert run.result.params["z_fwhm"] == pytest.approx(est["z_fwhm_steps"], abs=1e-3)
+        assert any(n.startswith("slice profile estimated from the data: FWHM") for n in run.result.notices)
     else:
         assert run.result.params["z_fwhm"] is None
+        assert any("unreliable" in n for n in run.result.notices)
+    same = axial_with_estimate(acquisition, scale=3, config=TINY)       # None: estimated as well
+    np.testing.assert_array_equal(same.result.data, run.result.data)
     user = axial_with_estimate(acquisition, scale=3, config=TINY, z_fwhm=1.0)   # a user value wins
     assert user.profile is None and user.result.params["z_fwhm"] == 1.0
+    assert "z_fwhm_estimate" not in user.result.params
     with pytest.raises(ValueError, match="estimate"):
         axial_with_estimate(acquisition, scale=3, config=TINY, z_fwhm="guess")
+
+
+def test_a_reliable_estimate_sets_the_slice_profile_of_an_axial_run():
+    acq = simulate_acquisition((64, 96, 96), z_step=4, seed=1, photons=1000.0, z_fwhm_px=6.0)
+    res = super_resolve_nd(acq.raw, "ZYX", mode="axial", scale=4, config=TINY.replace(max_iters=5))
+    est = res.params["z_fwhm_estimate"]
+    assert est["used"] and est["z_fwhm_px"] == pytest.approx(6.0, rel=0.25)
+    assert res.params["z_fwhm"] == est["z_fwhm_steps"] and res.params["z_fwhm_unit"] == "steps"
 
 
 def test_noise_kept_by_a_gaussian_slice_profile():

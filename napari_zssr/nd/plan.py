@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -16,6 +16,7 @@ from . import holdout
 from .axes import AXES, canonical_order
 from .intensity import Normalizer, cast_output, check_values
 from .models import check_models, load_for_run
+from .profile_estimate import estimate_z_fwhm
 from .spec import Resolved, RunSpec, kernel_record
 
 @dataclass
@@ -186,6 +187,13 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
     constant = _constant_groups(full, groups, allow_constant)   # every error before any work
     norms = [None if constant[gi] else Normalizer.fit(full[:, :, g]) for gi, g in enumerate(groups)]
     given = _given_models(spec.model, run, groups, full, cfg)
+    profile = None
+    if spec.mode == "axial" and spec.z_fwhm is None and spec.kernel is None and given is None:
+        # no slice profile given: estimated from the data, used when the estimate is reliable
+        profile = _estimate_profile(full, groups, constant, norms, run.sf[0])
+        if profile is not None and profile.get("used"):
+            spec = replace(spec, z_fwhm=profile["z_fwhm_steps"], z_fwhm_unit="steps")
+            run = spec.resolve(data.shape, axes, pixel_sizes)
 
     per_plane = spec.mode == "lateral" and spec.planes != "shared" and spec.model is None and t_n * z_n > 1
     n_jobs = max(1, sum(1 for c in constant if not c)) * (t_n if spec.mode == "axial" else
@@ -218,10 +226,35 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
             new_sizes[a] = new_sizes[a] / fct
     for m in models:                                  # e.g. "no learned prior for ...; random weights"
         notices += [n for n in m.notices if n not in notices]
+    if profile is not None:
+        notices.append(_profile_notice(profile))
     params = _record(run, cfg, norms, models, quals, clipped, notices, full)
+    if profile is not None:
+        params["z_fwhm_estimate"] = profile
     if progress:
         progress(ProgressEvent(stage="done", fraction=1.0, job=n_jobs, n_jobs=n_jobs))
     return NDResult(result, run.axes, new_sizes, dict(run.factors), params, clipped, models, notices)
+
+
+def _estimate_profile(full: np.ndarray, groups, constant, norms, factor: float) -> Optional[dict]:
+    """The slice-profile estimate (a record) from the first time point of the first channel group
+    with data, or None when the volume is too small to tell."""
+    gi = next(i for i, c in enumerate(constant) if not c)
+    vol = norms[gi].forward(full[0, :, groups[gi]]).mean(axis=(1, 4))          # (Z, Y, X)
+    try:
+        est = estimate_z_fwhm(vol, factor)
+    except ValueError:
+        return None
+    # an unreliable estimate (flat cost curve: weak z detail or strong noise) is reported, not used
+    return est.to_dict() | {"used": est.reliable}
+
+
+def _profile_notice(profile: dict) -> str:
+    fwhm = f"FWHM {profile['z_fwhm_steps']:.2f} z steps"
+    if profile["used"]:
+        return f"slice profile estimated from the data: {fwhm} (give a z FWHM to override)"
+    return (f"the slice-profile estimate ({fwhm}) is unreliable on these data; assumed one z step "
+            f"(give a z FWHM if you know it)")
 
 
 _MERGED = ("normalisation", "iterations", "rec_error", "cubic_rec_error", "quality")
