@@ -13,6 +13,7 @@ import sys
 import threading
 
 from ..engine.progress import Cancelled
+from ..nd.holdout import summary as holdout_summary
 from . import _ui
 from .options import (
     OptionError,
@@ -116,6 +117,13 @@ def main(argv=None) -> int:
             raise
         _ui.error(f"{type(exc).__name__}: {exc} (set ZSSR_DEBUG=1 for the traceback)")
         return 1
+    quality, worse = holdout_summary(res.params)
+    if worse:                                  # worse than cubic: said even with -q
+        _ui.warning(worse)
     if not args.quiet:
+        for notice in res.params.get("notices", []):
+            _ui.info(notice)
         _ui.info(plan_summary(res))
+        if quality:
+            _ui.info(quality)
     return 0

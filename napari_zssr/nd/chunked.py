@@ -4,8 +4,11 @@
 
 `source` is a path (OME-Zarr, TIFF, a bioio format; opened lazily), an ImageData, or a numpy/dask
 array with `axes`. The run
-  1. fits the intensity normalisation and trains one network per channel group on a bounded
-     random subset of planes read on demand (nd.sample), or uses the given model;
+  1. estimates the slice profile when an axial run has none (from a central column of the volume),
+     fits the intensity normalisation and trains one network per channel group on a bounded
+     random subset of planes read on demand (nd.sample), or uses the given model; as in memory, a
+     few of those planes are held out to measure the expected gain over cubic and to decide on
+     back-projection (nd.holdout);
   2. creates the output OME-Zarr (or resumes it: same run fingerprint, models stored inside it);
   3. runs the blocks of nd.blocks as tasks on a dask.distributed cluster (an in-process
      LocalCluster by default, `scheduler` for a running one, `client` for the caller's), with the
@@ -24,18 +27,18 @@ import math
 import secrets
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..engine.config import ZSSRConfig
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, is_cancelled
-from ..engine.zssr import train
 from .axes import validate_axes
 from .blocks import FULL, MARKERS, STORE, Block, Context, run_block
+from .holdout import expected_gain
 from .intensity import Normalizer, check_values
-from .plan import _given_models
+from .plan import _estimate_profile, _given_models, _profile_notice, _train_checked
 from .spec import RunSpec, kernel_record
 from .sample import DEFAULT_TRAIN_PLANES, choose_planes, read_planes, read_slices
 
@@ -190,7 +193,15 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
         cfg = cfg.replace(tile=int(spec.tile))
     n_t, n_z, n_c, n_y, n_x = full.shape
     order = "".join(a for a in FULL if a in axes)
-    run = spec.resolve([full.shape[FULL.index(a)] for a in order], order, sizes)   # every check, one line
+    shape = [full.shape[FULL.index(a)] for a in order]
+    run = spec.resolve(shape, order, sizes)   # every check, one line
+    profile = None
+    if mode == "axial" and spec.z_fwhm is None and spec.kernel is None and model is None:
+        profile = _column_profile(full, channels, run.sf[0])
+        if profile is not None and profile.get("used"):
+            spec = replace(spec, z_fwhm=profile["z_fwhm_steps"], z_fwhm_unit="steps")
+            z_fwhm, z_fwhm_unit = spec.z_fwhm, spec.z_fwhm_unit
+            run = spec.resolve(shape, order, sizes)
     factors, sf = run.factors, run.sf
     akernel = run.kernel if mode == "axial" else None
     kernel = run.kernel if mode == "lateral" else kernel
@@ -236,31 +247,34 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
         norms = [Normalizer(**d) for d in run["normalisation"]]
         models, _ = load_models(output / MARKERS / "models.safetensors", device=cfg.device, precision=cfg.precision)
         subset = run["training_subset"]
-        say("resuming: models and normalisation from the store")
+        quals, bp_iters = run.get("quality", [None] * len(models)), run["back_projection_iters"]
+        say("resuming: models, normalisation and settings from the store")
     else:
         norms = list(normalizers) if normalizers is not None else [
             Normalizer.fit(read_planes(full, planes, g)) for g in groups]
         if len(norms) != len(groups):
             raise ValueError(f"{len(norms)} normalisation(s) given for {len(groups)} channel group(s)")
-        models = _given_models(model, run, groups, np.zeros((1, 1, n_c, 1, 1, 1)), cfg)
-        if models is None:
-            models = []
-            for gi, g in enumerate(groups):
-                gcfg = cfg.replace(clip=norms[gi].valid_range())
-                say(f"training on {len(planes)} of {n_t * n_z} planes", stage="train")
-                if mode == "axial" and axial_method == "zssr":
-                    srcs, subset = read_slices(full, 0, train_planes, cfg.seed, g)
-                    subset["kind"] = "xz/yz slices"
-                    srcs = [norms[gi].forward(s) for s in srcs]
-                    models.append(train(srcs, sf, gcfg.replace(allow_rotation=False), kernel=akernel,
-                                        progress=progress, cancel=cancel))
-                else:
-                    srcs = list(norms[gi].forward(read_planes(full, planes, g)))
-                    if mode == "axial":
-                        models.append(train(srcs, sf, gcfg.replace(allow_rotation=True), kernel=akernel,
-                                            progress=progress, cancel=cancel))
-                    else:
-                        models.append(train(srcs, sf, gcfg, kernel=kernel, progress=progress, cancel=cancel))
+        given = _given_models(model, run, groups, np.zeros((1, 1, n_c, 1, 1, 1)), cfg)
+        models, quals, bp_iters = [], [], []
+        for gi, g in enumerate(groups):
+            gcfg = cfg.replace(clip=norms[gi].valid_range())
+            icfg = gcfg.replace(ensemble=gcfg.ensemble and gcfg.stack_ensemble) if _many(mode, n_t, n_z) else gcfg
+            say(f"training on {len(planes)} of {n_t * n_z} planes", stage="train")
+            # the sampled planes: trained on less a held-out few, which measure the gain over
+            # cubic and decide on back-projection, as a run in memory does (nd.plan._train_checked)
+            srcs = list(norms[gi].forward(read_planes(full, planes, g)))
+            slices = None
+            if given is None and mode == "axial" and axial_method == "zssr":
+                slices, subset = read_slices(full, 0, train_planes, cfg.seed, g)
+                subset["kind"] = "xz/yz slices"
+                slices = [norms[gi].forward(s) for s in slices]
+            tcfg = gcfg.replace(allow_rotation=axial_method != "zssr") if mode == "axial" else gcfg
+            m, icfg, q = _train_checked(srcs, sf, tcfg, icfg, akernel if mode == "axial" else kernel, progress,
+                                        cancel, model=None if given is None else given[gi if len(given) > 1 else 0],
+                                        sources=slices, both_axes=mode == "axial", noisy=mode == "axial")
+            models.append(m)
+            quals.append(q)
+            bp_iters.append(icfg.back_projection_iters)
     t_train = time.perf_counter() - t0
 
     # --- the metadata of the result --------------------------------------------------------------
@@ -275,10 +289,14 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
         "kernel": kernel_record(kernel), "normalisation": [n.to_dict() for n in norms],
         "config": {k: v for k, v in cfg.to_dict().items() if k != "clip"},
         "iterations": [m.iterations for m in models], "training_subset": subset,
+        "quality": list(quals), "expected_gain_db": expected_gain({"quality": quals}),
         "chunked": {"block_planes": block_planes, "slab": slab, "tile": tile, "zband": zband},
     }
     if mode == "axial":
         params.update(z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, axial_method=axial_method, fusion=fusion)
+    if profile is not None:
+        params["z_fwhm_estimate"] = profile
+        params["notices"] = [_profile_notice(profile)]
 
     from ..io.ome_zarr import create_ome_zarr, update_params, write_pyramid
     if not resumed:
@@ -292,7 +310,8 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
                                     translate=new_translate,
                                     extra_attrs={RUN_KEY: {"fingerprint": fp, "complete": False,
                                                            "normalisation": params["normalisation"],
-                                                           "training_subset": subset}})
+                                                           "training_subset": subset, "quality": quals,
+                                                           "back_projection_iters": bp_iters}})
         except (OSError, PermissionError) as exc:
             raise ValueError(f"{output}: cannot create the output ({exc})") from None
         (output / MARKERS).mkdir()
@@ -314,8 +333,8 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
     # --- the blocks on the cluster ---------------------------------------------------------------
     configs = []
     for gi in range(len(groups)):
-        gcfg = cfg.replace(clip=norms[gi].valid_range())
-        many = mode == "axial" or n_t * n_z > 1             # a stack (or slices): as nd.plan, no ensemble
+        gcfg = cfg.replace(clip=norms[gi].valid_range(), back_projection_iters=bp_iters[gi])
+        many = _many(mode, n_t, n_z)                         # a stack (or slices): as nd.plan, no ensemble
         configs.append(gcfg.replace(ensemble=gcfg.ensemble and gcfg.stack_ensemble) if many else gcfg)
     ctx = Context(full, output, present, models, configs, norms,
                   None if out_dtype in (None, "float32") else np.dtype(full.dtype), fusion, groups)
@@ -382,6 +401,25 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
     if progress:
         progress(ProgressEvent(stage="done", fraction=1.0, job=n_blocks, n_jobs=n_blocks))
     return result
+
+
+def _many(mode: str, n_t: int, n_z: int) -> bool:
+    """Inferred as a stack (no self-ensemble unless stack_ensemble): axial slices, or many planes."""
+    return mode == "axial" or n_t * n_z > 1
+
+
+def _column_profile(full, channels: str, factor: float):
+    """The slice-profile estimate from a central column (all z, at most 256x256 in xy) of the first
+    time point: enough z lines for the estimate, and never more than one column in memory."""
+    _, n_z, n_c, n_y, n_x = full.shape
+    e = min(256, n_y, n_x)
+    y0, x0 = (n_y - e) // 2, (n_x - e) // 2
+    col = np.asarray(full[0, :, :, y0:y0 + e, x0:x0 + e], dtype=np.float32)       # (Z, C, e, e)
+    vol = col[:, :1] if channels != "joint" else col                  # channel groups: the first
+    block = vol[None, :, :, :, :, None]                              # (T, Z, C, Y, X, S) as nd.plan
+    if block.min() == block.max():
+        return None
+    return _estimate_profile(block, [slice(None)], [False], [Normalizer.fit(block)], factor)
 
 
 def _check_chunks(chunks, shape, present: str, mode: str, block_planes: int, tile: int, zband: int) -> None:

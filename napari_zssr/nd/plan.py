@@ -99,7 +99,8 @@ def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, 
     if not hold.fathers:
         return model, icfg, None
     check_cancel(cancel)
-    prog(ProgressEvent(stage="check", message="measuring the gain over cubic on held-out parts"))
+    if prog is not None:
+        prog(ProgressEvent(stage="check", message="measuring the gain over cubic on held-out parts"))
     record, icfg = holdout.measure(model, hold, icfg, noisy=noisy)
     return model, icfg, record
 
