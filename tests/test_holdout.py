@@ -152,3 +152,21 @@ def test_batch_records_the_estimate_and_warns_per_file(image, tmp_path, capsys, 
     assert "a.tif: warning: the result is expected to be 2.0 dB WORSE than cubic" in err
     (row,) = json.loads((out / "zssr-summary.json").read_text())["files"]
     assert row["expected_gain_db"] == -2.0
+
+
+def test_cli_options_switch_the_holdout_and_the_back_projection_choice(image, tmp_path, capsys):
+    from napari_zssr.cli.options import config_from_args
+    from napari_zssr.cli.single import build_parser
+    src = tmp_path / "img.tif"
+    tifffile.imwrite(src, (image * 1000).astype(np.uint16))
+    cfg, _ = config_from_args(build_parser().parse_args([str(src), "-o", "x.tif"]))
+    assert cfg.holdout_fraction == 0.1 and cfg.back_projection_auto
+    cfg, _ = config_from_args(build_parser().parse_args([str(src), "-o", "x.tif", "--holdout-fraction", "0",
+                                                         "--always-back-project"]))
+    assert cfg.holdout_fraction == 0 and not cfg.back_projection_auto
+    argv = [str(src), "--scale", "2", "--max-iters", "5", "--no-ensemble", "--device", "cpu"]
+    assert main(argv + ["-o", str(tmp_path / "a.tif"), "--holdout-fraction", "0"]) == 0
+    assert "expected gain" not in capsys.readouterr().err
+    assert main(argv + ["-o", str(tmp_path / "b.tif"), "--holdout-fraction", "0.9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at most 0.5" in err[0] and not (tmp_path / "b.tif").exists()

@@ -155,6 +155,14 @@ def steps_count(text: str) -> int:
     return positive_int(1)(text)
 
 
+def holdout_fraction(text: str) -> float:
+    from ..nd.holdout import MAX_FRACTION
+    v = non_negative_float(text)
+    if v > MAX_FRACTION:
+        raise argparse.ArgumentTypeError(f"at most {MAX_FRACTION:g} of the image can be held out; got {text!r}")
+    return v
+
+
 def non_negative_float(text: str) -> float:
     try:
         v = float(text)
@@ -195,6 +203,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                    help="back-projection iterations after inference (preset: 10; 0 = off)")
     g.add_argument("--no-back-projection", dest="back_projection_iters", action="store_const", const=0,
                    help="skip back-projection (= --back-projection-iters 0)")
+    g.add_argument("--always-back-project", action="store_true",
+                   help="back-project even where it does worse on the held-out part (by default it is kept "
+                        "only where it helps: it amplifies noise)")
+    g.add_argument("--holdout-fraction", type=holdout_fraction, metavar="F",
+                   help="part of the image kept out of training to measure the expected gain over cubic "
+                        "(default 0.1 of a stack's planes, or a band of a single image; 0 = off, and "
+                        "back-projection always)")
     g.add_argument("--no-ensemble", action="store_true", help="skip the geometric self-ensemble (8x faster inference)")
     g.add_argument("--noise-std", type=non_negative_float, metavar="X",
                    help="noise added to the training sons (normalised intensities, e.g. 0.01)")
@@ -334,7 +349,9 @@ def config_from_args(args) -> tuple:
     overrides = dict(n_steps=args.n_steps, noise_std=args.noise_std, max_iters=args.max_iters,
                      prior_iters=args.max_iters, seed=args.seed,
                      device=args.device, back_projection_iters=args.back_projection_iters,
-                     num_threads=args.num_threads)
+                     num_threads=args.num_threads, holdout_fraction=args.holdout_fraction)
+    if args.always_back_project:
+        overrides["back_projection_auto"] = False
     if args.no_ensemble:
         overrides["ensemble"] = False
     try:

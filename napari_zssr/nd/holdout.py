@@ -17,6 +17,7 @@ from ..engine.config import ZSSRConfig
 from ..engine.quality import MESSAGE, WARNING, GainEstimate, held_out_gain
 from .profile_estimate import noise_variance
 
+MAX_FRACTION = 0.5         # more held out than this leaves too little to learn from
 HOLDOUT_MAX = 4            # planes held out at most, at least one, never the outermost planes
 MIN_PLANES = 5             # fewer planes than this: hold out a band of each instead
 MIN_BAND = 16              # a band keeps at least this many rows (and 8x the factor)
