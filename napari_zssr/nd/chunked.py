@@ -82,8 +82,6 @@ def _open(source, axes, pixel_sizes):
             raise ValueError("axes are needed for an array source (e.g. 'ZYX')")
     data = data if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks="auto")
     axes = validate_axes(axes, data.ndim)
-    if "S" in axes:
-        raise ValueError("RGB(A) volumes are not supported by the chunked path; use the in-memory one")
     check_values(np.zeros(1, data.dtype))               # dtype only: values are checked per block
     order = [axes.index(a) for a in FULL if a in axes]
     full = data.transpose(order)
@@ -128,6 +126,14 @@ def _client(client, scheduler, n_workers, processes):
         c.close()
         cluster.close()
     return c, close
+
+
+def check_supported(axes: str, spec: RunSpec) -> None:
+    """What the chunked path cannot do, as a one-line ValueError before any work."""
+    if "S" in axes:
+        raise ValueError("RGB(A) images are not supported by the chunked path; use the in-memory one")
+    if spec.planes != "shared":
+        raise ValueError("a chunked run trains one network per channel group; planes must be 'shared'")
 
 
 def check_output(output, inputs=(), overwrite: bool = False) -> Path:
@@ -179,12 +185,11 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
     mode, kernel, z_fwhm, z_fwhm_unit = spec.mode, spec.kernel, spec.z_fwhm, spec.z_fwhm_unit
     axial_method, fusion, channels, model = spec.axial_method, spec.fusion, spec.channels, spec.model
     out_dtype = None if spec.out_dtype in (None, "float32") else spec.out_dtype
-    if spec.planes != "shared":
-        raise ValueError("a chunked run trains one network per channel group; planes must be 'shared'")
     if tile % slab or slab < 1:
         raise ValueError(f"tile ({tile}) must be a multiple of slab ({slab})")
     output = Path(output)
     full, axes, sizes, translate, names, in_path = _open(source, axes, pixel_sizes)
+    check_supported(axes, spec)
     check_output(output, [in_path], overwrite)
     cfg = config or ZSSRConfig()
     if cfg.tile is None:
