@@ -129,6 +129,13 @@ def main(argv=None) -> None:
                 rows.append((planes, mode, w, r))
                 print(f"{planes} planes {mode} {w} worker(s): {r['wall_s']:.0f} s, peak process "
                       f"{r['peak_proc_mib']:.0f} MiB, tree {r['peak_tree_mib']:.0f} MiB", flush=True)
+                if args.out:                    # after every row: a run stopped later keeps what finished
+                    write_report(_table(rows, args), args.out)
+    if not args.out:
+        print(_table(rows, args))
+
+
+def _table(rows, args) -> str:
     lines = [f"# Chunked runs: {args.size}x{args.size} uint16, OME-Zarr in and out",
              "", f"Command: `python benchmarks/big_volume.py {' '.join(sys.argv[1:])}`",
              (f"Training: {args.iters} iterations on {args.train_planes} planes; config overrides: "
@@ -141,12 +148,7 @@ def main(argv=None) -> None:
         lines.append(f"| {planes} | {mode} | {w} | {r['wall_s']:.1f} | {s.get('train', 0):.1f} | "
                      f"{s.get('blocks', 0):.1f} | {r['blocks']} | {r['peak_proc_mib']:.0f} | "
                      f"{r['peak_tree_mib']:.0f} |")
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        write_report(text, args.out)
-    else:
-        print(text)
-
+    return "\n".join(lines) + "\n"
 
 if __name__ == "__main__":
     main()

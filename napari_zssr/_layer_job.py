@@ -10,7 +10,9 @@ result lands in world coordinates lives here or below, so it can be tested witho
   ``RunSpec`` and a ``ZSSRConfig``;
 * :func:`snapshot_layer` / :func:`build_job` - everything the worker needs, captured at Run as
   plain data (no layer, no widget, no viewer);
-* :func:`run_job` - the blocking call that runs in the worker thread;
+* :func:`run_job` - the blocking call that runs in the worker thread: in memory, or, for a result
+  above :data:`BIG_OUTPUT_BYTES`, block by block into an OME-Zarr store (``nd.chunked``) that
+  comes back as a lazy (dask) layer;
 * :func:`result_layer_data` - napari layer-data tuples for the result, with scale/translate from
   :func:`napari_zssr.nd.output_scale_translate` so the result overlays the source exactly.
 """
@@ -31,6 +33,11 @@ CHANNEL_COLORMAPS_2 = ("magenta", "green")
 CHANNEL_COLORMAPS = ("cyan", "magenta", "yellow", "red", "green", "blue")
 # source layer metadata a result keeps (set by the reader: what the file called the channel)
 KEPT_METADATA = ("channel_name", "channel_color", "channel_names", "time_increment", "time_unit")
+# a result estimated above this many bytes is written block by block into an OME-Zarr store the
+# user picks and shown lazily, instead of being computed in memory (tests lower it)
+BIG_OUTPUT_BYTES = 1 << 30
+# share of the progress bar given to training in a chunked run (the rest counts blocks)
+CHUNKED_TRAIN_SHARE = 0.3
 
 
 # --------------------------------------------------------------------------------------------- axes
@@ -94,6 +101,7 @@ class LayerSnapshot:
     units: Optional[tuple] = None
     axis_labels: Optional[tuple] = None
     metadata: dict = dataclasses.field(default_factory=dict)   # KEPT_METADATA of the source
+    source_path: Optional[str] = None     # the file the layer was read from, if any
 
 
 @dataclass
@@ -103,6 +111,12 @@ class ZSSRJob:
     spec: RunSpec
     config: Any                         # ZSSRConfig
     pixel_sizes: dict
+    output: Optional[str] = None        # OME-Zarr store of a chunked run; None: in memory
+    overwrite: bool = False             # replace an existing store made by another run
+
+    @property
+    def chunked(self) -> bool:
+        return self.output is not None
 
     @property
     def mode(self) -> str:
@@ -115,10 +129,9 @@ def snapshot_layer(layer, axes: Optional[str] = None) -> LayerSnapshot:
 
     if not isinstance(layer, Image):
         raise ValueError("choose an image layer")
-    if getattr(layer, "multiscale", False):
-        raise ValueError(f"layer {layer.name!r} is multiscale; ZSSR needs a single-resolution image")
     rgb = bool(layer.rgb)
-    data = layer.data
+    # a pyramid (e.g. from napari-ome-zarr): its full-resolution level, still lazy
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     data_ndim = layer.ndim + (1 if rgb else 0)
     labels = tuple(str(a) for a in getattr(layer, "axis_labels", ()) or ())
     if axes is None or not str(axes).strip():
@@ -139,6 +152,7 @@ def snapshot_layer(layer, axes: Optional[str] = None) -> LayerSnapshot:
         units=tuple(units) if units is not None else None,
         axis_labels=labels or None,
         metadata={k: v for k, v in dict(layer.metadata or {}).items() if k in KEPT_METADATA},
+        source_path=getattr(getattr(layer, "source", None), "path", None),
     )
 
 
@@ -182,24 +196,133 @@ def form_to_run(values: dict):
     return spec, ZSSRConfig.from_preset(preset, **cfg_kw)
 
 
-def build_job(layer, spec: Optional[RunSpec] = None, config=None, *, axes: Optional[str] = None) -> ZSSRJob:
+def is_lazy(data) -> bool:
+    """Data napari reads on demand (dask, zarr, ...), as opposed to a numpy array in memory."""
+    return not isinstance(data, np.ndarray) and hasattr(data, "chunks")
+
+
+def output_nbytes(shape, mode: str, factors, itemsize: int = 4) -> int:
+    """Estimated size of a result: the input's element count times the factors, times itemsize.
+    ``factors``: the spec's tuple (lateral (sy, sx) or (s,), axial (sz,)) or the form's dict."""
+    f = list(factors.values()) if isinstance(factors, dict) else list(factors or (2.0,))
+    if mode == "lateral" and len(f) == 1:
+        f = f * 2
+    return int(np.prod([int(n) for n in shape], dtype=np.float64) * float(np.prod(f)) * itemsize)
+
+
+def wants_chunked(shape, mode: str, factors, itemsize: int = 4) -> bool:
+    """Whether a result goes block by block into an OME-Zarr store (above BIG_OUTPUT_BYTES)."""
+    return output_nbytes(shape, mode, factors, itemsize) > BIG_OUTPUT_BYTES
+
+
+def _out_itemsize(spec: RunSpec, dtype) -> int:
+    return np.dtype(dtype).itemsize if spec.out_dtype == "input" else 4
+
+
+def build_job(layer, spec: Optional[RunSpec] = None, config=None, *, axes: Optional[str] = None,
+              output: Optional[str] = None, overwrite: bool = False) -> ZSSRJob:
     """Everything the worker needs to super-resolve ``layer``, as plain data, checked before any work
-    (``RunSpec.resolve`` on the layer's shape, axes and pixel sizes: the one-line errors)."""
+    (``RunSpec.resolve`` on the layer's shape, axes and pixel sizes: the one-line errors).
+
+    A result above BIG_OUTPUT_BYTES needs ``output``, an OME-Zarr path (checked here by
+    nd.chunked's rules: never the input, an existing store only to resume it or with
+    ``overwrite``); a smaller one ignores it and is computed in memory as always."""
     from napari_zssr.engine.config import ZSSRConfig
 
     spec = spec or RunSpec()
     snap = snapshot_layer(layer, axes)
     pixel_sizes = pixel_sizes_from_scale(snap.axes, snap.scale)
     run = spec.resolve(np.shape(snap.data), snap.axes, pixel_sizes)
-    return ZSSRJob(source=snap, spec=run.spec, config=config or ZSSRConfig(), pixel_sizes=pixel_sizes)
+    job = ZSSRJob(source=snap, spec=run.spec, config=config or ZSSRConfig(), pixel_sizes=pixel_sizes)
+    shape = np.shape(snap.data)
+    if wants_chunked(shape, job.mode, run.spec.factors, _out_itemsize(run.spec, snap.dtype)):
+        from napari_zssr.nd.chunked import check_output, check_supported
+
+        gib = output_nbytes(shape, job.mode, run.spec.factors, _out_itemsize(run.spec, snap.dtype)) / 2**30
+        check_supported(snap.axes, run.spec)
+        if not output or not str(output).strip() or str(output).strip() == ".":
+            raise ValueError(f"the result is about {gib:.1f} GiB, more than is computed in memory "
+                             f"({BIG_OUTPUT_BYTES / 2**30:.2g} GiB): choose an OME-Zarr output (*.zarr)")
+        job.output = str(check_output(str(output).strip(), [snap.source_path], overwrite))
+        job.overwrite = overwrite
+    return job
 
 
 def run_job(job: ZSSRJob, progress: Optional[Callable] = None, cancel=None):
-    """The blocking work (runs in the worker thread): plain data in, ``NDResult`` out."""
+    """The blocking work (runs in the worker thread): plain data in, ``NDResult`` (or, for a
+    chunked job, ``ChunkedResult``) out."""
+    if job.chunked:
+        return run_chunked_job(job, progress, cancel)
     from napari_zssr.nd import super_resolve_nd
 
     return super_resolve_nd(np.asarray(job.source.data), job.source.axes, job.spec, pixel_sizes=job.pixel_sizes,
                             config=job.config, progress=progress, cancel=cancel)
+
+
+@dataclass
+class ChunkedResult:
+    """A chunked run's result as result_layer_data needs it: lazy data over the written store."""
+    data: Any                      # dask array, in the source layer's axis order
+    axes: str
+    pixel_sizes: dict
+    factors: dict
+    params: dict
+    path: str
+    contrast_limits: list          # per channel (one entry without C), from the coarsest level
+    clipped: int = 0
+    blocks: int = 0
+    skipped: int = 0               # blocks found finished by an earlier (cancelled) run
+    notices: list = dataclasses.field(default_factory=list)
+
+
+class _ChunkedProgress:
+    """Training fills the first CHUNKED_TRAIN_SHARE of the bar, finished blocks the rest."""
+
+    def __init__(self, progress):
+        self.progress = progress
+
+    def __call__(self, ev) -> None:
+        stage = str(getattr(ev, "stage", "") or "")
+        if stage == "blocks" and ev.total:
+            ev.fraction = CHUNKED_TRAIN_SHARE + (1 - CHUNKED_TRAIN_SHARE) * ev.fraction
+        elif stage.startswith("train"):          # the engine's own events: iterations of a total
+            ev.fraction = CHUNKED_TRAIN_SHARE * min(1.0, ev.iteration / ev.total) if ev.total else 0.0
+        self.progress(ev)
+
+
+def run_chunked_job(job: ZSSRJob, progress: Optional[Callable] = None, cancel=None) -> ChunkedResult:
+    """nd.chunked.run_big_volume on the layer's (lazy) data into ``job.output``; the store is read
+    back lazily. Cancelled (checked between blocks): raises Cancelled and leaves the store for a
+    rerun to resume."""
+    import dask.array as da
+
+    from napari_zssr.engine.progress import Cancelled
+    from napari_zssr.io import ImageData
+    from napari_zssr.io.ome_zarr import coarsest_level, read_ome_zarr
+    from napari_zssr.nd.chunked import run_big_volume
+
+    src = job.source
+    data = src.data
+    if not isinstance(data, da.Array):          # zarr keeps its chunks; numpy is wrapped, not copied
+        data = da.from_array(data, chunks=getattr(data, "chunks", None) or "auto")
+    translate = {a.lower(): t for a, t in zip(layer_axes(src.axes), src.translate) if a in "ZYX"}
+    image = ImageData(data, src.axes, dict(job.pixel_sizes), translate=translate,
+                      channel_names=tuple(src.metadata["channel_names"]) if src.metadata.get("channel_names") else None)
+    res = run_big_volume(image, job.output, job.spec, config=job.config, n_workers=1, processes=False,
+                         overwrite=job.overwrite, progress=_ChunkedProgress(progress) if progress else None,
+                         cancel=cancel)
+    if res.cancelled:
+        raise Cancelled("cancelled")
+    out = read_ome_zarr(job.output)
+    lazy = out.data.transpose([out.axes.index(a) for a in src.axes])   # as the source layer's axes
+    small = coarsest_level(job.output)
+    if "C" in out.axes:
+        small = np.moveaxis(small, out.axes.index("C"), 0)
+        limits = [_contrast(small[c]) for c in range(small.shape[0])]
+    else:
+        limits = [_contrast(small)]
+    return ChunkedResult(lazy, src.axes, res.pixel_sizes, res.factors, res.params, job.output, limits,
+                         clipped=res.clipped, blocks=res.blocks, skipped=res.skipped)
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -244,7 +367,8 @@ def result_layer_data(job: ZSSRJob, result) -> list:
     src_units, src_labels = by_letter(src.units), by_letter(src.axis_labels)
 
     out_axes = str(result.axes)
-    data = np.asarray(result.data)
+    data = result.data if is_lazy(result.data) else np.asarray(result.data)
+    known = getattr(result, "contrast_limits", None)      # a chunked result: never scanned here
     dims = layer_axes(out_axes)
     factors = {str(k).lower(): float(v) for k, v in dict(result.factors).items()}
     scale = [src_scale.get(a, 1.0) for a in dims]
@@ -265,6 +389,8 @@ def result_layer_data(job: ZSSRJob, result) -> list:
         "pixel_sizes": dict(result.pixel_sizes),
         "clipped": int(getattr(result, "clipped", 0) or 0),
     }
+    if getattr(result, "path", None):
+        run_meta["path"] = str(result.path)
 
     def kwargs_for(name, scale_, translate_, units_, labels_, **extra):
         kw = dict(
@@ -288,7 +414,8 @@ def result_layer_data(job: ZSSRJob, result) -> list:
             else:
                 kw["contrast_limits"] = src.contrast_limits
         else:
-            kw["contrast_limits"] = src.contrast_limits if (same_dtype and src.contrast_limits) else _contrast(data)
+            kw["contrast_limits"] = src.contrast_limits if (same_dtype and src.contrast_limits) else \
+                (known[0] if known else _contrast(data))
         return [(data, kw, "image")]
 
     ci = dims.index("C")
@@ -305,7 +432,7 @@ def result_layer_data(job: ZSSRJob, result) -> list:
         blending = src.blending
     out = []
     for c in range(n):
-        plane = np.take(data, c, axis=ci)
+        plane = data[(slice(None),) * ci + (c,)]          # numpy or dask alike
         label = names[c] if names and len(names) == n else f"ch{c}"
         kw = kwargs_for(
             f"{base_name} [{label}]",
@@ -316,6 +443,6 @@ def result_layer_data(job: ZSSRJob, result) -> list:
         )
         # as napari's channel_axis: the bottom channel opaque to what is below, the others added
         kw["blending"] = ("translucent_no_depth" if c == 0 else "additive") if blending == "additive" else blending
-        kw["contrast_limits"] = _contrast(plane)
+        kw["contrast_limits"] = known[c] if known else _contrast(plane)
         out.append((plane, kw, "image"))
     return out

@@ -48,3 +48,20 @@ def zssr_viewer(make_napari_viewer_proxy):
 def wait_done(qtbot, widget, timeout: int = 300_000) -> None:
     """Wait until the widget's worker has finished (and the main-thread slots have run)."""
     qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
+
+
+def read_only_dirs(tmp_path: Path) -> list:
+    """Folders nobody can create a file in: a chmod 555 folder (only when not root: root ignores the
+    mode bits, and CI runs as root) and /sys (sysfs refuses new files to root too)."""
+    import os
+
+    dirs = []
+    if os.geteuid() != 0:
+        ro = tmp_path / "read_only"
+        ro.mkdir()
+        ro.chmod(0o555)
+        dirs.append(ro)
+    if Path("/sys").is_dir():
+        dirs.append(Path("/sys"))
+    assert dirs, "no read-only folder to test with on this machine"
+    return dirs

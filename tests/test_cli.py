@@ -223,6 +223,19 @@ def test_bad_output_paths(output, files, tmp_path, capsys):
     assert not (tmp_path / "out.jpg").exists() and not (tmp_path / "nodir").exists()
 
 
+def test_read_only_output_folder(files, tmp_path, capsys):
+    from conftest import read_only_dirs
+
+    before = files["tif16"].read_bytes()
+    for folder in read_only_dirs(tmp_path):
+        out = folder / "out.tif"
+        assert main([str(files["tif16"]), "-o", str(out), *FAST]) == 2
+        line = _one_error_line(capsys)
+        assert "is not writable" in line and str(out) in line, line
+        assert not out.exists()
+    assert files["tif16"].read_bytes() == before
+
+
 def test_missing_output_option(files, capsys):
     assert main([str(files["png"])]) == 2
     assert "-o/--output" in _one_error_line(capsys)

@@ -8,6 +8,7 @@ from napari_zssr.cli import main
 from napari_zssr.cli.big import wants_big
 from napari_zssr.io import write_image
 from napari_zssr.io.ome_zarr import read_ome_zarr, write_ome_zarr
+from conftest import read_only_dirs
 
 FAST = ["--preset", "fast", "--max-iters", "16", "--steps", "1", "--seed", "3", "-q"]
 
@@ -85,4 +86,20 @@ def test_bad_input_exits_2_with_one_line(tmp_path, volume, capsys):
             f.write_bytes(b"not a chunk")
     assert main([str(bad), "-o", str(tmp_path / "b_out.zarr"), *FAST]) == 2
     assert "cannot read a chunk" in _err(capsys)
+    assert _tree_hash(volume) == before
+
+
+def test_read_only_output_folder_exits_2_before_any_work(tmp_path, volume, capsys, monkeypatch):
+    import napari_zssr.nd.chunked as chunked
+
+    def no_training(*a, **k):
+        raise AssertionError("trained although the output cannot be written")
+    monkeypatch.setattr(chunked, "train", no_training)
+    before = _tree_hash(volume)
+    for folder in read_only_dirs(tmp_path):
+        out = folder / "out.zarr"
+        assert main([str(volume), "-o", str(out), "--scale", "2", *FAST]) == 2
+        line = _err(capsys)
+        assert "is not writable" in line and str(out) in line, line
+        assert not out.exists()
     assert _tree_hash(volume) == before

@@ -85,6 +85,8 @@ class ZSSRWidget(QWidget):
         self.kernel.changed.connect(self._update_visibility)
         self.preset.changed.connect(self._on_preset_changed)
         self.init.changed.connect(self._show_iterations)
+        for field in (self.factor_y, self.factor_x, self.factor_z, self.out_dtype):
+            field.changed.connect(self._update_visibility)
         self.run_button.clicked.connect(self._on_run_clicked)
 
         self.reset_choices()
@@ -145,12 +147,21 @@ class ZSSRWidget(QWidget):
                                  tooltip="independent: one model per channel; joint: all channels together")
         self.out_dtype = ComboBox(label="output", choices=list(zip(("float32", "same dtype as input"), S.OUT_DTYPES)))
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value="default" if "default" in PRESETS else None)
+        # shown only for a result too big for memory (lj.BIG_OUTPUT_BYTES): it is written there
+        # block by block and shown lazily; a cancelled run's store resumes when run again
+        self.zarr_output = FileEdit(label="OME-Zarr output", mode="w", filter="*.zarr", value="",
+                                    tooltip="the result is too big for memory: it is written block by block "
+                                            "to this OME-Zarr store (*.zarr) and shown from there; a store "
+                                            "left by a cancelled run is resumed")
+        self.overwrite_output = CheckBox(text="replace an existing store", value=False,
+                                         tooltip="replace a store at that path made by other settings")
         self.form = Container(widgets=[
             self.image, self.axes, self.mode, self.factor_y, self.factor_x, self.factor_z,
             self.kernel, self.sigma_y, self.sigma_x, self.z_fwhm, self.z_fwhm_unit,
             self.axial_method, self.fusion,
             self.n_steps, self.back_projection_iters, self.noise_std, self.ensemble,
             self.planes, self.channels, self.out_dtype, self.preset,
+            self.zarr_output, self.overwrite_output,
         ])
 
         # ---- advanced
@@ -250,6 +261,16 @@ class ZSSRWidget(QWidget):
         self.axial_method.visible = self.fusion.visible = axial
         self.planes.visible = ("T" in axes) or ("Z" in axes and not axial)
         self.channels.visible = "C" in axes
+        self.zarr_output.visible = self.overwrite_output.visible = self.result_is_big()
+
+    def result_is_big(self) -> bool:
+        """Whether Run would write the result block by block to an OME-Zarr store."""
+        layer = self._current_layer()
+        if layer is None or self.current_axes() is None:
+            return False
+        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        itemsize = np.dtype(data.dtype).itemsize if self.out_dtype.value == "input" else 4
+        return lj.wants_chunked(np.shape(data), self.mode.value, self.form_values()["factors"], itemsize)
 
     def _on_preset_changed(self, *_):
         cfg = self._ZSSRConfig.from_preset(self.preset.value)
@@ -302,16 +323,20 @@ class ZSSRWidget(QWidget):
         layer = self.image.value
         if self.running or layer is None:
             return None if self.running else self._error("choose an image layer first")
+        output = str(self.zarr_output.value or "").strip()
         try:
             spec, config = lj.form_to_run(self.form_values())
-            job = lj.build_job(layer, spec, config, axes=self.axes.value.strip() or None)
+            job = lj.build_job(layer, spec, config, axes=self.axes.value.strip() or None,
+                               output=output if output and output != "." else None,
+                               overwrite=self.overwrite_output.value)
         except (ValueError, TypeError) as exc:
             return self._error(str(exc))
         self.last_error, self.last_result_layers, self.last_event, self._warned = None, [], None, set()
         self._run = self._alive["run"] = Run(job, returned=self._on_returned, errored=self._on_errored,
                                              warned=self._on_warned, finished=self._on_finished)
         self.plot.clear()
-        self.status.setText(f"starting on {job.source.name!r} ({job.source.axes}, {job.mode}) …")
+        where = f", block by block into {job.output}" if job.chunked else ""
+        self.status.setText(f"starting on {job.source.name!r} ({job.source.axes}, {job.mode}{where}) …")
         self._set_running(True)
         self._timer.start()
         self._run.start()
@@ -365,6 +390,8 @@ class ZSSRWidget(QWidget):
             tuples = lj.result_layer_data(run.job, result)
             self.last_result_layers = [self.viewer.add_image(data, **kwargs) for data, kwargs, _ in tuples]
             msg = f"done in {run.seconds():.1f} s → " + ", ".join(repr(t[1]["name"]) for t in tuples)
+            if run.job.chunked:
+                msg += f" (shown from {run.job.output}; {result.blocks} blocks, {result.skipped} resumed)"
             if int(getattr(result, "clipped", 0) or 0):
                 msg += f" ({result.clipped} values clipped to the {np.dtype(result.data.dtype).name} range)"
             quality, worse = holdout_summary(getattr(result, "params", {}) or {})
@@ -398,7 +425,8 @@ class ZSSRWidget(QWidget):
         if self._alive["alive"]:
             self._timer.stop()
             if run is not None and run.cancelled:
-                self.status.setText("cancelled - nothing was added")
+                self.status.setText("cancelled - nothing was added" + (
+                    f"; {run.job.output} keeps the finished blocks: Run again resumes" if run.job.chunked else ""))
             self._set_running(False)
         if run is not None:
             run.close()

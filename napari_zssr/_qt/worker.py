@@ -133,6 +133,10 @@ def fmt_eta(seconds) -> str:
 def format_event(ev) -> str:
     """One line for the status label: stage, iteration, loss, lr, job and ETA."""
     parts = [str(getattr(ev, "stage", "") or "")]
+    if parts[0] == "blocks":                     # a chunked run: its message counts the blocks
+        eta = getattr(ev, "eta_s", None)
+        return " · ".join(p for p in (*parts, getattr(ev, "message", ""),
+                                      f"ETA {fmt_eta(eta)}" if eta is not None else "") if p)
     it, total = getattr(ev, "iteration", None), getattr(ev, "total", None)
     if it:
         parts.append(f"it {it}/{total}" if total else f"it {it}")

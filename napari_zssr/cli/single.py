@@ -62,6 +62,10 @@ def main(argv=None) -> int:
     return _execute(prep, config, args, argv)
 
 
+class _WriteError(Exception):
+    """Writing the result failed after the work (one line; the input is untouched)."""
+
+
 def _execute(prep, config, args, argv) -> int:
     cancel = threading.Event()
     bar = _ui.ProgressBar(disable=args.quiet)
@@ -73,7 +77,12 @@ def _execute(prep, config, args, argv) -> int:
             if cancel.is_set():
                 raise Cancelled("cancelled")
             params = _run.output_params(result, like, argv, input=prep.input, output=prep.output)
-            _run.write(prep.output, result, like, params, input=prep.input, overwrite=args.overwrite)
+            try:
+                _run.write(prep.output, result, like, params, input=prep.input, overwrite=args.overwrite)
+            except FileExistsError:
+                raise
+            except OSError as exc:       # the folder became unwritable, or the disk is full
+                raise _WriteError(f"{prep.output}: cannot write the output ({exc.strerror or exc})") from None
             if args.save_model:
                 from ..nd import save_result_models
                 save_result_models(result, args.save_model, overwrite=args.overwrite,
@@ -82,6 +91,10 @@ def _execute(prep, config, args, argv) -> int:
         bar.close()
         _ui.error("cancelled; nothing written")
         return 130
+    except _WriteError as exc:
+        bar.close()
+        _ui.error(str(exc))
+        return 2
     except FileExistsError as exc:       # appeared while we were working
         bar.close()
         _ui.error(f"{exc}")

@@ -1,6 +1,7 @@
 """OME-Zarr (NGFF 0.4 and 0.5): lazy reading of level 0, writing with a downsampled pyramid.
 
     read_ome_zarr(path) -> ImageData whose `data` is a dask array (nothing is read until computed)
+    coarsest_level(path) -> the smallest pyramid level as numpy
     create_ome_zarr(path, shape, dtype, axes, ...) -> zarr.Group with an empty level 0 to fill
     write_pyramid(group) -> the lower levels, computed block by block from level 0
     write_ome_zarr(path, data, axes, ...) -> Path: all of the above for an array in one call
@@ -81,6 +82,15 @@ def _multiscales(attrs: dict, path) -> tuple[dict, str, dict]:
     if version not in NGFF_VERSIONS:
         raise ImageReadError(path, f"unsupported NGFF version {version!r} (read: {', '.join(NGFF_VERSIONS)})")
     return ms[0], version, ome
+
+
+def coarsest_level(path) -> np.ndarray:
+    """The smallest pyramid level of an OME-Zarr image, read whole (e.g. for contrast limits of a
+    result too big to scan); same axes as level 0."""
+    zarr = _zarr()
+    group = zarr.open_group(str(path), mode="r")
+    ms, _, _ = _multiscales(dict(group.attrs), path)
+    return np.asarray(group[ms["datasets"][-1]["path"]][...])
 
 
 def _scale(transforms, ndim: int, path) -> list[float]:

@@ -85,8 +85,6 @@ def _open(source, axes, pixel_sizes):
             raise ValueError("axes are needed for an array source (e.g. 'ZYX')")
     data = data if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks="auto")
     axes = validate_axes(axes, data.ndim)
-    if "S" in axes:
-        raise ValueError("RGB(A) volumes are not supported by the chunked path; use the in-memory one")
     check_values(np.zeros(1, data.dtype))               # dtype only: values are checked per block
     order = [axes.index(a) for a in FULL if a in axes]
     full = data.transpose(order)
@@ -133,15 +131,26 @@ def _client(client, scheduler, n_workers, processes):
     return c, close
 
 
-def _check_output(output: Path, in_path: Path | None) -> None:
-    if not str(output).rstrip("/").lower().endswith(".zarr"):
-        raise ValueError(f"{output}: the output of a chunked run is an OME-Zarr; name it *.zarr")
-    if in_path is not None:
-        a, b = in_path.resolve(), output.resolve()
-        if a == b or a in b.parents or b in a.parents:
-            raise ValueError(f"{output}: the output must not be the input or inside it")
-    if not output.parent.is_dir():
-        raise ValueError(f"{output}: directory {output.parent} does not exist")
+def check_supported(axes: str, spec: RunSpec) -> None:
+    """What the chunked path cannot do, as a one-line ValueError before any work."""
+    if "S" in axes:
+        raise ValueError("RGB(A) images are not supported by the chunked path; use the in-memory one")
+    if spec.planes != "shared":
+        raise ValueError("a chunked run trains one network per channel group; planes must be 'shared'")
+
+
+def check_output(output, inputs=(), overwrite: bool = False) -> Path:
+    """Before any work, one line on a bad output: the path rules (io.check_zarr_output_path), and an
+    existing path must be a chunked napari-zssr output (resumed if it is the same run; refused in
+    run_big_volume if not) unless overwrite. An empty folder counts as absent."""
+    from ..io import check_zarr_output_path
+
+    output = check_zarr_output_path(output, inputs)
+    if output.is_dir() and not any(output.iterdir()):
+        return output
+    if output.exists() and not overwrite and _stored_run(output) is None:
+        raise ValueError(f"{output}: exists (not a chunked napari-zssr output); pass overwrite to replace it")
+    return output
 
 
 def _stored_run(output: Path):
@@ -179,13 +188,12 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
     mode, kernel, z_fwhm, z_fwhm_unit = spec.mode, spec.kernel, spec.z_fwhm, spec.z_fwhm_unit
     axial_method, fusion, channels, model = spec.axial_method, spec.fusion, spec.channels, spec.model
     out_dtype = None if spec.out_dtype in (None, "float32") else spec.out_dtype
-    if spec.planes != "shared":
-        raise ValueError("a chunked run trains one network per channel group; planes must be 'shared'")
     if tile % slab or slab < 1:
         raise ValueError(f"tile ({tile}) must be a multiple of slab ({slab})")
     output = Path(output)
     full, axes, sizes, translate, names, in_path = _open(source, axes, pixel_sizes)
-    _check_output(output, in_path)
+    check_supported(axes, spec)
+    check_output(output, [in_path], overwrite)
     cfg = config or ZSSRConfig()
     if cfg.tile is None:
         cfg = cfg.replace(tile=NET_TILE)
@@ -226,6 +234,8 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
                       model=_model_key(model),
                       norms=None if normalizers is None else [n.to_dict() for n in normalizers])
     resumed = False
+    if output.is_dir() and not any(output.iterdir()):       # e.g. made by a file dialog
+        output.rmdir()
     if output.exists():
         run = _stored_run(output)
         if run is not None and run.get("fingerprint") == fp and (output / MARKERS / "models.safetensors").is_file():
