@@ -90,11 +90,11 @@ def test_bad_input_exits_2_with_one_line(tmp_path, volume, capsys):
 
 
 def test_read_only_output_folder_exits_2_before_any_work(tmp_path, volume, capsys, monkeypatch):
-    import napari_zssr.nd.chunked as chunked
+    import napari_zssr.nd.plan as plan            # chunked runs train through plan._train_checked
 
     def no_training(*a, **k):
         raise AssertionError("trained although the output cannot be written")
-    monkeypatch.setattr(chunked, "train", no_training)
+    monkeypatch.setattr(plan, "train", no_training)
     before = _tree_hash(volume)
     for folder in read_only_dirs(tmp_path):
         out = folder / "out.zarr"
