@@ -42,7 +42,8 @@ def main(argv=None):
                          "axial run without one; 1 is the old default)")
     ap.add_argument("--profile-run", action="store_true",
                     help="also restore assuming a FWHM of one z step (the default before the estimate)")
-    ap.add_argument("--noise-aware", action="store_true", help="experimental: noise on sons at the data's level")
+    ap.add_argument("--no-noise-aware", dest="noise_aware", action="store_const", const=False, default=None,
+                    help="no noise on sons (the default adds the noise a son's downscaling removed)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="config overrides, e.g. back_projection_iters=0 (values parsed as Python literals)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "axial_realistic.md"))
@@ -61,7 +62,7 @@ def main(argv=None):
              "Reduced size (the preset's iterations, a smaller volume): " if small else "")
     lines = [(f"# {title}Realistic axial benchmark: ground truth ({args.depth}, {args.size}, {args.size}), "
              f"preset `{args.preset}`, {cfg.max_iters} iterations, seed {args.seed}"
-             + (", noise on sons (--noise-aware)" if args.noise_aware else "")
+             + (", no noise on sons (--no-noise-aware)" if args.noise_aware is False else "")
              + (f", assumed z FWHM {args.z_fwhm:g} steps" if args.z_fwhm else "")
              + (f", settings {overrides}" if overrides else "")), "",
              f"Device: {describe_device(cfg.device)}.", "",

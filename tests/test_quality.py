@@ -130,9 +130,15 @@ def test_noise_kept_by_a_gaussian_slice_profile():
                                                                        rel=0.1)
 
 
-def test_noise_aware_training_is_off_by_default_and_recorded_when_on(acquisition):
-    on = axial_with_estimate(acquisition, scale=3, config=TINY, noise_aware=True)
-    assert on.result.params["noise_on_sons_std"] > 0
-    off = axial_with_estimate(acquisition, scale=3, config=TINY)
-    assert "noise_on_sons_std" not in off.result.params
+def test_noise_on_sons_is_measured_in_the_data_by_default_and_recorded(acquisition):
+    on = axial_with_estimate(acquisition, scale=3, config=TINY)
+    (std,) = on.result.params["noise_on_sons_std"]
+    assert 0 < std < 0.2                                      # normalised units; the data are noisy
+    off = axial_with_estimate(acquisition, scale=3, config=TINY, noise_aware=False)
+    assert off.result.params["noise_on_sons_std"] == [0.0]
     assert not np.array_equal(on.result.data, off.result.data)
+    given = axial_with_estimate(acquisition, scale=3, config=TINY.replace(noise_std=0.05))   # a user value wins
+    assert given.result.params["noise_on_sons_std"] == [0.05]
+    assert not ZSSRConfig.from_preset("paper").noise_aware
+    lateral = super_resolve_nd(acquisition[0], "YX", factors=2, config=TINY)
+    assert lateral.params["noise_on_sons_std"] == [0.0]       # lateral inputs: their noise is not measurable

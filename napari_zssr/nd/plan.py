@@ -10,13 +10,15 @@ import numpy as np
 
 from ..engine.config import ZSSRConfig
 from ..engine.infer import output_shape
+from ..engine.quality import noise_kept
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
+from ..engine.examples import evenly_spaced
 from ..engine.zssr import TrainedModel, apply, train
 from . import holdout
 from .axes import AXES, canonical_order
 from .intensity import Normalizer, cast_output, check_values
 from .models import check_models, load_for_run
-from .profile_estimate import estimate_z_fwhm
+from .profile_estimate import estimate_z_fwhm, noise_variance
 from .spec import Resolved, RunSpec, kernel_record
 
 @dataclass
@@ -86,6 +88,15 @@ def _train(sources, sf, cfg, kernel, prog, cancel, init=None) -> TrainedModel:
     return train(sources, sf, cfg, kernel=kernel, progress=prog, cancel=cancel, init=init)
 
 
+def noise_on_sons(planes, sf, kernel) -> float:
+    """The std of the noise a son lost to its downscaling: the data's white-noise variance (from
+    the corner of the xy spectra, where an oversampled PSF leaves only noise) times the share the
+    kernel removes. A real input line has all of it; a son without it teaches to sharpen noise."""
+    nv = noise_variance(np.concatenate([np.reshape(p, (-1,) + tuple(np.shape(p)[-2:])) for p in
+                                        evenly_spaced(planes, 16)]))
+    return float(np.sqrt(nv * max(0.0, 1.0 - noise_kept((64, 64), sf, kernel))))
+
+
 def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, cancel, *, model=None, init=None,
                    sources=None, both_axes=False, noisy=False):
     """Train on `planes` less a held-out part (or on `sources`, which never include the planes; or
@@ -95,6 +106,8 @@ def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, 
     -> (model, inference config, quality record or None)"""
     hold = holdout.split(planes, sf, cfg.holdout_fraction, both_axes=both_axes)
     if model is None:
+        if noisy and cfg.noise_aware and cfg.noise_std == 0:
+            cfg = cfg.replace(noise_std=noise_on_sons(planes, sf, kernel))
         model = _train(hold.train if sources is None else sources, sf, cfg, kernel, prog, cancel, init=init)
     if not hold.fathers:
         return model, icfg, None
@@ -376,6 +389,7 @@ def _record(run: Resolved, cfg: ZSSRConfig, norms, models, quals, clipped: int, 
         "rec_error": [m.rec_error for m in models], "cubic_rec_error": [m.cubic_rec_error for m in models],
         # per network: the gain over cubic on held-out parts (None: too small to hold any out)
         "quality": list(quals),
+        "noise_on_sons_std": [m.config.noise_std for m in models],   # normalised units (noise_aware)
         "clipped_values": clipped,
     }
     params["expected_gain_db"] = holdout.expected_gain(params)

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.config import ZSSRConfig
-from ..engine.quality import GainEstimate, noise_kept
-from .intensity import Normalizer, check_values
+from ..engine.quality import GainEstimate
+from .intensity import check_values
 from .plan import NDResult, super_resolve_nd
-from .spec import RunSpec
-from .profile_estimate import noise_variance
 
 HOLDOUT_FRACTION = ZSSRConfig.holdout_fraction
 
@@ -32,15 +30,14 @@ class AxialRun:
 def axial_with_estimate(volume: np.ndarray, *, scale=None, pixel_sizes: dict | None = None,
                         config: ZSSRConfig | None = None, z_fwhm=None, z_fwhm_unit: str = "steps",
                         holdout_fraction: float = HOLDOUT_FRACTION, fusion: str = "geometric",
-                        noise_aware: bool = False, progress=None, cancel=None) -> AxialRun:
+                        noise_aware: bool | None = None, progress=None, cancel=None) -> AxialRun:
     """Axial restoration of one (Z, Y, X) volume, with its held-out quality estimate.
 
     z_fwhm: the slice-profile FWHM (a user value always wins), or None (or "estimate") to estimate
     it from the data, used when the estimate is reliable, else one z step (as every axial run;
     params["z_fwhm_estimate"]["used"] says which). holdout_fraction 0: train on every plane and
-    measure nothing. noise_aware (experimental, off by default): sons get back the noise their
-    downscaling removed (ZSSR's noise on sons, at the level measured in the data), so the network
-    sees inputs as noisy as the real z lines.
+    measure nothing. noise_aware: sons get back the noise their downscaling removed, at the level
+    measured in the data (ZSSR's noise on sons); None: the config's (on by default).
     """
     data = np.asarray(volume)
     check_values(data)
@@ -51,17 +48,10 @@ def axial_with_estimate(volume: np.ndarray, *, scale=None, pixel_sizes: dict | N
             raise ValueError(f"z_fwhm must be a number, None or 'estimate'; got {z_fwhm!r}")
         z_fwhm = None
     cfg = (config or ZSSRConfig()).replace(holdout_fraction=holdout_fraction)
-    if noise_aware:
-        run = RunSpec(mode="axial", factors=scale, z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit).resolve(
-            data.shape, "ZYX", pixel_sizes)
-        f, kernel = run.sf[0], run.kernel                          # unknown profile: one z step
-        vol = Normalizer.fit(data).forward(data)                   # (Z, Y, X), as plan normalises
-        kept = noise_kept((64, 64), (f, 1.0), kernel)
-        cfg = cfg.replace(noise_std=float(np.sqrt(noise_variance(vol) * max(0.0, 1.0 - kept))))
+    if noise_aware is not None:
+        cfg = cfg.replace(noise_aware=bool(noise_aware))
     result = super_resolve_nd(data, "ZYX", mode="axial", scale=scale, pixel_sizes=pixel_sizes, config=cfg,
                               z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, fusion=fusion,
                               progress=progress, cancel=cancel)
     q = (result.params.get("quality") or [None])[0]
-    if noise_aware:
-        result.params["noise_on_sons_std"] = cfg.noise_std
     return AxialRun(result, None if q is None else GainEstimate.from_dict(q), result.params.get("z_fwhm_estimate"))
