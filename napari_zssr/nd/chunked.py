@@ -38,7 +38,8 @@ from .axes import validate_axes
 from .blocks import FULL, MARKERS, STORE, Block, Context, run_block
 from .holdout import expected_gain
 from .intensity import Normalizer, check_values
-from .plan import _estimate_profile, _given_models, _profile_notice, _train_checked
+from .plan import _given_models, _train_checked
+from .profile_estimate import profile_notice, profile_record
 from .spec import RunSpec, kernel_record
 from .sample import DEFAULT_TRAIN_PLANES, choose_planes, read_planes, read_slices
 
@@ -306,7 +307,7 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
         params.update(z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, axial_method=axial_method, fusion=fusion)
     if profile is not None:
         params["z_fwhm_estimate"] = profile
-        params["notices"] = [_profile_notice(profile)]
+        params["notices"] = [profile_notice(profile)]
 
     from ..io.ome_zarr import create_ome_zarr, update_params, write_pyramid
     if not resumed:
@@ -426,10 +427,9 @@ def _column_profile(full, channels: str, factor: float):
     y0, x0 = (n_y - e) // 2, (n_x - e) // 2
     col = np.asarray(full[0, :, :, y0:y0 + e, x0:x0 + e], dtype=np.float32)       # (Z, C, e, e)
     vol = col[:, :1] if channels != "joint" else col                  # channel groups: the first
-    block = vol[None, :, :, :, :, None]                              # (T, Z, C, Y, X, S) as nd.plan
-    if block.min() == block.max():
+    if vol.min() == vol.max():
         return None
-    return _estimate_profile(block, [slice(None)], [False], [Normalizer.fit(block)], factor)
+    return profile_record(Normalizer.fit(vol).forward(vol).mean(axis=1), factor)    # as nd.plan
 
 
 def _check_chunks(chunks, shape, present: str, mode: str, block_planes: int, tile: int, zband: int) -> None:

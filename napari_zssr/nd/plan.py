@@ -18,7 +18,7 @@ from . import holdout
 from .axes import AXES, canonical_order
 from .intensity import Normalizer, cast_output, check_values
 from .models import check_models, load_for_run
-from .profile_estimate import estimate_z_fwhm, noise_variance
+from .profile_estimate import noise_variance, profile_notice, profile_record
 from .spec import Resolved, RunSpec, kernel_record
 
 @dataclass
@@ -241,7 +241,7 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
     for m in models:                                  # e.g. "no learned prior for ...; random weights"
         notices += [n for n in m.notices if n not in notices]
     if profile is not None:
-        notices.append(_profile_notice(profile))
+        notices.append(profile_notice(profile))
     params = _record(run, cfg, norms, models, quals, clipped, notices, full)
     if profile is not None:
         params["z_fwhm_estimate"] = profile
@@ -251,24 +251,9 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
 
 
 def _estimate_profile(full: np.ndarray, groups, constant, norms, factor: float) -> Optional[dict]:
-    """The slice-profile estimate (a record) from the first time point of the first channel group
-    with data, or None when the volume is too small to tell."""
+    """The slice-profile record from the first time point of the first channel group with data."""
     gi = next(i for i, c in enumerate(constant) if not c)
-    vol = norms[gi].forward(full[0, :, groups[gi]]).mean(axis=(1, 4))          # (Z, Y, X)
-    try:
-        est = estimate_z_fwhm(vol, factor)
-    except ValueError:
-        return None
-    # an unreliable estimate (flat cost curve: weak z detail or strong noise) is reported, not used
-    return est.to_dict() | {"used": est.reliable}
-
-
-def _profile_notice(profile: dict) -> str:
-    fwhm = f"FWHM {profile['z_fwhm_steps']:.2f} z steps"
-    if profile["used"]:
-        return f"slice profile estimated from the data: {fwhm} (give a z FWHM to override)"
-    return (f"the slice-profile estimate ({fwhm}) is unreliable on these data; assumed one z step "
-            f"(give a z FWHM if you know it)")
+    return profile_record(norms[gi].forward(full[0, :, groups[gi]]).mean(axis=(1, 4)), factor)   # (Z, Y, X)
 
 
 _MERGED = ("normalisation", "iterations", "rec_error", "cubic_rec_error", "quality")

@@ -203,6 +203,26 @@ def estimate_z_fwhm(volume: np.ndarray, factor: float, *, candidates_steps: Sequ
     return ProfileEstimate(float(np.exp(best)), factor, nv, cands, costs, length)
 
 
+def profile_record(volume: np.ndarray, factor: float) -> dict | None:
+    """The estimate as a run records it, with "used": True when reliable (an unreliable estimate --
+    flat cost curve: weak z detail or strong noise -- is reported, not used); None when the volume
+    is too small to tell."""
+    try:
+        est = estimate_z_fwhm(volume, factor)
+    except ValueError:
+        return None
+    return est.to_dict() | {"used": est.reliable}
+
+
+def profile_notice(record: dict) -> str:
+    """One line for the user: the estimate and whether the run used it."""
+    fwhm = f"FWHM {record['z_fwhm_steps']:.2f} z steps"
+    if record["used"]:
+        return f"slice profile estimated from the data: {fwhm} (give a z FWHM to override)"
+    return (f"the slice-profile estimate ({fwhm}) is unreliable on these data; assumed one z step "
+            f"(give a z FWHM if you know it)")
+
+
 def _refine(x: np.ndarray, y: np.ndarray) -> float:
     """Minimum of a parabola through the best point and its neighbours (the best point at an end)."""
     i = int(np.argmin(y))
