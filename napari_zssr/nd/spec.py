@@ -104,7 +104,7 @@ class RunSpec:
     mode: str = "lateral"
     factors: Optional[Tuple[float, ...]] = None   # lateral (sy, sx) or (s,); axial (sz,); None: from pixel sizes
     kernel: Any = None                 # None/"bicubic", ("gaussian", sy, sx), or a 2-D array (axial: z profile)
-    z_fwhm: Optional[float] = None     # axial slice profile FWHM (None: one z step) ...
+    z_fwhm: Optional[float] = None     # axial slice profile FWHM (None: estimated in nd.plan, else one z step) ...
     z_fwhm_unit: str = "steps"         # ... in z steps or physical units of the pixel sizes
     axial_method: str = "isotropic"
     fusion: str = "geometric"
