@@ -241,6 +241,7 @@ def test_trained_chunked_axial_run_holds_out_estimates_and_equals_in_memory(tmp_
     res = run_big_volume(src, tmp_path / "out.zarr", mode="axial", config=CFG, client=client, slab=8, tile=16)
     (q,) = res.params["quality"]
     assert q == mem.params["quality"][0] and q["held_out"] == {"planes": [6]}
+    assert q["fusion"]["disagreement_mse"] > 0          # corrected for fusion, from the fuse blocks' sums
     assert res.params["expected_gain_db"] == mem.params["expected_gain_db"]
     assert res.params["z_fwhm_estimate"] == mem.params["z_fwhm_estimate"]
     assert res.params["z_fwhm"] == mem.params["z_fwhm"]

@@ -170,3 +170,43 @@ def test_cli_options_switch_the_holdout_and_the_back_projection_choice(image, tm
     assert main(argv + ["-o", str(tmp_path / "b.tif"), "--holdout-fraction", "0.9"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "at most 0.5" in err[0] and not (tmp_path / "b.tif").exists()
+
+
+def _record(a, b, truth, mse_cubic=1.0):
+    """A held-out record whose single-direction error is the mean of A's and B's (as measured)."""
+    mse = 0.5 * (np.mean((a - truth) ** 2) + np.mean((b - truth) ** 2))
+    est = GainEstimate(10 * np.log10(mse_cubic / mse), 10 * np.log10(1 / mse), 0.0, 2, 0.0, mse, mse_cubic)
+    return est.to_dict()
+
+
+def test_the_fusion_correction_is_exact_for_the_mean_of_two_results():
+    rng = np.random.default_rng(0)
+    truth = rng.random((1, 12, 16, 16))
+    a, b = truth + 0.1 * rng.normal(size=truth.shape), truth + 0.1 * rng.normal(size=truth.shape)
+    mean = 0.5 * (a + b)
+    rec = _record(a, b, truth)
+    out = holdout.with_fusion(rec, holdout.fusion_sums(a, b, mean, (0, 12)), "arithmetic")
+    # |(A+B)/2 - T|^2 = (|A-T|^2 + |B-T|^2)/2 - |A-B|^2/4: the fused error without the truth
+    assert out["mse_model"] == pytest.approx(np.mean((mean - truth) ** 2), rel=1e-4)
+    assert out["expected_gain_db"] == pytest.approx(10 * np.log10(1 / np.mean((mean - truth) ** 2)), abs=1e-3)
+    assert out["single_direction_gain_db"] == rec["expected_gain_db"] < out["expected_gain_db"] - 2.5  # ~+3 dB
+    assert out["fusion"]["how"] == "arithmetic" and out["message"].startswith("expected gain over cubic: +")
+    # a geometric fusion adds its distance from the mean; identical results gain nothing
+    geo = holdout.with_fusion(rec, holdout.fusion_sums(a, b, mean - 0.05, (0, 12)), "geometric")
+    assert geo["fusion"]["excess_mse"] == pytest.approx(0.05 ** 2) and geo["mse_model"] > out["mse_model"]
+    same = holdout.with_fusion(_record(a, a, truth), holdout.fusion_sums(a, a, a, (0, 12)), "geometric")
+    assert same["expected_gain_db"] == pytest.approx(same["single_direction_gain_db"], abs=1e-3)
+    assert holdout.with_fusion(None, (1.0, 0.0, 4), "geometric") is None
+    assert holdout.fusion_z_range(40, 4) == (4, 36) and holdout.fusion_z_range(8, 4) == (0, 8)
+
+
+def test_an_axial_run_reports_the_estimate_for_its_fused_result():
+    from napari_zssr.simulate import simulate_acquisition
+    acq = simulate_acquisition((24, 48, 48), z_step=3, seed=0, photons=100.0, z_fwhm_px=3.0)
+    res = super_resolve_nd(acq.raw, "ZYX", mode="axial", scale=3, z_fwhm=1.0, config=TINY)
+    (q,) = res.params["quality"]
+    assert q["fusion"]["how"] == "geometric" and q["fusion"]["disagreement_mse"] > 0
+    single = q["mse_cubic"] / 10 ** (q["single_direction_gain_db"] / 10)
+    d, e = q["fusion"]["disagreement_mse"], q["fusion"]["excess_mse"]
+    assert q["mse_model"] == pytest.approx(max(single - d / 4 + e, single / 4), rel=1e-3)
+    assert res.params["expected_gain_db"] == q["expected_gain_db"]

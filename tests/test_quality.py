@@ -104,7 +104,7 @@ def test_holdout_run_records_the_estimate_and_the_estimated_profile(acquisition)
         assert any(n.startswith("slice profile estimated from the data: FWHM") for n in run.result.notices)
     else:
         assert run.result.params["z_fwhm"] is None
-        assert any("unreliable" in n for n in run.result.notices)
+        assert any("unreliable" in n or "assumed one z step" in n for n in run.result.notices)
     same = axial_with_estimate(acquisition, scale=3, config=TINY)       # None: estimated as well
     np.testing.assert_array_equal(same.result.data, run.result.data)
     user = axial_with_estimate(acquisition, scale=3, config=TINY, z_fwhm=1.0)   # a user value wins
@@ -142,3 +142,21 @@ def test_noise_on_sons_is_measured_in_the_data_by_default_and_recorded(acquisiti
     assert not ZSSRConfig.from_preset("paper").noise_aware
     lateral = super_resolve_nd(acquisition[0], "YX", factors=2, config=TINY)
     assert lateral.params["noise_on_sons_std"] == [0.0]       # lateral inputs: their noise is not measurable
+
+
+@pytest.mark.parametrize("steps, used, near", [(1.1, False, True), (0.85, False, True), (1.4, True, False),
+                                               (0.7, True, False)])
+def test_a_reliable_estimate_near_one_step_keeps_one_step(monkeypatch, steps, used, near):
+    from napari_zssr.nd import profile_estimate as pe
+
+    class Fake:
+        reliable, fwhm_steps = True, steps
+
+        def to_dict(self):
+            return {"z_fwhm_px": 4 * steps, "z_fwhm_steps": steps, "reliable": True}
+    monkeypatch.setattr(pe, "estimate_z_fwhm", lambda volume, factor: Fake())
+    rec = pe.profile_record(np.zeros((8, 8, 8)), 4.0)
+    assert rec["used"] is used and rec["near_one_step"] is near
+    notice = pe.profile_notice(rec)
+    assert notice.startswith("slice profile estimated from the data: FWHM")
+    assert ("assumed one z step" in notice) is near

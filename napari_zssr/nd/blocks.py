@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.zssr import apply
+from .holdout import fusion_sums, fusion_z_range
 from .intensity import cast_output
 
 MARKERS = ".zssr_blocks"        # inside the output store: markers, the models, scratch arrays
@@ -178,7 +179,11 @@ def run_block(block: Block, ctx: Context, shapes: dict) -> dict:
         b = np.asarray(ctx.array(f"{MARKERS}/yz")[out_region])
         fused = fuse_with_shift(a, b, ctx.fusion, shapes["shift"][(block.t, block.g)])
         out, clipped = _cast(ctx, norm.inverse(fused))
-        return _finish(ctx, block, "0", out_region, out, clipped=clipped)
+        # what fusion cancels of the errors, summed over the planes the run's estimate uses
+        lo, hi = fusion_z_range(shapes["Z_out"], shapes["factor"])
+        first, last = max(lo, block.z[0]) - block.z[0], min(hi, block.z[1]) - block.z[0]
+        sums = fusion_sums(a[0], b[0], fused[0], (first, max(first, last)))
+        return _finish(ctx, block, "0", out_region, out, clipped=clipped, fusion_sums=list(sums))
     raise ValueError(f"unknown block kind {block.kind!r}")
 
 

@@ -36,7 +36,7 @@ from ..engine.config import ZSSRConfig
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, is_cancelled
 from .axes import validate_axes
 from .blocks import FULL, MARKERS, STORE, Block, Context, run_block
-from .holdout import expected_gain
+from .holdout import expected_gain, with_fusion
 from .intensity import Normalizer, check_values
 from .plan import _given_models, _train_checked
 from .profile_estimate import profile_notice, profile_record
@@ -379,7 +379,7 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
     try:
         shared = cl.scatter(ctx, broadcast=True, hash=False)
         token = secrets.token_hex(6)
-        shapes, results = {"Z_out": z_out}, []
+        shapes, results = {"Z_out": z_out, "factor": sf[0]}, []
         for pi, blocks in enumerate(phases):
             if pi == 1:                                    # the fusion shift: min over both slab results
                 shapes["shift"] = {}
@@ -400,6 +400,12 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
     if result.cancelled:
         result.seconds = {"train": t_train, "blocks": t_blocks}
         return result
+    if mode == "axial":                 # the held-out estimates, corrected for the fusion of xz and yz
+        for gi in range(len(groups)):
+            sums = np.sum([r.get("fusion_sums", (0, 0, 0)) for b, r in zip(phases[1], results) if b.g == gi],
+                          axis=0)
+            params["quality"][gi] = with_fusion(params["quality"][gi], sums, fusion)
+        params["expected_gain_db"] = expected_gain(params)
     write_pyramid(group, present)
     params["clipped_values"] = result.clipped
     update_params(group, params)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine.config import ZSSRConfig
-from ..engine.quality import MESSAGE, WARNING, GainEstimate, held_out_gain
+from ..engine.quality import MESSAGE, WARNING, GainEstimate, fused_estimate, held_out_gain
 from .profile_estimate import noise_variance
 
 MAX_FRACTION = 0.5         # more held out than this leaves too little to learn from
@@ -105,6 +105,36 @@ def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False):
         if off.gain_db > est.gain_db:
             est, icfg = off, off_cfg
     return est.to_dict() | {"held_out": hold.where} | record, icfg
+
+
+def fusion_sums(a: np.ndarray, b: np.ndarray, fused: np.ndarray, z_range: tuple) -> tuple:
+    """(sum (A-B)^2, sum (F-(A+B)/2)^2, count) over output planes z_range of the xz and yz results
+    A, B and their fusion F (each (C, Z', Y, X), normalised), plane by plane (no full-size temporaries)."""
+    d = e = 0.0
+    for i in range(*z_range):
+        ai, bi = a[:, i].astype(np.float64), b[:, i].astype(np.float64)
+        d += float(np.sum((ai - bi) ** 2))
+        e += float(np.sum((fused[:, i] - 0.5 * (ai + bi)) ** 2))
+    return d, e, int(max(0, z_range[1] - z_range[0]) * a[:, 0].size)
+
+
+def fusion_z_range(z_out: int, factor: float) -> tuple:
+    """Output planes the fusion correction is measured on: all but ceil(factor) at each end (their
+    mirror padding is no image content, as the held-out measure shaves its borders)."""
+    s = math.ceil(factor)
+    return (s, z_out - s) if z_out > 2 * s + 1 else (0, z_out)
+
+
+def with_fusion(record: dict | None, sums, how: str) -> dict | None:
+    """An axial record corrected for the fusion of the xz and yz results: the held-out planes
+    measure one direction at a time, while fusing two results whose errors differ cancels part of
+    them (most of the noise, on noisy data). sums: fusion_sums(...), or several added up."""
+    if not record or record.get("mse_model") is None or not sums[2]:
+        return record
+    d, e = sums[0] / sums[2], (sums[1] / sums[2] if how != "arithmetic" else 0.0)
+    est = fused_estimate(GainEstimate.from_dict(record), d, e)
+    return {**record, **est.to_dict(), "single_direction_gain_db": record["expected_gain_db"],
+            "fusion": {"how": how, "disagreement_mse": float(f"{d:.6g}"), "excess_mse": float(f"{e:.6g}")}}
 
 
 def summary(params: dict):

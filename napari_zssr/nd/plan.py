@@ -171,7 +171,12 @@ def _axial(vol: np.ndarray, f: float, cfg: ZSSRConfig, kernel, method: str, fusi
     prog(ProgressEvent(stage="infer", message="inference on xz and yz slices"))
     out_xz = np.moveaxis(_apply_chunks(model, xz, icfg, cancel), 0, 2)    # (C, Z', Y, X)
     out_yz = np.moveaxis(_apply_chunks(model, yz, icfg, cancel), 0, 3)
-    return fuse(out_xz, out_yz, fusion), model, quality
+    out = fuse(out_xz, out_yz, fusion)
+    # the held-out planes measured one direction; fusing both cancels part of their errors
+    if quality:
+        sums = holdout.fusion_sums(out_xz, out_yz, out, holdout.fusion_z_range(out.shape[1], f))
+        quality = holdout.with_fusion(quality, sums, fusion)
+    return out, model, quality
 
 
 def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None, *,
