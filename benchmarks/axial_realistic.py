@@ -67,7 +67,8 @@ def main(argv=None):
              + (f", settings {overrides}" if overrides else "")), "",
              f"Device: {describe_device(cfg.device)}.", "",
              "| row | photons | factor | true FWHM | cubic PSNR / SSIM | ZSSR PSNR / SSIM | gain dB | held-out dB "
-             "| one direction | BP | FWHM est | s | CPU s |" + (" ZSSR assuming 1 step PSNR / SSIM |" if args.profile_run else ""),
+             "| one direction | BP | FWHM est | s | CPU s |"
+             + (" ZSSR assuming 1 step PSNR / SSIM |" if args.profile_run else ""),
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if args.profile_run else "")]
     for row in select(args.rows):
         raw, ref = make_row(row, args.size, args.depth, args.seed)
@@ -94,8 +95,8 @@ def main(argv=None):
         lines.append(line)
         print(line, flush=True)
     lines += ["", ("gain: ZSSR - cubic PSNR against the noise-free isotropic reference; held-out: the estimate the "
-              "run reports without ground truth (issue 16 asks for |held-out - gain| <= 0.5 dB), corrected for the fusion "
-              "of the xz and yz results; one direction: before that correction.")]
+              "run reports without ground truth (issue 16 asks for |held-out - gain| <= 0.5 dB), corrected for "
+              "the fusion of the xz and yz results; one direction: before that correction.")]
     write_report("\n".join(lines) + "\n", args.out)
     return 0
 

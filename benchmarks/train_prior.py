@@ -172,11 +172,11 @@ class TaskStream:
 
 
 @torch.no_grad()
-def validate(net, pairs, precision) -> float:
+def validate(net, pairs, precision, dev="cpu") -> float:
     """Mean PSNR gain (dB) over cubic on the held-out pairs."""
     gains = []
-    dev = torch.device("cpu")
     for son, father in pairs:
+        son, father = son.to(dev), father.to(dev)
         with autocast(dev, precision):
             out = net(son).float()
         mse_net = torch.mean((out - father) ** 2).item()
@@ -200,6 +200,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--validate-every", type=int, default=500)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (examples are made on the CPU either way)")
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="stop pre-training after this long (the card records the step reached)")
     ap.add_argument("--out", type=Path, default=None, help=f"default: {PRIOR_DIR}/<family>_<c>ch.safetensors")
     args = ap.parse_args(argv)
 
@@ -207,18 +210,19 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng([args.seed, args.channels, 0 if args.family == "lateral" else 1])
-    precision = "bf16" if cpu_has_fast_bf16() else "fp32"
-    dev = torch.device("cpu")
+    dev = torch.device(args.device)
+    precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp32") if dev.type == "cuda" else \
+        ("bf16" if cpu_has_fast_bf16() else "fp32")
     images = training_images(args.channels, args.seed)
     stream = TaskStream(images, args.family, args.crop, rng)
     val = validation_pairs(args.channels, args.family)
     cfg = ZSSRConfig()
     net = ZSSRNet(args.channels, cfg.depth, cfg.width, cfg.init_std_factor, seed=args.seed)
-    net = net.to(memory_format=torch.channels_last)
+    net = net.to(dev, memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     print(f"# {args.family} prior, {args.channels} channel(s), {len(images)} training images, "
           f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads, {precision}", flush=True)
-    print(f"step 0 val_gain_db {validate(net, val, precision):.3f}", flush=True)
+    print(f"step 0 val_gain_db {validate(net, val, precision, dev):.3f}", flush=True)
     t0 = time.perf_counter()
     log = []
     warm = min(200, args.steps // 10 + 1)
@@ -227,12 +231,19 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (it + 1) / warm)
         x, y = stream.batch(args.batch)
-        loss = train_step(net, opt, x.contiguous(memory_format=torch.channels_last), y, dev, precision)
-        if (it + 1) % args.validate_every == 0 or it + 1 == args.steps:
-            v = validate(net, val, precision)
+        loss = train_step(net, opt, x.to(dev).contiguous(memory_format=torch.channels_last), y.to(dev), dev,
+                          precision)
+        over = args.max_minutes is not None and time.perf_counter() - t0 > 60 * args.max_minutes
+        if (it + 1) % args.validate_every == 0 or it + 1 == args.steps or over:
+            v = validate(net, val, precision, dev)
             log.append((it + 1, v))
             print(f"step {it + 1} loss {float(loss):.4f} val_gain_db {v:.3f} "
                   f"{time.perf_counter() - t0:.0f}s", flush=True)
+        if over:
+            stopped = it + 1
+            break
+    else:
+        stopped = args.steps
     # Reptile (first order): adapt a copy to one task for `inner` steps, move towards it
     for it in range(args.reptile_steps):
         start = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -240,19 +251,21 @@ def main(argv=None):
         task = draw_task(args.family, rng)
         for _ in range(args.inner):
             xs, ys = zip(*(stream.pair(task) for _ in range(max(1, args.batch // 2))))
-            train_step(net, inner, torch.cat(xs).contiguous(memory_format=torch.channels_last), torch.cat(ys),
-                       dev, precision)
+            train_step(net, inner, torch.cat(xs).to(dev).contiguous(memory_format=torch.channels_last),
+                       torch.cat(ys).to(dev), dev, precision)
         eps = args.meta_lr * (1 - it / args.reptile_steps)
         net.load_state_dict({k: start[k] + eps * (v - start[k]) for k, v in net.state_dict().items()})
         if (it + 1) % max(1, args.validate_every // args.inner) == 0 or it + 1 == args.reptile_steps:
-            v = validate(net, val, precision)
+            v = validate(net, val, precision, dev)
             log.append((args.steps + it + 1, v))
             print(f"reptile {it + 1} val_gain_db {v:.3f} {time.perf_counter() - t0:.0f}s", flush=True)
     out = args.out or PRIOR_DIR / prior_filename(args.family, args.channels)
-    card = {"family": args.family, "channels": args.channels, "steps": args.steps, "batch": args.batch,
+    card = {"family": args.family, "channels": args.channels, "steps": stopped, "batch": args.batch,
             "crop": args.crop, "lr": args.lr, "reptile_steps": args.reptile_steps, "inner": args.inner,
             "inner_lr": args.inner_lr, "meta_lr": args.meta_lr, "seed": args.seed,
             "training_images": len(images), "validation": log[-3:], "seconds": round(time.perf_counter() - t0),
+            "device": torch.cuda.get_device_name() if dev.type == "cuda" else cpu_name(), "precision": precision,
+            "schedule_steps": args.steps,
             "command": " ".join(["python", "benchmarks/train_prior.py"] + (argv if argv is not None else sys.argv[1:]))}
     save_prior(net, out, card)
     print(f"wrote {out}\n{json.dumps(card)}", flush=True)

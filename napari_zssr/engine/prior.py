@@ -53,7 +53,7 @@ def save_prior(net: ZSSRNet, path, card: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "channels": net.channels, "depth": net.depth, "width": net.width, "card": card}
-    tensors = {k: v.detach().float().contiguous() for k, v in net.state_dict().items()}
+    tensors = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
     fd, tmp = tempfile.mkstemp(prefix=".prior-", suffix=".tmp", dir=str(path.parent))
     os.close(fd)
     try:
