@@ -320,7 +320,7 @@ def test_options_map_to_config_and_spec():
     cfg, spec = _parse("--warm-start")
     assert spec.planes == "warm-start" and spec.factors == (2.0,) and spec.out_dtype == "input"
     assert cfg.max_iters == ZSSRConfig.from_preset("default").max_iters and cfg.ensemble is True
-    assert cfg.init == "random" and spec.init is None          # the preset decides unless --init says
+    assert cfg.init == "auto" and spec.init is None            # the preset decides unless --init says
     _, spec = _parse("--axial", "3", "--z-fwhm", "1.5um", "--axial-method", "zssr", "--fusion", "arithmetic")
     assert spec.mode == "axial" and spec.factors == (3.0,)
     assert (spec.z_fwhm, spec.z_fwhm_unit, spec.axial_method, spec.fusion) == (1.5, "um", "zssr", "arithmetic")

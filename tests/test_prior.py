@@ -121,7 +121,37 @@ def test_corrupt_or_mismatched_prior_is_a_clear_error(tmp_path):
 
 def test_paper_preset_stays_random_init():
     assert ZSSRConfig.from_preset("paper").init == "random"
-    assert ZSSRConfig.from_preset("default").init == "random"      # the prior is opt-in for now
+    assert ZSSRConfig.from_preset("default").init == "auto"        # the prior where it measured no worse
+
+
+def test_auto_starts_one_plane_from_the_prior_in_gradual_stages():
+    cfg = ZSSRConfig(**TINY).replace(init="auto", n_steps=0, max_iters=2000, prior_iters=400)
+    m = train([_img()], 2, cfg)
+    assert m.init == "prior" and not m.notices and m.iterations == 400
+    # x2 from the prior: 4 stages of 100 (one jump of 400 lost 0.1-0.6 dB on Set5, 2.7 on a stack)
+    assert [round(r.sf[0], 3) for r in m.reports] == [1.189, 1.414, 1.682, 2.0]
+    # the prior's iterations never exceed max_iters
+    assert train([_img()], 2, cfg.replace(max_iters=8)).iterations == 8
+
+
+def test_auto_keeps_random_weights_for_stacks_and_where_no_prior_fits():
+    cfg = ZSSRConfig(**TINY).replace(init="auto")
+    stack = train([_img(), _img(seed=1)], 2, cfg)            # a shared network over several planes
+    assert stack.init == "random" and not stack.notices and stack.iterations == cfg.max_iters
+    np.testing.assert_array_equal(apply(stack, _img()).numpy(),
+                                  apply(train([_img(), _img(seed=1)], 2, cfg.replace(init="random")), _img()).numpy())
+    two = train([_img(c=2)], 2, cfg)                         # no 2-channel prior: random, quietly
+    assert two.init == "random" and not two.notices
+    asked = train([_img(c=2)], 2, cfg.replace(init="prior"))  # asked for: said why not
+    assert asked.init == "random" and "2-channel" in asked.notices[0]
+
+
+def test_gradual_stages_from_the_prior_up_to_x2_only():
+    from napari_zssr.engine.zssr import PRIOR_STAGE_ITERS, resolve_steps
+    assert resolve_steps(0, (2.0, 2.0), 600, PRIOR_STAGE_ITERS) == 4
+    assert resolve_steps(0, (2.0, 2.0), 600) == 2             # from random weights: stages of 250 at least
+    assert resolve_steps(0, (2.0, 2.0), 150, PRIOR_STAGE_ITERS) == 1
+    assert resolve_steps(0, (4.0, 4.0), 1800, PRIOR_STAGE_ITERS) == 7   # past x2: unchanged
 
 
 def test_priors_ship_in_the_wheel_and_load_from_a_plain_install(tmp_path):

@@ -168,7 +168,9 @@ class ZSSRWidget(QWidget):
         self.max_iters = SpinBox(label="iterations", min=1, max=1_000_000,
                                  value=cfg.prior_iters if cfg.init == "prior" else cfg.max_iters,
                                  tooltip="training iterations per model, from the learned prior or from "
-                                         "random weights (a gradual run past x2 trains up to 3x as many)")
+                                         "random weights (a gradual run past x2 trains up to 3x as many; "
+                                         "'automatic' starts one plane from the prior, which trains at most "
+                                         f"{cfg.prior_iters} of them)")
         self.crop_size = SpinBox(label="crop", min=8, max=4096, value=cfg.crop_size,
                                  tooltip="training crop edge (pixels)")
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=cfg.seed)
@@ -179,9 +181,11 @@ class ZSSRWidget(QWidget):
                                tooltip="threads for computing on the CPU; 0 = all cores")
         self.model_path = FileEdit(label="reuse model", mode="r", filter="*.zssr *.safetensors", value="",
                                    tooltip="apply a network saved with `zssr --save-model` instead of training")
-        self.init = ComboBox(label="start from", choices=list(zip(("learned prior", "random (paper)"), S.INITS)),
-                             value=cfg.init, tooltip="the network's starting weights: a learned prior, "
-                                                     "or random as in the paper")
+        self.init = ComboBox(label="start from",
+                             choices=list(zip(("automatic", "learned prior", "random (paper)"), S.INITS)),
+                             value=cfg.init, tooltip="the network's starting weights: automatic (the learned "
+                                                     "prior for one plane, random for stacks and axial runs), "
+                                                     "a learned prior, or random as in the paper")
         self.advanced_form = Container(widgets=[self.max_iters, self.crop_size, self.seed, self.init, self.device,
                                                 self.num_threads, self.model_path])
         self.advanced = QCollapsible("Advanced")
@@ -302,7 +306,9 @@ class ZSSRWidget(QWidget):
             preset=self.preset.value, n_steps=self.n_steps.value,
             back_projection_iters=self.back_projection_iters.value, noise_std=self.noise_std.value,
             ensemble=self.ensemble.value, crop_size=self.crop_size.value,
-            **{"prior_iters" if self.init.value == "prior" else "max_iters": self.max_iters.value},
+            # from the prior: the run's length whatever the start; automatic: a cap on the prior's
+            **({"prior_iters": self.max_iters.value} if self.init.value == "prior" else {}),
+            max_iters=self.max_iters.value,
             seed=self.seed.value, device=self.device.value, num_threads=self.num_threads.value or None,
         )
 

@@ -67,11 +67,17 @@ class ZSSRConfig:
     # 0: train on everything, no estimate (the paper preset)
     holdout_fraction: float = 0.1
     # starting point: "prior" loads the shipped learned weights that fit the run (engine/prior.py)
-    # and trains with the short `prior_*` schedule below; "random" is the paper's start and schedule.
-    # Random stays the default for now: the prior is 10x faster at the paper's Set5 x2 quality, but
-    # loses 2-2.7 dB on the simulated stack benchmark (benchmarks/results/prior/SUMMARY.md)
-    init: str = "random"
-    prior_iters: int = 400                # iterations of a run that starts from the prior
+    # and trains with the short `prior_*` schedule below; "random" is the paper's start and schedule;
+    # "auto" (default): the prior where it measured no worse than from scratch -- one plane, lateral
+    # (Set5 x2 37.09 dB in 600 iterations, x4 30.87 in 1800, each Set5 image at or above the authors'
+    # code) -- and random weights for a network shared by several planes (a 10-plane simulated stack
+    # lost 0.25 dB from the prior) and for axial runs (no axial prior ships).
+    # benchmarks/results/gpu_h200_session3/SUMMARY.md
+    init: str = "auto"
+    # iterations of a run that starts from the prior (never more than max_iters); up to x2 in
+    # gradual stages of at least PRIOR_STAGE_ITERS (x2: 4 stages of 150; one jump of 400 lost
+    # 0.1-0.6 dB on Set5 and 2.7 dB on the stack benchmark)
+    prior_iters: int = 600
     # the paper's lr from the prior too: on the prior's held-out images (coins, coffee; x2, 400
     # iterations) 1e-3 gave 30.04 / 32.94 dB, 5e-4 30.01 / 32.87, 2e-4 29.96 / 32.75
     prior_learning_rate: float = 1e-3
@@ -96,7 +102,7 @@ class ZSSRConfig:
 
     def from_prior(self) -> "ZSSRConfig":
         """The schedule of a run that starts from a learned prior (iterations, lr, warm-up)."""
-        return self.replace(max_iters=self.prior_iters, learning_rate=self.prior_learning_rate,
+        return self.replace(max_iters=min(self.max_iters, self.prior_iters), learning_rate=self.prior_learning_rate,
                             warmup_iters=self.prior_warmup_iters)
 
     @classmethod
@@ -136,6 +142,6 @@ PRESETS = {
     "default": dict(),
     # Previews: 1600 iterations on 64x64 crops (a quarter of the pixels of 400 full ones, and a
     # 64^2 step runs 5x faster than a 128^2 one on a CPU), no self-ensemble.
-    "fast": dict(crop_size=64, crop_size_beyond_x2=64, max_iters=1600, prior_iters=150, test_every=200,
+    "fast": dict(crop_size=64, crop_size_beyond_x2=64, max_iters=1600, prior_iters=300, test_every=200,
                  ensemble=False),
 }

@@ -29,7 +29,7 @@ from .network import ZSSRNet
 
 PRIOR_DIR = Path(__file__).resolve().parent / "priors"
 FORMAT = "napari-zssr-prior/1"
-INITS = ("prior", "random")
+INITS = ("auto", "prior", "random")
 
 
 def prior_filename(family: str, channels: int) -> str:

@@ -26,6 +26,7 @@ from .training import StageReport, train_stage
 MAX_FACTOR = 16.0
 STEPS_PER_DOUBLING = 4          # "auto" gradual SR: x2 in 4 stages (x1.19 each), finer beyond...
 MIN_STAGE_ITERS = 250            # ...each trained for at least this many iterations
+PRIOR_STAGE_ITERS = 100          # from the prior, up to x2: stages this short still pay (x2: 4 of 150)
 GRADUAL_FATHERS = 4              # planes of a stack whose stage outputs become fathers
 
 
@@ -73,19 +74,19 @@ def run_crop(cfg: ZSSRConfig, sf: Tuple[float, float]) -> int:
     return max(cfg.crop_size, cfg.crop_size_beyond_x2) if beyond_x2(cfg, sf) else cfg.crop_size
 
 
-def resolve_steps(n_steps: int, sf: Tuple[float, float], budget: int) -> int:
-    """Number of gradual stages; 0 means auto: up to x2, 4 steps per doubling (at most x1.19 each);
-    past x2, as many as the budget allows at MIN_STAGE_ITERS each (x4: 24 steps of x1.06).
+def resolve_steps(n_steps: int, sf: Tuple[float, float], budget: int, min_stage_to_x2: int = MIN_STAGE_ITERS) -> int:
+    """Number of gradual stages; 0 means auto: up to x2, 4 steps per doubling (at most x1.19 each)
+    of at least `min_stage_to_x2` iterations; past x2, as many as the budget allows at
+    MIN_STAGE_ITERS each (x4: 24 steps of x1.06).
     A factor along one axis only stays one jump: its stage outputs are no valid fathers, so
     splitting would only shorten training."""
     if n_steps >= 1:
         return int(n_steps)
     if min(sf) <= 1:
         return 1
-    most = budget // MIN_STAGE_ITERS
     if max(sf) > 2:
-        return max(1, most)
-    return max(1, min(math.ceil(STEPS_PER_DOUBLING * math.log2(max(sf)) - 1e-9), most))
+        return max(1, budget // MIN_STAGE_ITERS)
+    return max(1, min(math.ceil(STEPS_PER_DOUBLING * math.log2(max(sf)) - 1e-9), budget // min_stage_to_x2))
 
 
 def split_iters(total: int, n: int) -> List[int]:
@@ -170,19 +171,22 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
         net, started = init.net.to(device), "model"
     else:
         net = new_net(channels, cfg, device)
-        if cfg.init == "prior":
+        # "auto": the prior where it measured no worse than from scratch: one plane (a network
+        # shared by several planes learns more from them in a long run from random weights)
+        if cfg.init == "prior" or (cfg.init == "auto" and len(base) == 1):
             loaded, notice = apply_prior(net, channels, sf, k)
             if loaded:
                 # a learned start needs only a short adaptation to this image
                 cfg, started = cfg.from_prior(), "prior"
-            else:
+            elif cfg.init == "prior":      # asked for: say why not; "auto" falls back quietly
                 notices.append(notice)
                 if progress is not None:
                     progress(ProgressEvent(stage="notice", message=notice))
     pool = [Source(b, 1.0) for b in base]
     budget = run_budget(cfg, sf)
     cfg = cfg.replace(crop_size=run_crop(cfg, sf))
-    stages = stage_factors(sf, resolve_steps(cfg.n_steps, sf, budget))
+    stages = stage_factors(sf, resolve_steps(cfg.n_steps, sf, budget,
+                                             PRIOR_STAGE_ITERS if started == "prior" else MIN_STAGE_ITERS))
     iters = split_iters(budget, len(stages))
     model = TrainedModel(net, sf, channels, k, cfg, device, precision, init=started, notices=notices)
     # stage outputs cost an inference each: a few planes of a stack, and a central crop of a big

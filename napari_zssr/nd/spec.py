@@ -32,7 +32,7 @@ PLANES = ("shared", "per-plane", "warm-start")
 CHANNELS = ("independent", "joint")
 OUT_DTYPES = ("float32", "input")
 Z_FWHM_UNITS = ("steps", "um")
-INITS = ("prior", "random")
+INITS = ("auto", "prior", "random")
 
 # --- limits -------------------------------------------------------------------------------------
 MAX_FACTOR = MAX_FACTOR                    # defined by the engine (parse_scale), re-exported here
@@ -113,7 +113,7 @@ class RunSpec:
     out_dtype: str = "float32"         # "float32" or "input" (integers rounded and clipped, counted)
     tile: Optional[int] = None         # inference tile edge; None: from memory
     model: Any = None                  # a saved model's path, or trained model(s) to apply without training
-    init: Optional[str] = None         # "prior" or "random" start of the network; None: the preset's
+    init: Optional[str] = None         # "auto", "prior" or "random" start of the network; None: the preset's
 
     def __post_init__(self):
         _choice("mode", self.mode, MODES)
