@@ -322,7 +322,8 @@ def run_chunked_job(job: ZSSRJob, progress: Optional[Callable] = None, cancel=No
     else:
         limits = [_contrast(small)]
     return ChunkedResult(lazy, src.axes, res.pixel_sizes, res.factors, res.params, job.output, limits,
-                         clipped=res.clipped, blocks=res.blocks, skipped=res.skipped)
+                         clipped=res.clipped, blocks=res.blocks, skipped=res.skipped,
+                         notices=list(res.params.get("notices", [])))      # e.g. the slice-profile estimate
 
 
 # ------------------------------------------------------------------------------------------ results

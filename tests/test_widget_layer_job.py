@@ -228,3 +228,17 @@ def test_result_layers_keep_the_channel_names_the_reader_recorded():
     layers = lj.result_layer_data(job, _fake_result(out, "CYX", {"y": 2.0, "x": 2.0}))
     assert [kw["name"] for _, kw, _ in layers] == ["cells ZSSR x2 [AF647]", "cells ZSSR x2 [DAPI]"]
     assert [kw["metadata"]["zssr_run"]["channel_name"] for _, kw, _ in layers] == ["AF647", "DAPI"]
+
+
+def test_a_chunked_axial_job_passes_the_runs_notices(tmp_path, monkeypatch):
+    """The widget's big-output path tells what the in-memory path tells (the slice-profile estimate)."""
+    from napari_zssr.simulate import simulate_acquisition
+    monkeypatch.setattr(lj, "BIG_OUTPUT_BYTES", 1000)
+    raw = simulate_acquisition((24, 48, 48), z_step=3, seed=0, photons=1000.0, z_fwhm_px=3.0).raw
+    layer = Image(raw.astype(np.float32), scale=(3.0, 1.0, 1.0))
+    spec, _ = lj.form_to_run(dict(mode="axial", factors={"z": 3.0}))
+    cfg = ZSSRConfig(max_iters=3, crop_size=16, ensemble=False, num_threads=1, device="cpu", seed=0)
+    job = lj.build_job(layer, spec, cfg, output=str(tmp_path / "out.zarr"))
+    res = lj.run_chunked_job(job)
+    assert res.notices and res.notices == res.params["notices"]
+    assert res.notices[0].startswith(("slice profile estimated", "the slice-profile estimate"))
