@@ -210,3 +210,10 @@ def test_an_axial_run_reports_the_estimate_for_its_fused_result():
     d, e = q["fusion"]["disagreement_mse"], q["fusion"]["excess_mse"]
     assert q["mse_model"] == pytest.approx(max(single - d / 4 + e, single / 4), rel=1e-3)
     assert res.params["expected_gain_db"] == q["expected_gain_db"]
+
+
+def test_held_out_fathers_are_cut_to_whole_low_resolution_pixels():
+    from napari_zssr.engine.quality import aligned_length
+    assert aligned_length(256, 6.0) == 252 and aligned_length(256, 4.0) == 256
+    assert aligned_length(256, 2.5) == 255 and aligned_length(100, 1.0) == 100
+    assert aligned_length(5, 6.0) == 5                       # nothing fits: left as it is

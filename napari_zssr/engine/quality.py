@@ -79,6 +79,15 @@ def fused_estimate(est: GainEstimate, disagreement: float, excess: float = 0.0) 
     return GainEstimate(gain, est.psnr_cubic + gain, est.psnr_cubic, est.n_examples, est.noise_var, mse, est.mse_cubic)
 
 
+def aligned_length(n: int, s: float) -> int:
+    """The longest length <= n that is a whole number of pixels after downscaling by s (for x2.5:
+    a multiple of 5), so that the son's grid lines up with its father's; n itself if none is."""
+    for m in range(int(n / s + 1e-9), 0, -1):
+        if abs(m * s - round(m * s)) < 1e-6 and round(m * s) <= n:
+            return int(round(m * s))
+    return n
+
+
 def noise_kept(shape, sf, kernel, device="cpu") -> float:
     """Fraction of a father's white-noise variance that its downscaled son keeps."""
     return _noise_terms(shape, sf, kernel, torch.device(device))[0]
@@ -113,6 +122,9 @@ def held_out_gain(model, fathers: Sequence, *, noise_var: float = 0.0, config: Z
         if father.ndim != 3 or father.shape[0] != model.channels:
             raise ValueError(f"held-out examples must be (C, H, W) with C = {model.channels}; "
                              f"got {tuple(father.shape)}")
+        # whole low-resolution pixels only: a father of 256 rows at x6 would give a son of 42.67,
+        # whose grid no longer lines up with the father's (held-out x6 read 2-5 dB too low)
+        father = father[:, :aligned_length(father.shape[1], sf[0]), :aligned_length(father.shape[2], sf[1])]
         shape = tuple(father.shape[-2:])
         lr = downscale(father[None], (1.0 / sf[0], 1.0 / sf[1]), kernel=kernel)
         kept, _ = _noise_terms(shape, sf, kernel, dev) if noise_var > 0 else (1.0, 0.0)
@@ -136,7 +148,8 @@ def held_out_gain(model, fathers: Sequence, *, noise_var: float = 0.0, config: Z
     if noise_var > 0:
         # the father's own noise is in both errors, less the part the son carries along; it is
         # the same for both methods (approximated by cubic's share), so it is taken out of both
-        _, shared = _noise_terms(tuple(np.shape(fathers[0])[-2:]), sf, kernel, dev)
+        _, shared = _noise_terms(tuple(aligned_length(n, s) for n, s in zip(np.shape(fathers[0])[-2:], sf)), sf,
+                                 kernel, dev)
         own = noise_var * (1.0 - 2.0 * shared)
         mse_model = max(mse_model - own, 1e-3 * mse_model)
         mse_cubic = max(mse_cubic - own, 1e-3 * mse_cubic)
