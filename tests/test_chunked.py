@@ -246,3 +246,36 @@ def test_trained_chunked_axial_run_holds_out_estimates_and_equals_in_memory(tmp_
     assert res.params["z_fwhm_estimate"] == mem.params["z_fwhm_estimate"]
     assert res.params["z_fwhm"] == mem.params["z_fwhm"]
     assert _close(read_ome_zarr(tmp_path / "out.zarr").data.compute(), mem.data) <= 1e-4
+
+
+def _slow_block(i):
+    time.sleep(0.15)
+    return {"i": i}
+
+
+def test_gather_releases_each_future_and_leaves_no_waiters_on_the_loop(client):
+    """Issue 15: the client of a long axial run grew by ~12 MiB per block. Polling
+    distributed.wait(pending, timeout, FIRST_COMPLETED) left a waiter task per pending future on
+    the client's event loop at every poll. _gather must keep the loop's tasks bounded by the number
+    of blocks, whatever the number of polls, and release each block's future once it is read."""
+    import asyncio
+
+    from napari_zssr.nd.chunked import _gather
+
+    async def n_tasks():
+        return len(asyncio.all_tasks())
+
+    def tasks():
+        return asyncio.run_coroutine_threadsafe(n_tasks(), client.loop.asyncio_loop).result()
+
+    base, n, seen = tasks(), 8, []
+
+    def on_done(info):
+        seen.append((info["i"], tasks(), f"zssr-leak-test-{info['i']}" in client.refcount))
+    futures = [client.submit(_slow_block, i, key=f"zssr-leak-test-{i}", pure=False) for i in range(n)]
+    # ~30 polls before the first block ends: the old polling left hundreds of tasks by then
+    results = _gather(client, futures, None, on_done, poll=0.005)
+    assert results == [{"i": i} for i in range(n)] and not futures
+    assert sorted(i for i, _, _ in seen) == list(range(n))
+    assert max(t for _, t, _ in seen) - base < 3 * n + 20, seen
+    assert not any(held for _, _, held in seen), seen

@@ -388,9 +388,9 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
                     shapes["shift"][key] = min(shapes["shift"].get(key, np.inf), info["min"])
                 shapes["shift"] = {k: float(np.float32(v)) - 1e-3 for k, v in shapes["shift"].items()}
             # keys unique to this call: a rerun on the same cluster must not get the last call's results
-            futures = [cl.submit(run_block, b, shared, shapes, key=f"zssr-{token}-{b.id}", pure=False)
-                       for b in blocks]
-            results = _gather(cl, futures, cancel, count)
+            # _gather holds the only references: each block's future is released as it finishes
+            results = _gather(cl, [cl.submit(run_block, b, shared, shapes, key=f"zssr-{token}-{b.id}",
+                                             pure=False) for b in blocks], cancel, count)
             if results is None:
                 result.cancelled = True
                 break
@@ -453,26 +453,40 @@ def _check_chunks(chunks, shape, present: str, mode: str, block_planes: int, til
                          f"point deep and y/x chunks dividing {tile}")
 
 
-def _gather(client, futures, cancel, on_done, poll: float = 0.2):
+def _gather(client, futures: list, cancel, on_done, poll: float = 0.2):
     """Results in submission order, on_done(result) as each finishes; None once `cancel` is set
-    (blocks not yet started are cancelled; running ones finish and leave their markers)."""
-    from distributed import wait
+    (blocks not yet started are cancelled; running ones finish and leave their markers).
 
-    pending = set(futures)
+    Takes over `futures` (the list is emptied) and drops each future once its result is read, so
+    the cluster releases finished tasks as the run goes. Each future reports its end once, through
+    a done-callback into a queue, which is read with a timeout to look at `cancel`. (Polling with
+    distributed.wait(pending, timeout, FIRST_COMPLETED) instead leaves one never-cancelled waiter
+    task per pending future on the client's event loop at every poll: millions of tasks, GiBs of
+    client memory over a long axial run; issue 15.)"""
+    import queue
+
+    pending = {f.key: (i, f) for i, f in enumerate(futures)}
+    futures.clear()
+    finished = queue.Queue()
+    for _, f in pending.values():
+        f.add_done_callback(finished.put)
+    results = [None] * len(pending)
     while pending:
         try:
-            finished, pending = wait(pending, timeout=poll, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            finished = set()
-        for f in finished:
+            i, f = pending.pop(finished.get(timeout=poll).key)
+        except queue.Empty:
+            pass
+        else:
             if f.status == "error":
-                client.cancel(list(pending))
+                client.cancel([g for _, g in pending.values()])
                 raise f.exception()
-            on_done(f.result())
+            results[i] = f.result()
+            del f                                      # the last reference: released on the cluster
+            on_done(results[i])
         if is_cancelled(cancel):
-            client.cancel(list(pending))
+            client.cancel([f for _, f in pending.values()])
             return None
-    return [f.result() for f in futures]
+    return results
 
 
 def plan_summary(result: BigResult) -> str:
