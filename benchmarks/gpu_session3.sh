@@ -8,23 +8,13 @@
 #   OUT=/tmp/gpu ZSSR_SET5=/path/to/Set5 bash benchmarks/gpu_session3.sh
 #   SIZE=48 DEPTH=32 ITERS=20 CAP=60 bash benchmarks/gpu_session3.sh     # a dry run on a CPU
 set -u
-OUT=${OUT:-/tmp/zssr-gpu}
-W=$OUT/work
-mkdir -p "$W"
-export PYTHONPATH="$PWD:$PWD/benchmarks${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
-PY=${PYTHON:-python3}
 SIZE=${SIZE:-256} DEPTH=${DEPTH:-96} CAP=${CAP:-480}
 IT=${ITERS:+--iters $ITERS}
 SET=${ITERS:+--set max_iters=$ITERS}
+source "$(dirname "$0")/gpu_parts.sh"
 
 { nvidia-smi -L; nproc; } >"$W/machine.txt" 2>&1
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" >>"$W/machine.txt" 2>&1
-
-part() {   # part NAME COMMAND...: in the background, capped, output to NAME.log
-    local name=$1
-    shift
-    ( t0=$SECONDS; timeout "$CAP" "$@" >"$W/$name.log" 2>&1; echo "rc $? after $((SECONDS - t0)) s" >>"$W/$name.log" ) &
-}
 
 # issue 16: every row of the realistic benchmark, full size, default settings, one-step comparison
 for rows in x2-high,x2-mid,x2-low x4-high,x4-mid,x4-low x6-high,x6-mid,x6-low \

@@ -6,18 +6,8 @@
 #
 #   OUT=/tmp/gpu ZSSR_SET5=/path/to/Set5 bash benchmarks/gpu_session3b.sh
 set -u
-OUT=${OUT:-/tmp/zssr-gpu}
-W=$OUT/work
-mkdir -p "$W"
-export PYTHONPATH="$PWD:$PWD/benchmarks${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
-PY=${PYTHON:-python3}
 CAP=${CAP:-230}
-
-part() {   # part NAME COMMAND...: in the background, capped, output to NAME.log
-    local name=$1
-    shift
-    ( t0=$SECONDS; timeout "$CAP" "$@" >"$W/$name.log" 2>&1; echo "rc $? after $((SECONDS - t0)) s" >>"$W/$name.log" ) &
-}
+source "$(dirname "$0")/gpu_parts.sh"
 
 OLD="holdout_fraction=0.0 back_projection_auto=False noise_aware=False"
 part old_x4 $PY benchmarks/axial_realistic.py --rows x4 --z-fwhm 1 --set $OLD --out "$W/old_x4.md"
