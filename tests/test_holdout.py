@@ -56,7 +56,7 @@ def test_both_axes_adds_the_transposed_parts():
 
 @pytest.mark.parametrize("with_bp, without_bp, used", [(1.0, 0.5, True), (-1.5, 0.4, False)])
 def test_back_projection_is_kept_only_where_it_helps(monkeypatch, with_bp, without_bp, used):
-    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0):
+    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None):
         g = with_bp if config.back_projection_iters else without_bp
         return GainEstimate(g, 30 + g, 30.0, len(fathers), noise_var)
     monkeypatch.setattr(holdout, "held_out_gain", fake_gain)

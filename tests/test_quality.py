@@ -133,13 +133,18 @@ def test_noise_kept_by_a_gaussian_slice_profile():
 
 def test_noise_on_sons_is_measured_in_the_data_by_default_and_recorded(acquisition):
     on = axial_with_estimate(acquisition, scale=3, config=TINY)
-    (std,) = on.result.params["noise_on_sons_std"]
-    assert 0 < std < 0.2                                      # normalised units; the data are noisy
+    (model,) = on.result.params["noise_on_sons_model"]
+    assert on.result.params["noise_on_sons_std"] == [0.0]     # all of it signal-dependent, measured
+    assert model["slope"] > 0                                 # shot noise grows with the signal
+    mean_var = model["slope"] * 0.5 + model["intercept"]      # at mid-range (normalised units)
+    assert 0 < mean_var < 0.2 ** 2                            # the data are noisy
     off = axial_with_estimate(acquisition, scale=3, config=TINY, noise_aware=False)
     assert off.result.params["noise_on_sons_std"] == [0.0]
+    assert off.result.params["noise_on_sons_model"] == [{"slope": 0.0, "intercept": 0.0}]
     assert not np.array_equal(on.result.data, off.result.data)
     given = axial_with_estimate(acquisition, scale=3, config=TINY.replace(noise_std=0.05))   # a user value wins
     assert given.result.params["noise_on_sons_std"] == [0.05]
+    assert given.result.params["noise_on_sons_model"] == [{"slope": 0.0, "intercept": 0.0}]
     assert not ZSSRConfig.from_preset("paper").noise_aware
     lateral = super_resolve_nd(acquisition[0], "YX", factors=2, config=TINY)
     assert lateral.params["noise_on_sons_std"] == [0.0]       # lateral inputs: their noise is not measurable
@@ -161,3 +166,73 @@ def test_a_reliable_estimate_near_one_step_keeps_one_step(monkeypatch, steps, us
     notice = pe.profile_notice(rec)
     assert notice.startswith("slice profile estimated from the data: FWHM")
     assert ("assumed one z step" in notice) is near
+
+
+def test_the_noise_correction_uses_each_methods_own_share_of_the_fathers_noise(monkeypatch):
+    # a "network" that smooths cubic's result carries along less of a father's noise than cubic;
+    # the corrected errors must match the errors against the noise-free father for both methods
+    from napari_zssr.engine import quality
+    from napari_zssr.engine.kernels import downscale
+    from napari_zssr.engine.resize import imresize
+
+    def smooth(x):                       # a fixed linear denoiser along both axes
+        k = torch.tensor([0.25, 0.5, 0.25])
+        x = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
+        x = k[0] * x[..., :-2, :] + k[1] * x[..., 1:-1, :] + k[2] * x[..., 2:, :]
+        return k[0] * x[..., :-2] + k[1] * x[..., 1:-1] + k[2] * x[..., 2:]
+
+    def fake_sr(net, lr, sf, kernel, precision, **kw):
+        return smooth(imresize(lr, sf))
+
+    monkeypatch.setattr(quality, "super_resolve_tensor", fake_sr)
+    sf, kernel = (4.0, 1.0), gaussian_kernel(fwhm_to_sigma(4.0), 0.0)
+    clean = simulate_image_2d((128, 128), seed=2)[None].astype(np.float32)
+    clean = (clean - clean.min()) / (clean.max() - clean.min())
+    nv = 0.05 ** 2
+    rng = np.random.default_rng(0)
+    fathers = [clean + rng.normal(0, 0.05, clean.shape).astype(np.float32) for _ in range(6)]
+    est = held_out_gain(cubic_model(sf, kernel), fathers, noise_var=nv)
+    # the truth: the same pipelines on noisy fathers (with the noise their sons lost put back),
+    # measured against the clean father
+    kept = quality.noise_kept((128, 128), sf, kernel)
+    se_m = se_c = 0.0
+    c = torch.as_tensor(clean)
+    for _ in range(6):
+        f = torch.as_tensor(clean + rng.normal(0, 0.05, clean.shape).astype(np.float32))
+        lr = downscale(f[None], (0.25, 1.0), kernel=kernel)
+        lr = lr + float(np.sqrt(nv * (1 - kept))) * torch.as_tensor(rng.normal(size=lr.shape).astype(np.float32))
+        cub = imresize(lr, sf, output_shape=(128, 128))[0]
+        se_m += float(torch.mean((smooth(cub)[:, 4:-4, 1:-1] - c[:, 4:-4, 1:-1]) ** 2))
+        se_c += float(torch.mean((cub[:, 4:-4, 1:-1] - c[:, 4:-4, 1:-1]) ** 2))
+    assert est.mse_model == pytest.approx(se_m / 6, rel=0.05)
+    assert est.mse_cubic == pytest.approx(se_c / 6, rel=0.05)
+    assert est.gain_db == pytest.approx(10 * np.log10(se_c / se_m), abs=0.2)
+
+
+def test_the_noise_model_fits_poisson_gaussian_noise():
+    from napari_zssr.engine.noise import fit_noise_model
+    rng = np.random.default_rng(3)
+    clean = np.stack([simulate_image_2d((128, 128), seed=s) for s in range(3)]).astype(np.float64)
+    clean = 0.1 + 0.8 * (clean - clean.min()) / (clean.max() - clean.min())
+    slope, intercept = 4e-3, 2e-4                            # variance = slope * signal + intercept
+    noisy = clean + rng.normal(size=clean.shape) * np.sqrt(slope * clean + intercept)
+    model = fit_noise_model(noisy)
+    assert model.slope == pytest.approx(slope, rel=0.15)
+    assert model.intercept == pytest.approx(intercept, abs=2e-4)
+    flat = fit_noise_model(clean + rng.normal(0, 0.02, clean.shape))   # white noise: no slope
+    assert abs(flat.slope) < 5e-5 and flat.intercept == pytest.approx(4e-4, rel=0.15)
+    scaled = fit_noise_model(noisy, mean_variance=1e-3)     # rescaled to a given mean variance
+    assert scaled.slope / scaled.intercept == pytest.approx(model.slope / model.intercept, rel=1e-6)
+
+
+def test_sons_get_noise_that_grows_with_their_signal():
+    from napari_zssr.engine.examples import make_son
+    from napari_zssr.engine.noise import NoiseModel
+    fathers = torch.stack([torch.full((1, 64, 64), 0.1), torch.full((1, 64, 64), 0.9)])
+    clean = make_son(fathers, (2.0, 2.0), None)
+    rng = np.random.default_rng(0)
+    noisy = make_son(fathers, (2.0, 2.0), None, rng=rng, noise=NoiseModel(0.01, 0.0))
+    dark, bright = (float(torch.var(noisy[i] - clean[i])) for i in (0, 1))
+    assert bright / dark == pytest.approx(9.0, rel=0.25)          # variance = 0.01 x signal
+    flat = make_son(fathers, (2.0, 2.0), None, noise_std=0.05, rng=np.random.default_rng(0))
+    assert float(torch.var(flat[1] - clean[1])) / float(torch.var(flat[0] - clean[0])) == pytest.approx(1.0, rel=0.25)

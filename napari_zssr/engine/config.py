@@ -34,6 +34,11 @@ class ZSSRConfig:
     # measured in the data (ZSSR's noise on sons), so the net does not learn to sharpen noise: on the
     # realistic benchmark's x2 at 200 photons -3.1 dB -> +2.3 dB over cubic (nd/plan._train_checked)
     noise_aware: bool = True
+    # signal-dependent part of the sons' noise, variance = noise_slope * signal + noise_intercept on top
+    # of noise_std^2 (engine/noise.py): shot noise grows with the signal, so one global level gives dim
+    # parts too much and bright ones too little. Set from the data by noise-aware axial runs.
+    noise_slope: float = 0.0
+    noise_intercept: float = 0.0
     # optimisation
     learning_rate: float = 1e-3          # the paper's; 2e-3 killed the net on Set5 butterfly even with warm-up
     lr_drop_factor: float = 10.0

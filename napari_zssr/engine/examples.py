@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from .config import ZSSRConfig
 from .kernels import downscale
+from .noise import NoiseModel, local_signal
 from .resize import imresize
 
 
@@ -157,17 +158,24 @@ class ExampleSampler:
         """(network input, target), each (n, C, h, w)."""
         self._free_size = n == 1 and self.cfg.source_sized_crops
         fathers = torch.stack([self.father() for _ in range(n)])
-        return make_son(fathers, self.sf, self.kernel, self.cfg.noise_std, self.cfg.clip, self.rng), fathers
+        noise = NoiseModel(self.cfg.noise_slope, self.cfg.noise_intercept)
+        return make_son(fathers, self.sf, self.kernel, self.cfg.noise_std, self.cfg.clip, self.rng,
+                        noise if noise.slope or noise.intercept else None), fathers
 
 
 def make_son(fathers: torch.Tensor, sf, kernel, noise_std: float = 0.0, clip=None,
-             rng: Optional[np.random.Generator] = None) -> torch.Tensor:
-    """Downscale fathers by sf with the kernel, add noise, cubic-upscale back to their exact shape."""
+             rng: Optional[np.random.Generator] = None, noise: Optional[NoiseModel] = None) -> torch.Tensor:
+    """Downscale fathers by sf with the kernel, add noise (noise_std, plus the signal-dependent
+    `noise` at each son's local level), cubic-upscale back to their exact shape."""
     shape = fathers.shape[-2:]
     son = downscale(fathers, (1.0 / sf[0], 1.0 / sf[1]), kernel=kernel)
-    if noise_std > 0:
+    if noise_std > 0 or noise is not None:
         g = torch.Generator(device="cpu").manual_seed(int((rng or np.random.default_rng()).integers(2 ** 31)))
-        son = son + noise_std * torch.randn(son.shape, generator=g).to(son.device, son.dtype)
+        # signal-dependent: the fathers' noise variance where each son pixel comes from
+        std = noise_std if noise is None else torch.sqrt(
+            noise_std ** 2 + downscale(noise.variance(local_signal(fathers)), (1.0 / sf[0], 1.0 / sf[1]),
+                                       kernel=kernel).clamp(min=0))
+        son = son + std * torch.randn(son.shape, generator=g).to(son.device, son.dtype)
     if clip is not None:
         son = son.clamp(*clip)
     return imresize(son, sf, output_shape=tuple(shape))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine.config import ZSSRConfig
+from ..engine.noise import NoiseModel, fit_noise_model
 from ..engine.quality import MESSAGE, WARNING, GainEstimate, fused_estimate, held_out_gain
 from .profile_estimate import noise_variance
 
@@ -54,7 +55,14 @@ class Holdout:
 
     def noise_variance(self) -> float:
         """White-noise variance of the held-out parts (from the corner of their spectra)."""
-        return noise_variance(np.concatenate([f.reshape(-1, *f.shape[-2:]) for f in self.held]))
+        return noise_variance(self._planes())
+
+    def noise_model(self, mean_variance: float) -> NoiseModel:
+        """How that variance follows the signal in the held-out parts (Poisson-Gaussian)."""
+        return fit_noise_model(self._planes(), mean_variance)
+
+    def _planes(self) -> np.ndarray:
+        return np.concatenate([f.reshape(-1, *f.shape[-2:]) for f in self.held])
 
 
 def split(planes, sf, fraction: float, *, both_axes: bool = False) -> Holdout:
@@ -95,11 +103,12 @@ def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False):
         return None, icfg
     fathers = hold.fathers
     noise_var = hold.noise_variance() if noisy else 0.0
-    est = held_out_gain(model, fathers, noise_var=noise_var, config=icfg)
-    record = {}
+    nm = hold.noise_model(noise_var) if noise_var > 0 else None
+    est = held_out_gain(model, fathers, noise_var=noise_var, config=icfg, noise_model=nm)
+    record = {"noise_model": nm.to_dict()} if nm else {}
     if icfg.back_projection_auto and icfg.back_projection_iters > 0:
         off_cfg = icfg.replace(back_projection_iters=0)
-        off = held_out_gain(model, fathers, noise_var=noise_var, config=off_cfg)
+        off = held_out_gain(model, fathers, noise_var=noise_var, config=off_cfg, noise_model=nm)
         record["back_projection"] = {"gain_with_db": round(est.gain_db, 3), "gain_without_db": round(off.gain_db, 3),
                                      "used": off.gain_db <= est.gain_db}
         if off.gain_db > est.gain_db:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..engine.config import ZSSRConfig
 from ..engine.infer import output_shape
+from ..engine.noise import NoiseModel, fit_noise_model
 from ..engine.quality import noise_kept
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
 from ..engine.examples import evenly_spaced
@@ -88,13 +89,15 @@ def _train(sources, sf, cfg, kernel, prog, cancel, init=None) -> TrainedModel:
     return train(sources, sf, cfg, kernel=kernel, progress=prog, cancel=cancel, init=init)
 
 
-def noise_on_sons(planes, sf, kernel) -> float:
-    """The std of the noise a son lost to its downscaling: the data's white-noise variance (from
-    the corner of the xy spectra, where an oversampled PSF leaves only noise) times the share the
-    kernel removes. A real input line has all of it; a son without it teaches to sharpen noise."""
-    nv = noise_variance(np.concatenate([np.reshape(p, (-1,) + tuple(np.shape(p)[-2:])) for p in
-                                        evenly_spaced(planes, 16)]))
-    return float(np.sqrt(nv * max(0.0, 1.0 - noise_kept((64, 64), sf, kernel))))
+def noise_on_sons(planes, sf, kernel) -> NoiseModel:
+    """The noise a son lost to its downscaling, as a signal-dependent model: the data's noise
+    (white-noise variance from the corner of the xy spectra, where an oversampled PSF leaves only
+    noise; how it grows with the signal from the high-pass residual) times the share the kernel
+    removes. A real input line has all of it; a son without it teaches to sharpen noise."""
+    sample = np.concatenate([np.reshape(p, (-1,) + tuple(np.shape(p)[-2:])) for p in evenly_spaced(planes, 16)])
+    model = fit_noise_model(sample, noise_variance(sample))
+    lost = max(0.0, 1.0 - noise_kept((64, 64), sf, kernel))
+    return NoiseModel(model.slope * lost, model.intercept * lost)
 
 
 def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, cancel, *, model=None, init=None,
@@ -106,8 +109,9 @@ def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, 
     -> (model, inference config, quality record or None)"""
     hold = holdout.split(planes, sf, cfg.holdout_fraction, both_axes=both_axes)
     if model is None:
-        if noisy and cfg.noise_aware and cfg.noise_std == 0:
-            cfg = cfg.replace(noise_std=noise_on_sons(planes, sf, kernel))
+        if noisy and cfg.noise_aware and cfg.noise_std == 0 and not (cfg.noise_slope or cfg.noise_intercept):
+            nm = noise_on_sons(planes, sf, kernel)
+            cfg = cfg.replace(noise_slope=nm.slope, noise_intercept=nm.intercept)
         model = _train(hold.train if sources is None else sources, sf, cfg, kernel, prog, cancel, init=init)
     if not hold.fathers:
         return model, icfg, None
@@ -379,7 +383,9 @@ def _record(run: Resolved, cfg: ZSSRConfig, norms, models, quals, clipped: int, 
         "rec_error": [m.rec_error for m in models], "cubic_rec_error": [m.cubic_rec_error for m in models],
         # per network: the gain over cubic on held-out parts (None: too small to hold any out)
         "quality": list(quals),
-        "noise_on_sons_std": [m.config.noise_std for m in models],   # normalised units (noise_aware)
+        # normalised units: noise_std, and the signal-dependent part noise-aware axial runs measure
+        "noise_on_sons_std": [m.config.noise_std for m in models],
+        "noise_on_sons_model": [{"slope": m.config.noise_slope, "intercept": m.config.noise_intercept} for m in models],
         "clipped_values": clipped,
     }
     params["expected_gain_db"] = holdout.expected_gain(params)
