@@ -36,7 +36,9 @@ class Row:
 
 ROWS = ([Row(f"x{f}-{snr}", f, snr) for snr in SNR_PHOTONS for f in (2, 4, 6)]
         + [Row(f"x4-mid-profile{p}", 4, "mid", p) for p in (0.7, 1.5)]
-        + [Row("old-x4", 4, None, 1.0, old=True)])
+        + [Row("old-x4", 4, None, 1.0, old=True)]
+        # x5: a factor that 96-pixel training crops do not divide (whole low-resolution pixels matter)
+        + [Row(f"x5-{snr}", 5, snr) for snr in SNR_PHOTONS])
 
 
 def select(names: str):

@@ -631,3 +631,24 @@ def test_paper_preset_keeps_the_original_settings_whatever_the_default():
         50, 60, 256, 256)
     assert (paper.n_steps, paper.back_projection_iters, paper.ensemble, paper.noise_std) == (1, 10, True, 0.0)
     assert paper.divergence_ratio == 0.0 and paper.small_crop_fraction == 0.0
+
+
+@pytest.mark.parametrize("sf, kernel, size", [((5.0, 1.0), "gauss", 95), ((4.0, 1.0), "gauss", 96),
+                                              ((2.5, 2.5), "gauss", 95), ((5.0, 5.0), None, 96)])
+def test_fathers_for_a_kernel_are_whole_low_resolution_pixels(sf, kernel, size):
+    """A kernel's downscale samples from the first to the last whole step: a 96-row father at x5 gave
+    a son sampled every 4.79 rows. With a kernel, crops are cut to whole low-resolution pixels."""
+    from napari_zssr.engine.examples import ExampleSampler, Source
+    from napari_zssr.engine.kernels import downscale, fwhm_to_sigma, gaussian_kernel
+    k = gaussian_kernel(fwhm_to_sigma(sf[0]), 0.0) if kernel else None
+    cfg = ZSSRConfig(crop_size=96)
+    sampler = ExampleSampler([Source(torch.zeros(1, 200, 200), 1.0)], sf, k, cfg, np.random.default_rng(0),
+                             allow_rotation=True)
+    assert all(sampler.father().shape[-2:] == (size, size) for _ in range(20))
+    if kernel and sf[1] == 1.0:
+        # a ramp along y: the son holds the father's value at each low-resolution pixel's centre
+        ramp = torch.arange(size, dtype=torch.float32)[:, None].expand(size, 8)[None, None]
+        son = downscale(ramp, (1 / sf[0], 1.0), kernel=k)[0, 0, :, 4]
+        centres = (sf[0] - 1) / 2 + sf[0] * np.arange(son.shape[0])
+        inner = slice(2, -2)                       # away from the mirrored borders
+        assert np.allclose(son.numpy()[inner], centres[inner], atol=1e-3)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import ZSSRConfig
-from .kernels import downscale
+from .kernels import aligned_length, downscale
 from .noise import NoiseModel, local_signal
 from .resize import imresize
 
@@ -68,7 +68,14 @@ class ExampleSampler:
         self.crop_size = size
         h = min(s.image.shape[-2] for s in self.base)
         w = min(s.image.shape[-1] for s in self.base)
-        self.crop = (min(size, h), min(size, w))
+        self.crop = (self._aligned(min(size, h)), self._aligned(min(size, w)))
+
+    def _aligned(self, n: int) -> int:
+        """A kernel's downscale samples a father at evenly spaced rows from its first to its last
+        whole step: a father of 96 at x5 gave a son stretched by 96/95 (its grid 4.79 px apart), a
+        pair the input never shows. So with a kernel, fathers are whole low-resolution pixels (95 at
+        x5; 96 stays 96 at x2, x3, x4, x6, x8), on both axes, so that rotated crops stay square."""
+        return aligned_length(n, max(self.sf)) if self.kernel is not None else n
 
     # ---- fathers ---------------------------------------------------------------------------
     def _pick_base(self) -> torch.Tensor:
@@ -80,7 +87,8 @@ class ExampleSampler:
         if not self._free_size:
             return self.crop
         size = self.crop_size
-        return (max(self.crop[0], min(size, int(h))), max(self.crop[1], min(size, int(w))))
+        return (max(self.crop[0], self._aligned(min(size, int(h)))),
+                max(self.crop[1], self._aligned(min(size, int(w)))))
 
     def _crop(self, img: torch.Tensor) -> torch.Tensor:
         h, w = img.shape[-2:]

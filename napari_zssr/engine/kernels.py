@@ -112,6 +112,15 @@ def correlate(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
     return F.conv2d(xi, wt).reshape(*lead, h, w)
 
 
+def aligned_length(n: int, s: float) -> int:
+    """The longest length <= n that is a whole number of pixels after downscaling by s (for x2.5:
+    a multiple of 5), so that the son's grid lines up with its father's; n itself if none is."""
+    for m in range(int(n / s + 1e-9), 0, -1):
+        if abs(m * s - round(m * s)) < 1e-6 and round(m * s) <= n:
+            return int(round(m * s))
+    return n
+
+
 def downscale(x: torch.Tensor, scale, output_shape: Optional[Tuple[int, int]] = None,
               kernel: Optional[np.ndarray] = None) -> torch.Tensor:
     """Downscale the last two axes by `scale` (<= 1 per axis) with the given kernel."""

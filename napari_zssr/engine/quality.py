@@ -27,7 +27,7 @@ import torch
 
 from .config import ZSSRConfig
 from .infer import super_resolve_tensor
-from .kernels import downscale
+from .kernels import aligned_length, downscale
 from .noise import NoiseModel, local_signal
 from .resize import imresize
 
@@ -90,15 +90,6 @@ def fused_estimate(est: GainEstimate, disagreement: float, excess: float = 0.0) 
     gain = 10 * math.log10(est.mse_cubic / mse)
     return GainEstimate(gain, est.psnr_cubic + gain, est.psnr_cubic, est.n_examples, est.noise_var, mse, est.mse_cubic,
                         est.noise_share_model, est.noise_share_cubic)
-
-
-def aligned_length(n: int, s: float) -> int:
-    """The longest length <= n that is a whole number of pixels after downscaling by s (for x2.5:
-    a multiple of 5), so that the son's grid lines up with its father's; n itself if none is."""
-    for m in range(int(n / s + 1e-9), 0, -1):
-        if abs(m * s - round(m * s)) < 1e-6 and round(m * s) <= n:
-            return int(round(m * s))
-    return n
 
 
 def noise_kept(shape, sf, kernel, device="cpu") -> float:
