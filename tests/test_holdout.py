@@ -217,3 +217,14 @@ def test_held_out_fathers_are_cut_to_whole_low_resolution_pixels():
     assert aligned_length(256, 6.0) == 252 and aligned_length(256, 4.0) == 256
     assert aligned_length(256, 2.5) == 255 and aligned_length(100, 1.0) == 100
     assert aligned_length(5, 6.0) == 5                       # nothing fits: left as it is
+
+
+def test_big_held_out_planes_are_cropped_to_a_central_part():
+    from napari_zssr.nd.holdout import MAX_FATHER_PIXELS, split
+    planes = [np.full((1, 1100, 900), float(i), np.float32) for i in range(12)]
+    hold = split(planes, (2.0, 2.0), 0.1)
+    assert hold.held and all(f.shape[-2] * f.shape[-1] <= MAX_FATHER_PIXELS for f in hold.held)
+    assert hold.where["cropped_to"] == list(hold.held[0].shape[-2:])
+    assert len(hold.train) + len(hold.held) == 12 and hold.train[0].shape == (1, 1100, 900)   # training keeps all
+    small = split([np.zeros((1, 256, 256), np.float32)] * 12, (2.0, 2.0), 0.1)
+    assert small.held[0].shape == (1, 256, 256) and "cropped_to" not in small.where
