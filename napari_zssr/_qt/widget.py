@@ -392,6 +392,9 @@ class ZSSRWidget(QWidget):
         run = self._run   # read first: napari's progress widgets may process events re-entrantly
         if not self._alive["alive"] or result is None or run is None or run.cancelled:
             return
+        # progress the worker sent last (e.g. its "done") is shown now, not by a later timer tick
+        # that would overwrite the result's line below
+        self._poll()
         try:
             tuples = lj.result_layer_data(run.job, result)
             self.last_result_layers = [self.viewer.add_image(data, **kwargs) for data, kwargs, _ in tuples]
