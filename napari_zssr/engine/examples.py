@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .config import ZSSRConfig
 from .kernels import aligned_length, downscale
-from .noise import NoiseModel, local_signal
+from .noise import NoiseModel, local_signal, son_variance
 from .resize import imresize
 
 
@@ -58,6 +58,8 @@ class ExampleSampler:
         self.rng = rng
         self.allow_rotation = allow_rotation
         self.max_scale = max(max_scale, cfg.min_father_scale + 1e-3)
+        noise = NoiseModel(cfg.noise_slope, cfg.noise_intercept)
+        self.noise = noise if noise.slope or noise.intercept else None   # signal-dependent noise on sons
         self.set_crop(cfg.crop_size)
         self._free_size = False
         # sample base sources with probability proportional to their size, as the paper says
@@ -166,9 +168,8 @@ class ExampleSampler:
         """(network input, target), each (n, C, h, w)."""
         self._free_size = n == 1 and self.cfg.source_sized_crops
         fathers = torch.stack([self.father() for _ in range(n)])
-        noise = NoiseModel(self.cfg.noise_slope, self.cfg.noise_intercept)
         return make_son(fathers, self.sf, self.kernel, self.cfg.noise_std, self.cfg.clip, self.rng,
-                        noise if noise.slope or noise.intercept else None), fathers
+                        self.noise), fathers
 
 
 def make_son(fathers: torch.Tensor, sf, kernel, noise_std: float = 0.0, clip=None,
@@ -181,8 +182,7 @@ def make_son(fathers: torch.Tensor, sf, kernel, noise_std: float = 0.0, clip=Non
         g = torch.Generator(device="cpu").manual_seed(int((rng or np.random.default_rng()).integers(2 ** 31)))
         # signal-dependent: the fathers' noise variance where each son pixel comes from
         std = noise_std if noise is None else torch.sqrt(
-            noise_std ** 2 + downscale(noise.variance(local_signal(fathers)), (1.0 / sf[0], 1.0 / sf[1]),
-                                       kernel=kernel).clamp(min=0))
+            noise_std ** 2 + son_variance(noise.variance(local_signal(fathers)), sf, kernel))
         son = son + std * torch.randn(son.shape, generator=g).to(son.device, son.dtype)
     if clip is not None:
         son = son.clamp(*clip)

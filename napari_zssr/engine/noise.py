@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from .kernels import downscale
+
 # high-pass with unit gain for white noise: the corner of the spectrum, where an optically
 # oversampled image holds only noise
 _CHECKER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float64) / 6.0
@@ -34,8 +36,17 @@ class NoiseModel:
         v = self.slope * signal + self.intercept
         return v.clamp(min=0) if isinstance(v, torch.Tensor) else np.clip(v, 0, None)
 
+    def scaled(self, k: float) -> "NoiseModel":
+        return NoiseModel(self.slope * k, self.intercept * k)
+
     def to_dict(self) -> dict:
         return {"slope": float(f"{self.slope:.6g}"), "intercept": float(f"{self.intercept:.6g}")}
+
+
+def son_variance(father_variance: torch.Tensor, sf, kernel) -> torch.Tensor:
+    """(N, C, H, W) per-pixel noise variance of fathers -> the variance where each pixel of their
+    sons comes from (downscaled as the sons are)."""
+    return downscale(father_variance, (1.0 / sf[0], 1.0 / sf[1]), kernel=kernel).clamp(min=0)
 
 
 def local_signal(x: torch.Tensor) -> torch.Tensor:
@@ -83,6 +94,5 @@ def fit_noise_model(planes, mean_variance: float | None = None) -> NoiseModel:
     model = NoiseModel(float(slope), float(intercept))
     if mean_variance is not None:
         m = float(np.mean(model.variance(s)))
-        k = float(mean_variance) / m if m > 0 else 0.0
-        model = NoiseModel(model.slope * k, model.intercept * k) if m > 0 else NoiseModel(0.0, float(mean_variance))
+        model = model.scaled(float(mean_variance) / m) if m > 0 else NoiseModel(0.0, float(mean_variance))
     return model

@@ -28,7 +28,7 @@ import torch
 from .config import ZSSRConfig
 from .infer import super_resolve_tensor
 from .kernels import aligned_length, downscale
-from .noise import NoiseModel, local_signal
+from .noise import NoiseModel, local_signal, son_variance
 from .resize import imresize
 
 MESSAGE = "expected gain over cubic: {gain:+.1f} dB (measured on held-out parts of this image)"
@@ -149,7 +149,7 @@ def held_out_gain(model, fathers: Sequence, *, noise_var: float = 0.0, config: Z
             # the noise the downscaling averaged away, at the level the signal there has
             kept = noise_kept(shape, sf, kernel, dev)
             var = noise_model.variance(local_signal(father[None]))[0]      # the father's own, per pixel
-            lr_var = max(0.0, 1.0 - kept) * downscale(var[None], (1.0 / sf[0], 1.0 / sf[1]), kernel=kernel).clamp(min=0)
+            lr_var = max(0.0, 1.0 - kept) * son_variance(var[None], sf, kernel)
             extra = torch.sqrt(lr_var) * torch.randn(lr_var.shape, generator=g).to(dev)
         out, cubic = restore(father, extra)
         inner = (slice(None), slice(shave[0], shape[0] - shave[0] or None),

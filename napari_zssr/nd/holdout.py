@@ -94,7 +94,6 @@ def split(planes, sf, fraction: float, *, both_axes: bool = False) -> Holdout:
         else:
             train, fathers = [p[:, :, :cut] for p in planes], [p[:, :, cut:] for p in planes]
         where = {"band": {"axis": "y" if axis == -2 else "x", "start": int(cut), "size": int(b)}}
-    fathers = [np.ascontiguousarray(f) for f in fathers]
     cropped = [np.ascontiguousarray(central_crop(f, MAX_FATHER_PIXELS)) for f in fathers]
     if cropped[0].shape != fathers[0].shape:
         where["cropped_to"] = [int(n) for n in cropped[0].shape[-2:]]

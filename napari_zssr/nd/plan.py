@@ -103,7 +103,7 @@ def noise_on_sons(planes, sf, kernel) -> NoiseModel:
     sample = np.concatenate([np.reshape(c, (-1,) + c.shape[-2:]) for c in crops])
     model = fit_noise_model(sample, noise_variance(sample))
     lost = max(0.0, 1.0 - noise_kept((64, 64), sf, kernel))
-    return NoiseModel(model.slope * lost, model.intercept * lost)
+    return model.scaled(lost)
 
 
 def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, cancel, *, model=None, init=None,
