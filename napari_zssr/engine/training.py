@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .config import ZSSRConfig
-from .device import autocast
+from .device import autocast, train_channels_last
 from .examples import ExampleSampler, Source, central_crop, evenly_spaced, make_son
 from .network import ZSSRNet
 from .progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
@@ -151,6 +151,10 @@ def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float]
     sampler = ExampleSampler(sources, sf, kernel, cfg, rng, allow_rotation, max_scale)
     tests = TestSet([s.image for s in sources if s.is_input], sf, kernel, cfg)
     report.cubic_rec_error = tests.error(None, device, precision)
+    # the layout training runs fastest in (weights too: one channels-last operand makes oneDNN
+    # pick channels-last); inference converts its inputs to cfg.channels_last itself
+    mem = torch.channels_last if train_channels_last(device, precision, cfg.channels_last) else torch.contiguous_format
+    net.to(memory_format=mem)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
     guard = DivergenceGuard(net, opt, cfg.divergence_ratio) if cfg.divergence_ratio else None
     lr = cfg.learning_rate
@@ -159,7 +163,6 @@ def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float]
     loss_val = float("nan")
     it = 0
     net.train()
-    mem = torch.channels_last if cfg.channels_last else torch.contiguous_format
     small_until = int(cfg.small_crop_fraction * cfg.max_iters)   # half-size crops before this iteration
     if small_until:
         sampler.set_crop(cfg.crop_size // 2)
