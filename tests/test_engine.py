@@ -12,6 +12,7 @@ import torch
 
 from napari_zssr.engine import Cancelled, ProgressEvent, ZSSRConfig, apply, super_resolve, train
 from napari_zssr.engine import infer
+from napari_zssr.engine.device import train_channels_last
 from napari_zssr.engine.kernels import downscale, gaussian_kernel
 from napari_zssr.engine.network import ZSSRNet
 from napari_zssr.engine.resize import imresize
@@ -657,7 +658,6 @@ def test_fathers_for_a_kernel_are_whole_low_resolution_pixels(sf, kernel, size):
 def test_training_layout_rule():
     """fp32 on a CPU trains in the plain layout (its channels-last backward is up to 2x slower);
     bf16 and GPUs keep channels-last; channels_last=False is always plain."""
-    from napari_zssr.engine.device import train_channels_last
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert not train_channels_last(cpu, "fp32")
     assert train_channels_last(cpu, "bf16") and train_channels_last(cuda, "fp32")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .config import ZSSRConfig
-from .device import pick_device, resolve_precision, set_threads, train_channels_last
+from .device import pick_device, resolve_precision, set_threads
 from .examples import Source, central_crop, evenly_spaced
 from .infer import super_resolve_tensor
 from .kernels import is_symmetric, resolve_kernel
@@ -138,10 +138,9 @@ def _as_tensor(x, device) -> torch.Tensor:
 
 
 def new_net(channels: int, cfg: ZSSRConfig, device: torch.device) -> ZSSRNet:
-    net = ZSSRNet(channels, cfg.depth, cfg.width, cfg.init_std_factor, seed=cfg.seed).to(device)
-    if train_channels_last(device, resolve_precision(cfg.precision, device), cfg.channels_last):
-        net = net.to(memory_format=torch.channels_last)
-    return net
+    # the memory layout is train_stage's to set (device.train_channels_last); inference converts
+    # its inputs to channels-last, which oneDNN follows whatever the weights' layout
+    return ZSSRNet(channels, cfg.depth, cfg.width, cfg.init_std_factor, seed=cfg.seed).to(device)
 
 
 def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kernel=None,
