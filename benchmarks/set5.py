@@ -73,8 +73,12 @@ def main(argv=None):
                     help="override ZSSRConfig fields for every preset but paper, e.g. --set n_steps=4 max_iters=600")
     ap.add_argument("--profile", action="store_true", help="profile the first preset and print where time goes")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "set5.md"))
+    ap.add_argument("--prior-dir", default=None, help="priors from this folder instead of the shipped ones")
     args = ap.parse_args(argv)
     presets = [p for p in args.presets.split(",") if p]
+    if args.prior_dir:
+        from napari_zssr.engine import prior as prior_mod
+        prior_mod.PRIOR_DIR = Path(args.prior_dir)
     overrides = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     subset = {s for s in args.images.split(",") if s}
     if not SET5.exists():
@@ -111,7 +115,8 @@ def main(argv=None):
             lines.append(f"| x{scale} | **mean** | {np.mean([r['cubic'] for _, r in rows]):.2f} | " + " | ".join(
                 f"**{means[p][0]:.2f}** | {means[p][1]:.1f} | {means[p][2]:.1f} | " for p in presets) + " |")
     out = ["# Set5 benchmark", "", f"{describe_device()}, seed {args.seed}"
-           + (f", overrides {overrides}" if overrides else ""),
+           + (f", overrides {overrides}" if overrides else "")
+           + (f", priors from {args.prior_dir}" if args.prior_dir else ""),
            "", *lines, ""]
     if len(presets) >= 2:
         a, b = presets[0], presets[1]

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import cpu_name  # noqa: E402
 
 from napari_zssr.engine.config import ZSSRConfig
-from napari_zssr.engine.device import autocast, cpu_has_fast_bf16
+from napari_zssr.engine.device import autocast, cpu_has_fast_bf16, train_channels_last
 from napari_zssr.engine.examples import ExampleSampler, Source, make_son
 from napari_zssr.engine.kernels import fwhm_to_sigma, gaussian_kernel
 from napari_zssr.engine.network import ZSSRNet
@@ -193,6 +193,8 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--width", type=int, default=ZSSRConfig.width, help="channels of the hidden layers")
+    ap.add_argument("--depth", type=int, default=ZSSRConfig.depth, help="conv layers")
     ap.add_argument("--reptile-steps", type=int, default=0, help="meta-learning outer steps after pre-training")
     ap.add_argument("--inner", type=int, default=8, help="Reptile: adaptation steps per task")
     ap.add_argument("--inner-lr", type=float, default=3e-4)
@@ -217,8 +219,10 @@ def main(argv=None):
     stream = TaskStream(images, args.family, args.crop, rng)
     val = validation_pairs(args.channels, args.family)
     cfg = ZSSRConfig()
-    net = ZSSRNet(args.channels, cfg.depth, cfg.width, cfg.init_std_factor, seed=args.seed)
-    net = net.to(dev, memory_format=torch.channels_last)
+    net = ZSSRNet(args.channels, args.depth, args.width, cfg.init_std_factor, seed=args.seed)
+    # the engine's layout rule (fp32 on a CPU trains fastest in the plain layout)
+    mem = torch.channels_last if train_channels_last(dev, precision, True) else torch.contiguous_format
+    net = net.to(dev, memory_format=mem)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     print(f"# {args.family} prior, {args.channels} channel(s), {len(images)} training images, "
           f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads, {precision}", flush=True)
@@ -231,7 +235,7 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (it + 1) / warm)
         x, y = stream.batch(args.batch)
-        loss = train_step(net, opt, x.to(dev).contiguous(memory_format=torch.channels_last), y.to(dev), dev,
+        loss = train_step(net, opt, x.to(dev).contiguous(memory_format=mem), y.to(dev), dev,
                           precision)
         over = args.max_minutes is not None and time.perf_counter() - t0 > 60 * args.max_minutes
         if (it + 1) % args.validate_every == 0 or it + 1 == args.steps or over:
@@ -251,7 +255,7 @@ def main(argv=None):
         task = draw_task(args.family, rng)
         for _ in range(args.inner):
             xs, ys = zip(*(stream.pair(task) for _ in range(max(1, args.batch // 2))))
-            train_step(net, inner, torch.cat(xs).to(dev).contiguous(memory_format=torch.channels_last),
+            train_step(net, inner, torch.cat(xs).to(dev).contiguous(memory_format=mem),
                        torch.cat(ys).to(dev), dev, precision)
         eps = args.meta_lr * (1 - it / args.reptile_steps)
         net.load_state_dict({k: start[k] + eps * (v - start[k]) for k, v in net.state_dict().items()})
@@ -261,7 +265,8 @@ def main(argv=None):
             print(f"reptile {it + 1} val_gain_db {v:.3f} {time.perf_counter() - t0:.0f}s", flush=True)
     out = args.out or PRIOR_DIR / prior_filename(args.family, args.channels)
     card = {"family": args.family, "channels": args.channels, "steps": stopped, "batch": args.batch,
-            "crop": args.crop, "lr": args.lr, "reptile_steps": args.reptile_steps, "inner": args.inner,
+            "crop": args.crop, "lr": args.lr, "width": args.width, "depth": args.depth,
+            "reptile_steps": args.reptile_steps, "inner": args.inner,
             "inner_lr": args.inner_lr, "meta_lr": args.meta_lr, "seed": args.seed,
             "training_images": len(images), "validation": log[-3:], "seconds": round(time.perf_counter() - t0),
             "device": torch.cuda.get_device_name() if dev.type == "cuda" else cpu_name(), "precision": precision,

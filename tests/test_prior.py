@@ -2,6 +2,7 @@
 `init="random"` is exactly the old run."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -10,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from napari_zssr.engine import ZSSRConfig, apply, train
 from napari_zssr.engine import prior as prior_mod
 from napari_zssr.engine.kernels import gaussian_kernel
+from napari_zssr.engine.model_io import load_models, models_to_bytes
 from napari_zssr.engine.network import ZSSRNet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,6 +107,30 @@ def test_missing_prior_falls_back_with_a_one_line_notice(tmp_path, monkeypatch):
     monkeypatch.undo()
     m2 = train([_img(c=2)], 2, ZSSRConfig(**TINY))
     assert m2.init == "random" and "2-channel" in m2.notices[0]
+
+
+def test_a_prior_run_uses_the_priors_network_and_reloads_as_it(tmp_path, monkeypatch):
+    """A prior narrower than the from-scratch network gives the run its own (cheaper) network; the
+    saved model records it, so it reloads as it trained; init="random" keeps the config's."""
+    prior_mod.save_prior(ZSSRNet(1, 6, 16, seed=3), tmp_path / "lateral_1ch.safetensors", {"family": "lateral"})
+    monkeypatch.setattr(prior_mod, "PRIOR_DIR", tmp_path)
+    x = _img()
+    m = train([x], 2, ZSSRConfig(**TINY))
+    assert m.init == "prior" and (m.net.depth, m.net.width) == (6, 16)
+    assert (m.config.depth, m.config.width) == (6, 16)
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(models_to_bytes([m]))
+    (back,), _ = load_models(path, device="cpu")
+    assert (back.net.depth, back.net.width) == (6, 16)
+    assert torch.allclose(apply(back, x), apply(m, x), atol=1e-5)
+    r = train([x], 2, ZSSRConfig(**TINY).replace(init="random"))
+    assert (r.net.depth, r.net.width) == (ZSSRConfig.depth, ZSSRConfig.width)
+    # a file without its architecture is refused in one line
+    weights = {k: v.contiguous() for k, v in ZSSRNet(1).state_dict().items()}
+    save_file(weights, str(tmp_path / "lateral_1ch.safetensors"),
+              metadata={"zssr_prior": json.dumps({"format": prior_mod.FORMAT, "channels": 1})})
+    with pytest.raises(ValueError, match="depth and width"):
+        train([x], 2, ZSSRConfig(**TINY))
 
 
 def test_corrupt_or_mismatched_prior_is_a_clear_error(tmp_path):

@@ -130,10 +130,19 @@ def find_prior(channels: int, sf, kernel, directory: Optional[Path] = None) -> T
     return path, ""
 
 
-def apply_prior(net: ZSSRNet, channels: int, sf, kernel, directory: Optional[Path] = None) -> Tuple[bool, str]:
-    """Load the fitting prior into `net` when there is one: (loaded, notice)."""
+def prior_network(channels: int, sf, kernel, init_std_factor: float = 0.1, seed: int = 0,
+                  directory: Optional[Path] = None) -> Tuple[Optional[ZSSRNet], str]:
+    """(network, "") started from the fitting prior, or (None, a one-line notice why there is none).
+    The network has the prior's depth and width: a prior may be narrower than the from-scratch
+    network (a prior run adapts for a few hundred steps only, so every step's cost counts)."""
     path, notice = find_prior(channels, sf, kernel, directory)
     if path is None:
-        return False, notice
+        return None, notice
+    meta, _ = read_prior(path)
+    try:
+        depth, width = int(meta["depth"]), int(meta["width"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: the prior does not say its network's depth and width") from None
+    net = ZSSRNet(channels, depth, width, init_std_factor, seed=seed)
     load_prior_into(net, path)
-    return True, ""
+    return net, ""

@@ -19,7 +19,7 @@ from .examples import Source, central_crop, evenly_spaced
 from .infer import super_resolve_tensor
 from .kernels import is_symmetric, resolve_kernel
 from .network import ZSSRNet
-from .prior import INITS, apply_prior
+from .prior import INITS, prior_network
 from .progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
 from .training import StageReport, train_stage
 
@@ -173,10 +173,12 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
         # "auto": the prior where it measured no worse than from scratch: one plane (a network
         # shared by several planes learns more from them in a long run from random weights)
         if cfg.init == "prior" or (cfg.init == "auto" and len(base) == 1):
-            loaded, notice = apply_prior(net, channels, sf, k)
-            if loaded:
-                # a learned start needs only a short adaptation to this image
-                cfg, started = cfg.from_prior(), "prior"
+            learned, notice = prior_network(channels, sf, k, cfg.init_std_factor, cfg.seed)
+            if learned is not None:
+                # a learned start needs only a short adaptation to this image, on the prior's network
+                net = learned.to(device)
+                cfg = cfg.from_prior().replace(depth=learned.depth, width=learned.width)
+                started = "prior"
             elif cfg.init == "prior":      # asked for: say why not; "auto" falls back quietly
                 notices.append(notice)
                 if progress is not None:
