@@ -168,7 +168,12 @@ class TaskStream:
     def batch(self, n: int, same_task: bool = False):
         task = draw_task(self.family, self.rng) if same_task else None
         xs, ys = zip(*(self.pair(task) for _ in range(n)))
-        return torch.cat(xs), torch.cat(ys)
+        # a kernel's fathers are whole low-resolution pixels, so their size differs by task (62 at
+        # x2.3, 31 on a short axis): batch them at the smallest common size, cut from the top left
+        # where the kernel's grid starts
+        h = min(x.shape[-2] for x in xs)
+        w = min(x.shape[-1] for x in xs)
+        return torch.cat([x[..., :h, :w] for x in xs]), torch.cat([y[..., :h, :w] for y in ys])
 
 
 @torch.no_grad()
@@ -241,7 +246,7 @@ def main(argv=None):
         if (it + 1) % args.validate_every == 0 or it + 1 == args.steps or over:
             v = validate(net, val, precision, dev)
             log.append((it + 1, v))
-            print(f"step {it + 1} loss {float(loss):.4f} val_gain_db {v:.3f} "
+            print(f"step {it + 1} loss {loss.item():.4f} val_gain_db {v:.3f} "
                   f"{time.perf_counter() - t0:.0f}s", flush=True)
         if over:
             stopped = it + 1

@@ -34,8 +34,11 @@ def _img(c=1, h=40, w=44, seed=0):
 def test_shipped_priors_exist_and_fit_the_network():
     path = prior_mod.PRIOR_DIR / prior_mod.prior_filename("lateral", 1)
     assert path.is_file(), path
-    meta = prior_mod.load_prior_into(ZSSRNet(1), path)
+    net, notice = prior_mod.prior_network(1, (2.0, 2.0), None)
+    assert net is not None and not notice
+    meta, _ = prior_mod.read_prior(path)
     assert meta["card"]["family"] == "lateral"
+    assert (net.depth, net.width) == (meta["depth"], meta["width"])
     # no axial prior ships (it measured worse than random init): axial runs fall back, with a notice
     path, notice = prior_mod.find_prior(1, (4.0, 1.0), gaussian_kernel(1.7, 0.0))
     assert path is None and "1-channel axial" in notice
@@ -47,8 +50,8 @@ def test_shipped_priors_exist_and_fit_the_network():
 def test_rgb_starts_from_the_gray_prior_spread_over_its_colours():
     """A gray picture copied into R, G and B gives the 1-channel prior's result in each colour."""
     path = prior_mod.PRIOR_DIR / prior_mod.prior_filename("lateral", 1)
-    gray, rgb = ZSSRNet(1), ZSSRNet(3)
-    prior_mod.load_prior_into(gray, path)
+    gray, _ = prior_mod.prior_network(1, (2.0, 2.0), None)
+    rgb = ZSSRNet(3, gray.depth, gray.width)
     meta = prior_mod.load_prior_into(rgb, path)
     assert meta["expanded_from"] == 1
     x = torch.from_numpy(_img())[None]
@@ -78,8 +81,7 @@ def test_prior_run_starts_from_the_prior_and_uses_its_schedule():
     assert m.config.learning_rate == cfg.prior_learning_rate
     # a prior run with no adaptation at all is the prior's network
     still = train([_img()], 2, cfg.replace(prior_iters=1, prior_learning_rate=0.0, prior_warmup_iters=0))
-    ref = ZSSRNet(1)
-    prior_mod.load_prior_into(ref, prior_mod.PRIOR_DIR / "lateral_1ch.safetensors")
+    ref, _ = prior_mod.prior_network(1, (2.0, 2.0), None)
     for a, b in zip(still.net.state_dict().values(), ref.state_dict().values()):
         assert torch.allclose(a, b)
 
@@ -191,9 +193,10 @@ def test_priors_ship_in_the_wheel_and_load_from_a_plain_install(tmp_path):
         names = z.namelist()
         assert "napari_zssr/engine/priors/lateral_1ch.safetensors" in names
         z.extractall(site)
-    code = ("import napari_zssr.engine.prior as p; from napari_zssr.engine.network import ZSSRNet; "
+    code = ("import napari_zssr.engine.prior as p; "
             f"assert str(p.PRIOR_DIR).startswith({str(site)!r}), p.PRIOR_DIR; "
-            "print(p.load_prior_into(ZSSRNet(1), p.PRIOR_DIR / 'lateral_1ch.safetensors')['card']['family'])")
+            "net, _ = p.prior_network(1, (2.0, 2.0), None); "
+            "print(p.load_prior_into(net, p.PRIOR_DIR / 'lateral_1ch.safetensors')['card']['family'])")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": ""},
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
