@@ -183,6 +183,14 @@ def test_gradual_stages_from_the_prior_up_to_x2_only():
     assert resolve_steps(0, (4.0, 4.0), 1800, PRIOR_STAGE_ITERS) == 7   # past x2: unchanged
 
 
+def test_a_prior_run_past_x2_grows_its_own_budget():
+    from napari_zssr.engine.zssr import run_budget
+    cfg = ZSSRConfig()
+    assert run_budget(cfg.from_prior(), (4.0, 4.0)) == cfg.prior_iters * cfg.prior_budget_growth == 4000
+    assert run_budget(cfg, (4.0, 4.0)) == cfg.max_iters * cfg.budget_growth == 6000   # from scratch: as before
+    assert run_budget(cfg.from_prior(), (2.0, 2.0)) == cfg.prior_iters
+
+
 def test_priors_ship_in_the_wheel_and_load_from_a_plain_install(tmp_path):
     """Build the wheel, unpack it (a non-editable install), load a prior from there."""
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",

@@ -74,15 +74,20 @@ class ZSSRConfig:
     # starting point: "prior" loads the shipped learned weights that fit the run (engine/prior.py)
     # and trains with the short `prior_*` schedule below; "random" is the paper's start and schedule;
     # "auto" (default): the prior where it measured no worse than from scratch -- one plane, lateral
-    # (Set5 x2 37.09 dB in 600 iterations, x4 30.87 in 1800, each Set5 image at or above the authors'
-    # code) -- and random weights for a network shared by several planes (a 10-plane simulated stack
-    # lost 0.25 dB from the prior) and for axial runs (no axial prior ships).
-    # benchmarks/results/gpu_h200_session3/SUMMARY.md
+    # (its 32-wide network: Set5 x2 37.05 dB in 1000 iterations, x4 30.86 in 4000, each x2 image within
+    # 0.1 dB of the authors' code) -- and random weights for a network shared by several planes (a
+    # 10-plane simulated stack lost 0.25 dB from the 64-wide prior) and for axial runs (no axial
+    # prior ships). benchmarks/results/prior/set5_x2_default_w32_1000it.md, set5_x4_*_w32_growth4.md
     init: str = "auto"
     # iterations of a run that starts from the prior (never more than max_iters); up to x2 in
-    # gradual stages of at least PRIOR_STAGE_ITERS (x2: 4 stages of 150; one jump of 400 lost
-    # 0.1-0.6 dB on Set5 and 2.7 dB on the stack benchmark)
-    prior_iters: int = 600
+    # gradual stages of at least PRIOR_STAGE_ITERS (x2: 4 stages of 250; one jump of 400 lost
+    # 0.1-0.6 dB on Set5 and 2.7 dB on the stack benchmark). The shipped prior's network is 32
+    # wide: a step costs ~0.4x a 64-wide one, so 1000 of them (Set5 x2 37.05 dB, 100.6 CPU s per
+    # image) beat 600 of the 64-wide prior (37.09 in 162.8); 600 of them lost butterfly 0.33 dB
+    prior_iters: int = 1000
+    # budget_growth of a prior run past x2: x4 from the 32-wide prior with 3000 iterations gave
+    # 30.76 dB, with 4000 (growth 4) 30.86 (the 64-wide prior's 1800: 30.85)
+    prior_budget_growth: float = 4.0
     # the paper's lr from the prior too: on the prior's held-out images (coins, coffee; x2, 400
     # iterations) 1e-3 gave 30.04 / 32.94 dB, 5e-4 30.01 / 32.87, 2e-4 29.96 / 32.75
     prior_learning_rate: float = 1e-3
@@ -108,7 +113,7 @@ class ZSSRConfig:
     def from_prior(self) -> "ZSSRConfig":
         """The schedule of a run that starts from a learned prior (iterations, lr, warm-up)."""
         return self.replace(max_iters=min(self.max_iters, self.prior_iters), learning_rate=self.prior_learning_rate,
-                            warmup_iters=self.prior_warmup_iters)
+                            warmup_iters=self.prior_warmup_iters, budget_growth=self.prior_budget_growth)
 
     @classmethod
     def from_preset(cls, name: str = "default", **overrides) -> "ZSSRConfig":
@@ -146,8 +151,9 @@ PRESETS = {
                   n_steps=1, holdout_fraction=0.0, back_projection_auto=False, noise_aware=False),
     "default": dict(),
     # Previews: 1600 iterations on 64x64 crops (a quarter of the pixels of 400 full ones, and a
-    # 64^2 step runs 5x faster than a 128^2 one on a CPU), no self-ensemble; from the prior 300
-    # (Set5 x2 36.71 dB in 36 CPU s per image on a 2-core AVX2 CPU, fp32, 1 thread).
-    "fast": dict(crop_size=64, crop_size_beyond_x2=64, max_iters=1600, prior_iters=300, test_every=200,
+    # 64^2 step runs 5x faster than a 128^2 one on a CPU), no self-ensemble; from the 32-wide prior
+    # 500 (Set5 x2 36.65 dB in 24.3 CPU s per image on a 2-core AVX2 CPU, fp32, 1 thread; the
+    # 64-wide prior's 300 gave 36.71 in 36.1)
+    "fast": dict(crop_size=64, crop_size_beyond_x2=64, max_iters=1600, prior_iters=500, test_every=200,
                  ensemble=False),
 }
