@@ -168,7 +168,9 @@ class ZSSRWidget(QWidget):
         self.max_iters = SpinBox(label="iterations", min=1, max=1_000_000,
                                  value=cfg.prior_iters if cfg.init == "prior" else cfg.max_iters,
                                  tooltip="training iterations per model, from the learned prior or from "
-                                         "random weights (a gradual run past x2 trains up to 3x as many; "
+                                         "random weights (a gradual run past x2 trains up to "
+                                         f"{cfg.budget_growth:g}x as many, {cfg.prior_budget_growth:g}x "
+                                         "from the prior; "
                                          "'automatic' starts one plane from the prior, which trains at most "
                                          f"{cfg.prior_iters} of them)")
         self.crop_size = SpinBox(label="crop", min=8, max=4096, value=cfg.crop_size,

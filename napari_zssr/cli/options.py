@@ -214,10 +214,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--noise-std", type=non_negative_float, metavar="X",
                    help="noise added to the training sons (normalised intensities, e.g. 0.01)")
     g.add_argument("--max-iters", type=positive_int(1), metavar="N",
-                   help="training iterations per model; a gradual run past x2 trains up to 3x as many "
-                        "(from the learned prior: 1000 (fast 500); from random weights: default 2000 on 96x96 "
-                        "crops, cosine schedule, x4 6000 on 128x128; paper at most 3000, its plateau rule "
-                        "stops earlier; fast 1600 on 64x64 crops)")
+                   help="training iterations per model; a gradual run past x2 trains up to 3x as many, 4x "
+                        "from the learned prior (which trains 1000, fast 500; from random weights: "
+                        "default 2000 on 96x96 crops, cosine schedule, x4 6000 on 128x128; paper at most 3000, "
+                        "its plateau rule stops earlier; fast 1600 on 64x64 crops)")
     g.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
     g.add_argument("--init", choices=INITS, default=None,
                    help="network start: auto (default: the learned prior for one plane, random weights for "
