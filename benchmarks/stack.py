@@ -36,7 +36,11 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quality", action="store_true", help="x2-downscaled input, PSNR against the simulation")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "stack.md"))
+    ap.add_argument("--prior-dir", default=None, help="priors from this folder instead of the shipped ones")
     args = ap.parse_args(argv)
+    if args.prior_dir:
+        from napari_zssr.engine import prior as prior_mod
+        prior_mod.PRIOR_DIR = Path(args.prior_dir)
     counts = [int(p) for p in args.planes.split(",")]
     vol = simulate_volume((max(counts), args.size, args.size), seed=args.seed)
     truth = vol * 3000 + 100
@@ -48,9 +52,9 @@ def main(argv=None):
     rows, base = [], None
     for n in counts:
         data, axes = (vol[0], "YX") if n == 1 else (vol[:n], "ZYX")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = super_resolve_nd(data, axes, scale=2, config=cfg)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         base = base or wall
         q = ""
         if args.quality:
@@ -58,14 +62,16 @@ def main(argv=None):
             ref = truth[0] if n == 1 else truth[:n]
             cub = imresize(torch.from_numpy(vol[0] if n == 1 else vol[:n]).float(), 2.0).numpy()
             q = f"{_psnr(res.data.astype(np.float64), ref):.2f} | {_psnr(cub, ref):.2f}"
-        rows.append((n, wall, wall / base, res.params["iterations"], q))
-        print(f"{n:3d} planes: {wall:7.1f} s  ({wall / base:.2f}x one plane)  iterations {res.params['iterations']}"
-              f"  {q}", flush=True)
-    lines = [f"# Lateral x2, shared network, {args.size}x{args.size} planes, preset `{args.preset}`", "",
+        start = "+".join(sorted(set(res.params.get("started_from") or ["?"])))
+        rows.append((n, wall, wall / base, cpu, start, q))
+        print(f"{n:3d} planes: {wall:7.1f} s  {cpu:7.1f} cpu-s  ({wall / base:.2f}x one plane)  iterations "
+              f"{res.params['iterations']}  start {start}  {q}", flush=True)
+    lines = [f"# Lateral x2, shared network, {args.size}x{args.size} planes, preset `{args.preset}`"
+             + (f", priors from {args.prior_dir}" if args.prior_dir else ""), "",
              describe_device(), "",
-             "| planes | wall s | x one plane |" + (" PSNR dB | cubic dB |" if args.quality else ""),
-             "|---|---|---|" + ("---|---|" if args.quality else "")]
-    lines += [f"| {n} | {w:.1f} | {r:.2f} |" + (f" {q} |" if q else "") for n, w, r, _, q in rows]
+             "| planes | wall s | x one plane | CPU s | start |" + (" PSNR dB | cubic dB |" if args.quality else ""),
+             "|---|---|---|---|---|" + ("---|---|" if args.quality else "")]
+    lines += [f"| {n} | {w:.1f} | {r:.2f} | {c:.1f} | {i} |" + (f" {q} |" if q else "") for n, w, r, c, i, q in rows]
     text = "\n".join(lines) + "\n"
     write_report(text, args.out)
 
