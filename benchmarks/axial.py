@@ -59,16 +59,20 @@ def child(args) -> None:
     gt, lr = make_data(shape, args.step, args.seed)
     if args.timing_only:
         lr = gt                                      # the input volume itself is 64x256x256
+    if args.prior_dir:
+        from napari_zssr.engine import prior as prior_mod
+        prior_mod.PRIOR_DIR = Path(args.prior_dir)
     method, fusions = args.variant.split(":")
     cfg = preset_config(args.preset, seed=args.seed)
     models = None
     for fusion in fusions.split("+"):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = super_resolve_nd(lr, "ZYX", mode="axial", scale=float(args.step), config=cfg, axial_method=method,
                                fusion=fusion, model=models)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         models = models or res.models               # the second fusion reuses the trained network
-        out = {"variant": f"{method}:{fusion}", "wall_s": wall, "peak_gib": resource.getrusage(
+        out = {"variant": f"{method}:{fusion}", "wall_s": wall, "cpu_s": cpu,
+               "started_from": res.params.get("started_from"), "peak_gib": resource.getrusage(
             resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, "shape_in": list(lr.shape),
             "shape_out": list(res.data.shape), "iterations": res.params["iterations"]}
         if not args.timing_only:
@@ -85,6 +89,7 @@ def main(argv=None):
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--timing-only", action="store_true")
     ap.add_argument("--variant", help=argparse.SUPPRESS)
+    ap.add_argument("--prior-dir", default=None, help="priors from this folder instead of the shipped ones")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "axial.md"))
     args = ap.parse_args(argv)
     if args.variant:
@@ -96,21 +101,23 @@ def main(argv=None):
     if not args.timing_only:
         gt, lr = make_data(shape, args.step, args.seed)
         from report import describe_device
-        lines += [describe_device(), "", "| method | PSNR dB | SSIM | wall s | peak GiB |", "|---|---|---|---|---|"]
+        lines += [describe_device(), "", "| method | PSNR dB | SSIM | wall s | CPU s | start | peak GiB |",
+                  "|---|---|---|---|---|---|---|"]
         for kind in ("linear", "cubic"):
             p, s = metrics(gt, interp_z(lr, args.step, kind))
-            lines.append(f"| {kind} interpolation along z | {p:.2f} | {s:.4f} | - | - |")
+            lines.append(f"| {kind} interpolation along z | {p:.2f} | {s:.4f} | - | - | - | - |")
             print(lines[-1], flush=True)
     else:
         lines += ["| method | input | output | wall s | peak GiB |", "|---|---|---|---|---|"]
     for v in variants:
         cmd = [sys.executable, __file__, "--variant", v, "--shape", args.shape, "--step", str(args.step),
-               "--seed", str(args.seed), "--preset", args.preset] + (["--timing-only"] if args.timing_only else [])
+               "--seed", str(args.seed), "--preset", args.preset] + (["--timing-only"] if args.timing_only else []) \
+            + (["--prior-dir", args.prior_dir] if args.prior_dir else [])
         proc = subprocess.run(cmd, capture_output=True, text=True)
         res = [json.loads(ln[7:]) for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if not res:
             print(proc.stderr[-2000:])
-            lines.append(f"| ZSSR axial {v} | failed | | | |")
+            lines.append(f"| ZSSR axial {v} | failed | | | | | |")
             continue
         for i, r in enumerate(res):
             # the wall time of a later fusion is inference only (it reuses the trained network)
@@ -119,8 +126,9 @@ def main(argv=None):
                 lines.append(f"| ZSSR axial {r['variant']} | {r['shape_in']} | {r['shape_out']} | "
                              f"{r['wall_s']:.0f}{note} | {r['peak_gib']:.2f} |")
             else:
+                start = "+".join(sorted(set(r.get("started_from") or ["?"])))
                 lines.append(f"| ZSSR axial {r['variant']} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
-                             f"{r['wall_s']:.0f}{note} | {r['peak_gib']:.2f} |")
+                             f"{r['wall_s']:.0f}{note} | {r['cpu_s']:.0f} | {start} | {r['peak_gib']:.2f} |")
             print(lines[-1], f"iterations {r['iterations']}", flush=True)
     text = "\n".join(lines) + "\n"
     write_report(text, Path(args.out).with_name("axial_timing.md") if args.timing_only else args.out)

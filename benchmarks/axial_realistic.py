@@ -47,7 +47,11 @@ def main(argv=None):
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="config overrides, e.g. back_projection_iters=0 (values parsed as Python literals)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "axial_realistic.md"))
+    ap.add_argument("--prior-dir", default=None, help="priors from this folder instead of the shipped ones")
     args = ap.parse_args(argv)
+    if args.prior_dir:
+        from napari_zssr.engine import prior as prior_mod
+        prior_mod.PRIOR_DIR = Path(args.prior_dir)
     from napari_zssr.engine import ZSSRConfig
     from napari_zssr.nd.profile_estimate import estimate_z_fwhm
     from napari_zssr.nd.quality import axial_with_estimate
@@ -64,7 +68,8 @@ def main(argv=None):
              f"preset `{args.preset}`, {cfg.max_iters} iterations, seed {args.seed}"
              + (", no noise on sons (--no-noise-aware)" if args.noise_aware is False else "")
              + (f", assumed z FWHM {args.z_fwhm:g} steps" if args.z_fwhm else "")
-             + (f", settings {overrides}" if overrides else "")), "",
+             + (f", settings {overrides}" if overrides else "")
+             + (f", priors from {args.prior_dir}" if args.prior_dir else "")), "",
              f"Device: {describe_device(cfg.device)}.", "",
              "| row | photons | factor | true FWHM | cubic PSNR / SSIM | ZSSR PSNR / SSIM | gain dB | held-out dB "
              "| one direction | BP | FWHM est | s | CPU s |"

@@ -228,3 +228,66 @@ def test_big_held_out_planes_are_cropped_to_a_central_part():
     assert len(hold.train) + len(hold.held) == 12 and hold.train[0].shape == (1, 1100, 900)   # training keeps all
     small = split([np.zeros((1, 256, 256), np.float32)] * 12, (2.0, 2.0), 0.1)
     assert small.held[0].shape == (1, 256, 256) and "cropped_to" not in small.where
+
+
+def _isotropic_volume(n=64, seed=0):
+    """A statistically isotropic texture (blobs of three sizes) through an isotropic PSF."""
+    from scipy import ndimage
+    rng = np.random.default_rng(seed)
+    v = sum(a * ndimage.gaussian_filter(rng.standard_normal((n, n, n)), s, mode="wrap")
+            for s, a in ((4, 1.0), (2, 0.5), (1, 0.3)))
+    return ndimage.gaussian_filter(v, 1.0, mode="wrap")
+
+
+def test_slice_sigma_reads_a_gaussian_profiles_width():
+    from napari_zssr.engine.kernels import gaussian_kernel
+    from napari_zssr.nd.deaverage import slice_sigma
+    assert slice_sigma(gaussian_kernel(2.5, 0.0)) == pytest.approx(2.5, rel=0.01)
+    assert slice_sigma(gaussian_kernel(0.0, 1.5)) == 0.0 and slice_sigma(None) == 0.0
+
+
+def test_deaveraged_planes_get_the_spectrum_of_planes_not_averaged_along_z():
+    """xy planes averaged over a slice profile lose high lateral frequencies (3-D structure is
+    averaged out); de-averaged, their spectrum is that of the un-averaged planes again."""
+    from scipy import ndimage
+    from napari_zssr.nd.deaverage import RHO_MAX, deaverage, radial_spectrum
+    v = _isotropic_volume()
+    sigma = 2.55                                  # FWHM 6 px: a x6 slice profile
+    avg = ndimage.gaussian_filter1d(v, sigma, axis=0, mode="wrap")
+    idx = [12, 28, 44]
+    planes, truth = [avg[i][None] for i in idx], [v[i][None] for i in idx]
+    out, noise_gain = deaverage(planes, sigma)
+    edges = np.linspace(0, RHO_MAX, 17)
+    mid = slice(3, 10)                            # 0.13 .. 0.44 cycles per pixel
+
+    def shape(p):
+        r = radial_spectrum(p, edges) / radial_spectrum(truth, edges)
+        return r / r[0]
+    before, after = np.abs(shape(planes)[mid] - 1.0), np.abs(shape(out)[mid] - 1.0)
+    assert np.all(shape(planes)[mid] < 0.85)                      # averaged: clearly weaker
+    assert np.all(after < 0.2) and after.mean() < 0.1 < before.mean()   # de-averaged: as un-averaged
+    assert noise_gain > 1.0
+    same, gain = deaverage(planes, 0.0)
+    assert gain == 1.0 and np.allclose(same[0], planes[0], atol=1e-5)
+
+
+def test_axial_held_out_planes_are_deaveraged_before_the_measure(monkeypatch):
+    from napari_zssr.engine.kernels import fwhm_to_sigma, gaussian_kernel
+
+    class Model:
+        kernel = gaussian_kernel(fwhm_to_sigma(4.0), 0.0)
+    seen = {}
+
+    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None):
+        seen["fathers"] = fathers
+        return GainEstimate(1.0, 31.0, 30.0, len(fathers), noise_var)
+    monkeypatch.setattr(holdout, "held_out_gain", fake_gain)
+    planes = [_isotropic_volume(48, seed=s)[0][None].astype(np.float32) for s in range(8)]
+    axial = holdout.split(planes, (4.0, 1.0), 0.25, both_axes=True)
+    record, _ = holdout.measure(Model(), axial, TINY.replace(back_projection_iters=0))
+    assert record["deaveraged"]["slice_sigma_px"] == pytest.approx(fwhm_to_sigma(4.0), rel=0.01)
+    assert len(seen["fathers"]) == 2 * len(axial.held)
+    assert not np.allclose(seen["fathers"][0], axial.held[0])    # sharpened, not the plane itself
+    lateral = holdout.split(planes, (2.0, 2.0), 0.25)
+    record, _ = holdout.measure(Model(), lateral, TINY.replace(back_projection_iters=0))
+    assert "deaveraged" not in record and seen["fathers"][0] is lateral.held[0]

@@ -17,6 +17,7 @@ from ..engine.config import ZSSRConfig
 from ..engine.examples import central_crop
 from ..engine.noise import NoiseModel, fit_noise_model
 from ..engine.quality import MESSAGE, WARNING, GainEstimate, fused_estimate, held_out_gain
+from .deaverage import deaverage, slice_sigma
 from .profile_estimate import noise_variance
 
 MAX_FRACTION = 0.5         # more held out than this leaves too little to learn from
@@ -100,20 +101,31 @@ def split(planes, sf, fraction: float, *, both_axes: bool = False) -> Holdout:
     return Holdout(train, cropped, both_axes, where)
 
 
-def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False):
+def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False, deaverage_planes: bool | None = None):
     """The gain over cubic on the held-out fathers with the run's inference settings, and those
     settings with back-projection kept only if it does better there (back_projection_auto).
 
     noisy: correct for the data's noise, measured on the held-out parts. Right where the planes
     are optically oversampled (a volume's xy planes); a lateral input is the undersampled image
-    itself, whose finest detail is not noise. Returns (record dict or None, inference config)."""
+    itself, whose finest detail is not noise.
+    deaverage_planes: first give the held-out planes the spectrum of planes not averaged over the
+    slice profile (nd/deaverage.py); default: in axial mode (both_axes), where they stand for z
+    lines of an isotropic volume. Returns (record dict or None, inference config)."""
     if not hold.held:
         return None, icfg
     fathers = hold.fathers
     noise_var = hold.noise_variance() if noisy else 0.0
     nm = hold.noise_model(noise_var) if noise_var > 0 else None
-    est = held_out_gain(model, fathers, noise_var=noise_var, config=icfg, noise_model=nm)
     record = {"noise_model": nm.to_dict()} if nm else {}
+    sharpen = hold.both_axes if deaverage_planes is None else deaverage_planes
+    sigma = slice_sigma(model.kernel, axis=0) if sharpen else 0.0
+    if sigma > 0:
+        held, noise_gain = deaverage(hold.held, sigma, noise_var)
+        fathers = Holdout([], held, hold.both_axes).fathers
+        if nm is not None:
+            noise_var, nm = noise_var * noise_gain, nm.scaled(noise_gain)
+        record["deaveraged"] = {"slice_sigma_px": round(sigma, 3), "noise_gain": round(noise_gain, 3)}
+    est = held_out_gain(model, fathers, noise_var=noise_var, config=icfg, noise_model=nm)
     if icfg.back_projection_auto and icfg.back_projection_iters > 0:
         off_cfg = icfg.replace(back_projection_iters=0)
         off = held_out_gain(model, fathers, noise_var=noise_var, config=off_cfg, noise_model=nm)
