@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from .config import ZSSRConfig
-from .device import pick_device, resolve_precision
+from .device import pick_device, resolve_precision, train_channels_last
 from .zssr import TrainedModel, new_net
 
 FORMAT = "napari-zssr-model/1"
@@ -71,7 +72,11 @@ def load_models(path, device: str = "auto", precision: str = "auto") -> Tuple[Li
         prefix = f"{i}."
         net.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
         net.eval()
+        prec = resolve_precision(precision, dev)
+        # the weights' memory layout as training leaves it: oneDNN picks its kernels by it, and in
+        # bf16 another kernel rounds a few outputs one unit differently from the trained run's
+        layout = torch.channels_last if train_channels_last(dev, prec, cfg.channels_last) else torch.contiguous_format
+        net.to(memory_format=layout)
         kernel = None if mm["kernel"] is None else np.asarray(mm["kernel"], dtype=np.float64)
-        models.append(TrainedModel(net, tuple(mm["sf"]), int(mm["channels"]), kernel, cfg, dev,
-                                   resolve_precision(precision, dev)))
+        models.append(TrainedModel(net, tuple(mm["sf"]), int(mm["channels"]), kernel, cfg, dev, prec))
     return models, meta.get("extra", {})
