@@ -39,9 +39,10 @@ def test_shipped_priors_exist_and_fit_the_network():
     meta, _ = prior_mod.read_prior(path)
     assert meta["card"]["family"] == "lateral"
     assert (net.depth, net.width) == (meta["depth"], meta["width"])
-    # no axial prior ships (it measured worse than random init): axial runs fall back, with a notice
+    # the axial prior: one axis upscaled with a slice profile
     path, notice = prior_mod.find_prior(1, (4.0, 1.0), gaussian_kernel(1.7, 0.0))
-    assert path is None and "1-channel axial" in notice
+    assert path == prior_mod.PRIOR_DIR / "axial_1ch.safetensors" and not notice
+    assert prior_mod.read_prior(path)[0]["card"]["family"] == "axial"
     assert (prior_mod.PRIOR_DIR / "MODEL_CARD.md").is_file()
     total = sum(p.stat().st_size for p in prior_mod.PRIOR_DIR.glob("*.safetensors"))
     assert total <= 5 * 2 ** 20
@@ -175,6 +176,21 @@ def test_auto_keeps_random_weights_for_stacks_and_where_no_prior_fits():
     assert asked.init == "random" and "2-channel" in asked.notices[0]
 
 
+def test_auto_starts_an_axial_run_from_the_axial_prior_with_its_longer_schedule():
+    """One axis upscaled (axial: many xy planes pooled) starts from the axial prior and trains
+    prior_axial_growth x prior_iters; a lateral network over the same planes stays random."""
+    cfg = ZSSRConfig(**TINY).replace(init="auto", max_iters=2000, prior_iters=8, prior_axial_growth=1.5)
+    planes = [_img(seed=s) for s in range(3)]
+    kernel = gaussian_kernel(1.3, 0.0)
+    m = train(planes, (3.0, 1.0), cfg, kernel=kernel)
+    assert m.init == "prior" and not m.notices and m.iterations == 12
+    ref, _ = prior_mod.prior_network(1, (3.0, 1.0), kernel)
+    assert (m.net.depth, m.net.width) == (ref.depth, ref.width)
+    assert train(planes, (3.0, 1.0), cfg.replace(max_iters=10), kernel=kernel).iterations == 10   # capped
+    assert train(planes, 2, cfg).init == "random"
+    assert ZSSRConfig().from_prior(True).max_iters == 1500 and ZSSRConfig().from_prior().max_iters == 1000
+
+
 def test_gradual_stages_from_the_prior_up_to_x2_only():
     from napari_zssr.engine.zssr import PRIOR_STAGE_ITERS, resolve_steps
     assert resolve_steps(0, (2.0, 2.0), 600, PRIOR_STAGE_ITERS) == 4
@@ -200,6 +216,7 @@ def test_priors_ship_in_the_wheel_and_load_from_a_plain_install(tmp_path):
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         assert "napari_zssr/engine/priors/lateral_1ch.safetensors" in names
+        assert "napari_zssr/engine/priors/axial_1ch.safetensors" in names
         z.extractall(site)
     code = ("import napari_zssr.engine.prior as p; "
             f"assert str(p.PRIOR_DIR).startswith({str(site)!r}), p.PRIOR_DIR; "

@@ -74,20 +74,27 @@ class ZSSRConfig:
     # starting point: "prior" loads the shipped learned weights that fit the run (engine/prior.py)
     # and trains with the short `prior_*` schedule below; "random" is the paper's start and schedule;
     # "auto" (default): the prior where it measured no worse than from scratch -- one plane, lateral
-    # (its 32-wide network: Set5 x2 37.05 dB in 1000 iterations, x4 30.86 in 4000, each x2 image within
-    # 0.1 dB of the authors' code) -- and random weights for a network shared by several planes (a
-    # 10-plane simulated stack lost 0.25 dB from the 64-wide prior) and for axial runs (no axial
-    # prior ships). benchmarks/results/prior/set5_x2_default_w32_1000it.md, set5_x4_*_w32_growth4.md
+    # (its 32-wide network: Set5 x2 37.10 dB in 1000 iterations, each image within 0.1 dB of the
+    # authors' code), and axial runs (the axial prior, 1500 iterations: 36.64 dB on the simulated
+    # axial benchmark against 36.69 from scratch, at 0.31x the CPU time) -- and random weights for a
+    # lateral network shared by several planes (the 10-plane simulated stack: 46.72 dB from the
+    # prior against 47.03). benchmarks/results/prior/bf16_session8/, engine/priors/MODEL_CARD.md
     init: str = "auto"
     # iterations of a run that starts from the prior (never more than max_iters); up to x2 in
     # gradual stages of at least PRIOR_STAGE_ITERS (x2: 4 stages of 250; one jump of 400 lost
     # 0.1-0.6 dB on Set5 and 2.7 dB on the stack benchmark). The shipped prior's network is 32
-    # wide: a step costs ~0.4x a 64-wide one, so 1000 of them (Set5 x2 37.05 dB, 100.6 CPU s per
-    # image) beat 600 of the 64-wide prior (37.09 in 162.8); 600 of them lost butterfly 0.33 dB
+    # wide: a step costs ~0.4x a 64-wide one, so 1000 of them (Set5 x2 37.05 dB with the 4000-step
+    # prior in 100.6 CPU s per image on an AVX2 CPU) beat 600 of the 64-wide prior (37.09 in
+    # 162.8); 600 of them lost butterfly 0.33 dB
     prior_iters: int = 1000
     # budget_growth of a prior run past x2: x4 from the 32-wide prior with 3000 iterations gave
     # 30.76 dB, with 4000 (growth 4) 30.86 (the 64-wide prior's 1800: 30.85)
     prior_budget_growth: float = 4.0
+    # an axial run from the axial prior trains prior_iters x this (never more than max_iters): on the
+    # simulated axial benchmark (32x128x128, z x4) 1500 iterations gave 36.64 dB in 30 CPU s, 1000
+    # 36.51 in 19, from scratch (2000 on the 64-wide net) 36.69 in 96 (AVX512-BF16 CPU, 1 thread;
+    # benchmarks/results/prior/bf16_session8/axial_small_*.md)
+    prior_axial_growth: float = 1.5
     # the paper's lr from the prior too: on the prior's held-out images (coins, coffee; x2, 400
     # iterations) 1e-3 gave 30.04 / 32.94 dB, 5e-4 30.01 / 32.87, 2e-4 29.96 / 32.75
     prior_learning_rate: float = 1e-3
@@ -110,9 +117,11 @@ class ZSSRConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def from_prior(self) -> "ZSSRConfig":
-        """The schedule of a run that starts from a learned prior (iterations, lr, warm-up)."""
-        return self.replace(max_iters=min(self.max_iters, self.prior_iters), learning_rate=self.prior_learning_rate,
+    def from_prior(self, one_axis: bool = False) -> "ZSSRConfig":
+        """The schedule of a run that starts from a learned prior (iterations, lr, warm-up);
+        one_axis: one axis upscaled (axial), which trains prior_axial_growth times longer."""
+        iters = int(round(self.prior_iters * (self.prior_axial_growth if one_axis else 1.0)))
+        return self.replace(max_iters=min(self.max_iters, iters), learning_rate=self.prior_learning_rate,
                             warmup_iters=self.prior_warmup_iters, budget_growth=self.prior_budget_growth)
 
     @classmethod

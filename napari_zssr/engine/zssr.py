@@ -170,14 +170,16 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
         net, started = init.net.to(device), "model"
     else:
         net = new_net(channels, cfg, device)
-        # "auto": the prior where it measured no worse than from scratch: one plane (a network
-        # shared by several planes learns more from them in a long run from random weights)
-        if cfg.init == "prior" or (cfg.init == "auto" and len(base) == 1):
+        # "auto": the prior where it measured no worse than from scratch: one plane, and one axis
+        # upscaled (axial); a lateral network shared by several planes learns more from them in a
+        # long run from random weights
+        one_axis = min(sf) <= 1.0
+        if cfg.init == "prior" or (cfg.init == "auto" and (len(base) == 1 or one_axis)):
             learned, notice = prior_network(channels, sf, k, cfg.init_std_factor, cfg.seed)
             if learned is not None:
                 # a learned start needs only a short adaptation to this image, on the prior's network
                 net = learned.to(device)
-                cfg = cfg.from_prior().replace(depth=learned.depth, width=learned.width)
+                cfg = cfg.from_prior(one_axis).replace(depth=learned.depth, width=learned.width)
                 started = "prior"
             elif cfg.init == "prior":      # asked for: say why not; "auto" falls back quietly
                 notices.append(notice)
