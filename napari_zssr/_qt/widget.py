@@ -171,8 +171,8 @@ class ZSSRWidget(QWidget):
                                          "random weights (a gradual run past x2 trains up to "
                                          f"{cfg.budget_growth:g}x as many, {cfg.prior_budget_growth:g}x "
                                          "from the prior; "
-                                         "'automatic' starts one plane, and an axial run, from the prior, "
-                                         f"which trains at most {cfg.prior_iters} of them, axial "
+                                         "'automatic' starts one plane from the prior, which trains at most "
+                                         f"{cfg.prior_iters} of them; an axial run from the prior "
                                          f"{cfg.prior_iters * cfg.prior_axial_growth:g})")
         self.crop_size = SpinBox(label="crop", min=8, max=4096, value=cfg.crop_size,
                                  tooltip="training crop edge (pixels)")

@@ -220,8 +220,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         "its plateau rule stops earlier; fast 1600 on 64x64 crops)")
     g.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
     g.add_argument("--init", choices=INITS, default=None,
-                   help="network start: auto (default: the learned prior for one plane and for axial runs, "
-                        "random weights for a network shared by a stack's planes), prior (learned starting "
+                   help="network start: auto (default: the learned prior for one plane, random weights for "
+                        "a network shared by several planes: stacks, axial runs), prior (learned starting "
                         "weights of a 32-wide network: 1000 iterations in gradual stages, axial 1500; Set5 at "
                         "the paper's quality in 1/9-1/20 of its time), or random (the paper's)")
     g.add_argument("--device", default="auto", metavar="DEVICE",

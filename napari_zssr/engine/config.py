@@ -75,10 +75,11 @@ class ZSSRConfig:
     # and trains with the short `prior_*` schedule below; "random" is the paper's start and schedule;
     # "auto" (default): the prior where it measured no worse than from scratch -- one plane, lateral
     # (its 32-wide network: Set5 x2 37.10 dB in 1000 iterations, each image within 0.1 dB of the
-    # authors' code), and axial runs (the axial prior, 1500 iterations: 36.64 dB on the simulated
-    # axial benchmark against 36.69 from scratch, at 0.31x the CPU time) -- and random weights for a
-    # lateral network shared by several planes (the 10-plane simulated stack: 46.72 dB from the
-    # prior against 47.03). benchmarks/results/prior/bf16_session8/, engine/priors/MODEL_CARD.md
+    # authors' code) -- and random weights for a network shared by several planes: a stack (the
+    # 10-plane simulated stack: 46.72 dB from the prior against 47.03) and axial runs (the axial
+    # prior, 1500 iterations, held the clean simulated axial benchmark, 36.64 dB against 36.69 at
+    # 0.31x the time, but lost 0.39 dB at x4 and 50 photons on the realistic one; 2000: 0.14).
+    # benchmarks/results/prior/bf16_session8/, engine/priors/MODEL_CARD.md
     init: str = "auto"
     # iterations of a run that starts from the prior (never more than max_iters); up to x2 in
     # gradual stages of at least PRIOR_STAGE_ITERS (x2: 4 stages of 250; one jump of 400 lost
@@ -90,10 +91,11 @@ class ZSSRConfig:
     # budget_growth of a prior run past x2: x4 from the 32-wide prior with 3000 iterations gave
     # 30.76 dB, with 4000 (growth 4) 30.86 (the 64-wide prior's 1800: 30.85)
     prior_budget_growth: float = 4.0
-    # an axial run from the axial prior trains prior_iters x this (never more than max_iters): on the
-    # simulated axial benchmark (32x128x128, z x4) 1500 iterations gave 36.64 dB in 30 CPU s, 1000
-    # 36.51 in 19, from scratch (2000 on the 64-wide net) 36.69 in 96 (AVX512-BF16 CPU, 1 thread;
-    # benchmarks/results/prior/bf16_session8/axial_small_*.md)
+    # an axial run from the axial prior (init="prior") trains prior_iters x this (never more than
+    # max_iters): on the simulated axial benchmark (32x128x128, z x4) 1500 iterations gave 36.64 dB
+    # in 30 CPU s, 1000 36.51 in 19, from scratch (2000 on the 64-wide net) 36.69 in 96; on the
+    # realistic one at x4 and 50 photons 1500 / 2000 / 3000 gave +6.62 / +6.87 / +6.95 dB over
+    # cubic, from scratch +7.01 (AVX512-BF16 CPU, 1 thread; benchmarks/results/prior/bf16_session8/)
     prior_axial_growth: float = 1.5
     # the paper's lr from the prior too: on the prior's held-out images (coins, coffee; x2, 400
     # iterations) 1e-3 gave 30.04 / 32.94 dB, 5e-4 30.01 / 32.87, 2e-4 29.96 / 32.75
