@@ -56,7 +56,7 @@ def test_both_axes_adds_the_transposed_parts():
 
 @pytest.mark.parametrize("with_bp, without_bp, used", [(1.0, 0.5, True), (-1.5, 0.4, False)])
 def test_back_projection_is_kept_only_where_it_helps(monkeypatch, with_bp, without_bp, used):
-    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None):
+    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None, noise_filter=None):
         g = with_bp if config.back_projection_iters else without_bp
         return GainEstimate(g, 30 + g, 30.0, len(fathers), noise_var)
     monkeypatch.setattr(holdout, "held_out_gain", fake_gain)
@@ -256,7 +256,7 @@ def test_deaveraged_planes_get_the_spectrum_of_planes_not_averaged_along_z():
     avg = ndimage.gaussian_filter1d(v, sigma, axis=0, mode="wrap")
     idx = [12, 28, 44]
     planes, truth = [avg[i][None] for i in idx], [v[i][None] for i in idx]
-    out, noise_gain = deaverage(planes, sigma)
+    out, filt = deaverage(planes, sigma)
     edges = np.linspace(0, RHO_MAX, 17)
     mid = slice(3, 10)                            # 0.13 .. 0.44 cycles per pixel
 
@@ -266,9 +266,22 @@ def test_deaveraged_planes_get_the_spectrum_of_planes_not_averaged_along_z():
     before, after = np.abs(shape(planes)[mid] - 1.0), np.abs(shape(out)[mid] - 1.0)
     assert np.all(shape(planes)[mid] < 0.85)                      # averaged: clearly weaker
     assert np.all(after < 0.2) and after.mean() < 0.1 < before.mean()   # de-averaged: as un-averaged
-    assert noise_gain > 1.0
-    same, gain = deaverage(planes, 0.0)
-    assert gain == 1.0 and np.allclose(same[0], planes[0], atol=1e-5)
+    from napari_zssr.engine.quality import noise_gain
+    assert noise_gain(filt, (48, 48)) > 1.0                       # a sharpening filter: more noise
+    same, ident = deaverage(planes, 0.0)
+    assert noise_gain(ident, (48, 48)) == pytest.approx(1.0) and np.allclose(same[0], planes[0], atol=1e-5)
+
+
+def test_a_filtered_fathers_noise_is_measured_through_the_filter():
+    """held_out_gain(noise_filter=...): white noise through a sharpening filter keeps more of its
+    variance in a son than the son of white noise does (the noise correction is made with it)."""
+    from napari_zssr.engine.quality import noise_gain, noise_kept
+    from napari_zssr.nd.deaverage import RadialFilter
+    sharpen = RadialFilter(np.array([0.0, 0.1, 0.3, 0.7]), np.array([1.0, 1.0, 2.0, 3.0]))
+    assert noise_gain(sharpen, (64, 64)) > 2.0
+    plain = noise_kept((64, 64), (2.0, 1.0), None)
+    coloured = noise_kept((64, 64), (2.0, 1.0), None, noise_filter=sharpen)
+    assert 0.3 < plain < 0.7 and coloured > plain
 
 
 def test_axial_held_out_planes_are_deaveraged_before_the_measure(monkeypatch):
@@ -278,7 +291,7 @@ def test_axial_held_out_planes_are_deaveraged_before_the_measure(monkeypatch):
         kernel = gaussian_kernel(fwhm_to_sigma(4.0), 0.0)
     seen = {}
 
-    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None):
+    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None, noise_filter=None):
         seen["fathers"] = fathers
         return GainEstimate(1.0, 31.0, 30.0, len(fathers), noise_var)
     monkeypatch.setattr(holdout, "held_out_gain", fake_gain)

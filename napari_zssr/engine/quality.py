@@ -92,22 +92,34 @@ def fused_estimate(est: GainEstimate, disagreement: float, excess: float = 0.0) 
                         est.noise_share_model, est.noise_share_cubic)
 
 
-def noise_kept(shape, sf, kernel, device="cpu") -> float:
-    """Fraction of a father's white-noise variance that its downscaled son keeps."""
+def noise_kept(shape, sf, kernel, device="cpu", noise_filter=None) -> float:
+    """Fraction of a father's white-noise variance that its downscaled son keeps (noise_filter:
+    the father's noise is that white noise through this linear filter)."""
     g = torch.Generator(device="cpu").manual_seed(1234)
     n = torch.randn((1, 1) + tuple(shape), generator=g).to(torch.device(device))
+    if noise_filter is not None:
+        n = noise_filter(n)
     return float(torch.mean(downscale(n, (1.0 / sf[0], 1.0 / sf[1]), kernel=kernel) ** 2))
 
 
 DIV_EPS = 0.1      # the perturbation of the divergence pass, in the noise's standard deviations
 
 
+def noise_gain(noise_filter, shape, device="cpu") -> float:
+    """Factor by which a linear filter multiplies white noise's variance (measured)."""
+    g = torch.Generator(device="cpu").manual_seed(4321)
+    n = torch.randn((1, 1) + tuple(shape), generator=g).to(torch.device(device))
+    return float(torch.mean(noise_filter(n) ** 2) / torch.mean(n ** 2))
+
+
 @torch.no_grad()
 def held_out_gain(model, fathers: Sequence, *, noise_var: float = 0.0, config: ZSSRConfig | None = None,
-                  seed: int = 0, noise_model: NoiseModel | None = None) -> GainEstimate:
+                  seed: int = 0, noise_model: NoiseModel | None = None, noise_filter=None) -> GainEstimate:
     """Gain over cubic of a TrainedModel on held-out fathers (each (C, H, W), normalised like the
     training data). noise_var: the data's white-noise variance in the same units (0: clean);
-    noise_model: how that variance follows the signal (None: the same everywhere)."""
+    noise_model: how that variance follows the signal (None: the same everywhere); noise_filter:
+    the fathers were filtered by this linear map ((N, C, H, W) tensors in and out), so their noise
+    is the data's through it, while a son must still carry the data's own noise."""
     if not fathers:
         raise ValueError("no held-out examples to measure the quality on")
     cfg = config or model.config
@@ -147,8 +159,8 @@ def held_out_gain(model, fathers: Sequence, *, noise_var: float = 0.0, config: Z
         extra = var = None
         if noise_var > 0:
             # the noise the downscaling averaged away, at the level the signal there has
-            kept = noise_kept(shape, sf, kernel, dev)
-            var = noise_model.variance(local_signal(father[None]))[0]      # the father's own, per pixel
+            kept = noise_kept(shape, sf, kernel, dev, noise_filter)
+            var = noise_model.variance(local_signal(father[None]))[0]      # the data's, per pixel
             lr_var = max(0.0, 1.0 - kept) * son_variance(var[None], sf, kernel)
             extra = torch.sqrt(lr_var) * torch.randn(lr_var.shape, generator=g).to(dev)
         out, cubic = restore(father, extra)
@@ -163,6 +175,11 @@ def held_out_gain(model, fathers: Sequence, *, noise_var: float = 0.0, config: Z
             # E[b.(out(f + e b) - out(f))] / e (Monte-Carlo SURE)
             eps = DIV_EPS                                   # b is already in noise units
             b = torch.randn(father.shape, generator=g).to(dev) * torch.sqrt(var)
+            if noise_filter is not None:
+                # coloured noise: perturbing along it keeps Stein's identity exact
+                # (E[b.(out(f + e b) - out(f))] / e = sum_ij Cov_ij d out_i / d f_j)
+                b = noise_filter(b[None])[0]
+                var = var * noise_gain(noise_filter, shape, dev)
             out_b, cubic_b = restore(father + eps * b, extra)
             div_model += float(torch.sum(b[inner] * (out_b - out)[inner])) / eps
             div_cubic += float(torch.sum(b[inner] * (cubic_b - cubic)[inner])) / eps

@@ -13,15 +13,19 @@ chromatin), the planes' lateral power spectrum fixes the object's 3-D spectrum: 
 at lateral frequency rho is the 3-D spectrum on the line (rho, kz) weighted by the slice profile's
 transfer |P(kz)|^2. Fitted (non-negative, on radial bins), the same 3-D spectrum without the
 weight gives the spectrum an un-averaged plane would have. The held-out planes are then filtered
-by the square root of the ratio (normalised to 1 at the lowest frequencies, and applied only to
-the part of each frequency above the noise, Wiener style), so that their spectrum is that of an
-un-averaged plane, and the test is as hard as the real one.
+by the square root of the ratio (normalised to 1 at the lowest frequencies; in full only where
+the signal stands above the noise, tapering to none where the noise is all there is), so that
+their spectrum is that of an un-averaged plane, and the test is as hard as the real one. The
+filter colours their noise too; the measure knows it (`held_out_gain(noise_filter=...)`): a son
+still gets the data's own noise, and the noise correction perturbs along the coloured noise.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from scipy.optimize import nnls
 
 N_BINS = 32
@@ -105,23 +109,31 @@ def deaveraging_gain(planes, sigma: float, noise_var: float = 0.0, n_bins: int =
         ratio = np.where(model > 0, plain / model, 1.0)
     ratio = ratio / ratio[0] if ratio[0] > 0 else np.ones_like(ratio)
     amp = np.clip(np.sqrt(np.clip(ratio, 1.0, None)), 1.0, MAX_BOOST)
-    # only the part of each frequency above the noise (the noise itself stays as it was)
+    # only where the signal stands above the noise (full boost from a signal-to-noise ratio of 1):
+    # beyond, the fit has nothing to go on and a boost would only add noise to take out again
     with np.errstate(divide="ignore", invalid="ignore"):
-        wiener = np.where(power > 0, signal / power, 0.0)
-    return rho, 1.0 + (amp - 1.0) * wiener
+        snr = np.where(noise_var > 0, signal / max(noise_var, 1e-30), np.inf)
+    return rho, 1.0 + (amp - 1.0) * np.clip(snr, 0.0, 1.0)
+
+
+class RadialFilter:
+    """A zero-phase filter by radial frequency on (N, C, H, W) tensors, mirror-padded against
+    wrap-around. Linear: the noise of filtered planes is the data's noise through it."""
+
+    def __init__(self, rho: np.ndarray, gain: np.ndarray):
+        self.rho, self.gain = np.asarray(rho, np.float64), np.asarray(gain, np.float64)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        pad = max(0, min(PAD, h - 1, w - 1))
+        q = F.pad(x.double(), (pad, pad, pad, pad), mode="reflect") if pad else x.double()
+        resp = torch.from_numpy(np.interp(_radius(q.shape[-2:]), self.rho, self.gain)).to(q.device)
+        y = torch.fft.ifft2(torch.fft.fft2(q) * resp).real
+        return y[..., pad:pad + h, pad:pad + w].to(x.dtype)
 
 
 def deaverage(planes, sigma: float, noise_var: float = 0.0):
-    """The planes ((C, H, W) each) filtered to the spectrum of un-averaged planes, and the factor
-    by which that filter multiplies white noise's variance."""
-    rho, gain = deaveraging_gain(planes, sigma, noise_var)
-    out, noise_gain = [], []
-    for p in planes:
-        p = np.asarray(p, np.float32)
-        pad = ((0, 0), (PAD, PAD), (PAD, PAD))
-        q = np.pad(p, pad, mode="reflect").astype(np.float64)
-        h = np.interp(_radius(q.shape[-2:]), rho, gain)
-        f = np.fft.ifft2(np.fft.fft2(q, axes=(-2, -1)) * h, axes=(-2, -1)).real
-        out.append(np.ascontiguousarray(f[:, PAD:-PAD, PAD:-PAD], dtype=np.float32))
-        noise_gain.append(float(np.mean(h * h)))
-    return out, float(np.mean(noise_gain)) if noise_gain else 1.0
+    """(the planes ((C, H, W) each) filtered to the spectrum of un-averaged planes, the filter)."""
+    filt = RadialFilter(*deaveraging_gain(planes, sigma, noise_var))
+    out = [np.ascontiguousarray(filt(torch.from_numpy(np.asarray(p, np.float32))[None])[0].numpy()) for p in planes]
+    return out, filt

@@ -16,7 +16,7 @@ import numpy as np
 from ..engine.config import ZSSRConfig
 from ..engine.examples import central_crop
 from ..engine.noise import NoiseModel, fit_noise_model
-from ..engine.quality import MESSAGE, WARNING, GainEstimate, fused_estimate, held_out_gain
+from ..engine.quality import MESSAGE, WARNING, GainEstimate, fused_estimate, held_out_gain, noise_gain
 from .deaverage import deaverage, slice_sigma
 from .profile_estimate import noise_variance
 
@@ -119,16 +119,16 @@ def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False, deav
     record = {"noise_model": nm.to_dict()} if nm else {}
     sharpen = hold.both_axes if deaverage_planes is None else deaverage_planes
     sigma = slice_sigma(model.kernel, axis=0) if sharpen else 0.0
+    filt = None
     if sigma > 0:
-        held, noise_gain = deaverage(hold.held, sigma, noise_var)
+        held, filt = deaverage(hold.held, sigma, noise_var)
         fathers = Holdout([], held, hold.both_axes).fathers
-        if nm is not None:
-            noise_var, nm = noise_var * noise_gain, nm.scaled(noise_gain)
-        record["deaveraged"] = {"slice_sigma_px": round(sigma, 3), "noise_gain": round(noise_gain, 3)}
-    est = held_out_gain(model, fathers, noise_var=noise_var, config=icfg, noise_model=nm)
+        record["deaveraged"] = {"slice_sigma_px": round(sigma, 3),
+                                "noise_gain": round(noise_gain(filt, held[0].shape[-2:]), 3)}
+    est = held_out_gain(model, fathers, noise_var=noise_var, config=icfg, noise_model=nm, noise_filter=filt)
     if icfg.back_projection_auto and icfg.back_projection_iters > 0:
         off_cfg = icfg.replace(back_projection_iters=0)
-        off = held_out_gain(model, fathers, noise_var=noise_var, config=off_cfg, noise_model=nm)
+        off = held_out_gain(model, fathers, noise_var=noise_var, config=off_cfg, noise_model=nm, noise_filter=filt)
         record["back_projection"] = {"gain_with_db": round(est.gain_db, 3), "gain_without_db": round(off.gain_db, 3),
                                      "used": off.gain_db <= est.gain_db}
         if off.gain_db > est.gain_db:
