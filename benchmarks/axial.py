@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from report import preset_config, write_report
+from report import preset_config, use_prior_dir, write_report
 
 VARIANTS = ["isotropic:geometric+arithmetic", "zssr:geometric+arithmetic"]
 
@@ -59,9 +59,7 @@ def child(args) -> None:
     gt, lr = make_data(shape, args.step, args.seed)
     if args.timing_only:
         lr = gt                                      # the input volume itself is 64x256x256
-    if args.prior_dir:
-        from napari_zssr.engine import prior as prior_mod
-        prior_mod.PRIOR_DIR = Path(args.prior_dir)
+    use_prior_dir(args.prior_dir)
     method, fusions = args.variant.split(":")
     cfg = preset_config(args.preset, seed=args.seed)
     models = None

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from axial import interp_z
 from realistic_rows import make_row, metrics, select
-from report import describe_device, write_report
+from report import describe_device, use_prior_dir, write_report
 
 
 def main(argv=None):
@@ -49,9 +49,7 @@ def main(argv=None):
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "axial_realistic.md"))
     ap.add_argument("--prior-dir", default=None, help="priors from this folder instead of the shipped ones")
     args = ap.parse_args(argv)
-    if args.prior_dir:
-        from napari_zssr.engine import prior as prior_mod
-        prior_mod.PRIOR_DIR = Path(args.prior_dir)
+    use_prior_dir(args.prior_dir)
     from napari_zssr.engine import ZSSRConfig
     from napari_zssr.nd.profile_estimate import estimate_z_fwhm
     from napari_zssr.nd.quality import axial_with_estimate

@@ -36,6 +36,13 @@ def describe_device(device: str = "auto") -> str:
     return f"{name}; default precision {resolve_precision('auto', dev)}"
 
 
+def use_prior_dir(folder) -> None:
+    """Load the priors from `folder` instead of the shipped ones (--prior-dir; None: shipped)."""
+    if folder:
+        from napari_zssr.engine import prior as prior_mod
+        prior_mod.PRIOR_DIR = Path(folder)
+
+
 def write_report(text: str, out) -> Path:
     print(text)
     out = Path(out)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import describe_device, preset_config, write_report  # noqa: E402
+from report import describe_device, preset_config, use_prior_dir, write_report  # noqa: E402
 from set5_common import SET5, set5_pairs, y_psnr  # noqa: E402
 
 from napari_zssr.engine import ZSSRConfig, apply, train  # noqa: E402
@@ -76,9 +76,7 @@ def main(argv=None):
     ap.add_argument("--prior-dir", default=None, help="priors from this folder instead of the shipped ones")
     args = ap.parse_args(argv)
     presets = [p for p in args.presets.split(",") if p]
-    if args.prior_dir:
-        from napari_zssr.engine import prior as prior_mod
-        prior_mod.PRIOR_DIR = Path(args.prior_dir)
+    use_prior_dir(args.prior_dir)
     overrides = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     subset = {s for s in args.images.split(",") if s}
     if not SET5.exists():

@@ -20,7 +20,7 @@ import numpy as np
 from napari_zssr.engine.resize import imresize
 from napari_zssr.nd import super_resolve_nd
 from napari_zssr.simulate import simulate_volume
-from report import describe_device, preset_config, write_report
+from report import describe_device, preset_config, use_prior_dir, write_report
 
 
 def _psnr(a, ref) -> float:
@@ -38,9 +38,7 @@ def main(argv=None):
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "stack.md"))
     ap.add_argument("--prior-dir", default=None, help="priors from this folder instead of the shipped ones")
     args = ap.parse_args(argv)
-    if args.prior_dir:
-        from napari_zssr.engine import prior as prior_mod
-        prior_mod.PRIOR_DIR = Path(args.prior_dir)
+    use_prior_dir(args.prior_dir)
     counts = [int(p) for p in args.planes.split(",")]
     vol = simulate_volume((max(counts), args.size, args.size), seed=args.seed)
     truth = vol * 3000 + 100

@@ -111,8 +111,7 @@ def deaveraging_gain(planes, sigma: float, noise_var: float = 0.0, n_bins: int =
     amp = np.clip(np.sqrt(np.clip(ratio, 1.0, None)), 1.0, MAX_BOOST)
     # only where the signal stands above the noise (full boost from a signal-to-noise ratio of 1):
     # beyond, the fit has nothing to go on and a boost would only add noise to take out again
-    with np.errstate(divide="ignore", invalid="ignore"):
-        snr = np.where(noise_var > 0, signal / max(noise_var, 1e-30), np.inf)
+    snr = signal / noise_var if noise_var > 0 else np.inf
     return rho, 1.0 + (amp - 1.0) * np.clip(snr, 0.0, 1.0)
 
 
