@@ -43,6 +43,9 @@ from napari_zssr.engine.device import autocast, cpu_has_fast_bf16, train_channel
 from napari_zssr.engine.examples import ExampleSampler, Source, make_son
 from napari_zssr.engine.kernels import fwhm_to_sigma, gaussian_kernel
 from napari_zssr.engine.network import ZSSRNet
+from napari_zssr.engine.noise import NoiseModel, fit_noise_model
+from napari_zssr.engine.quality import noise_kept
+from napari_zssr.nd.profile_estimate import noise_variance
 from napari_zssr.engine.prior import PRIOR_DIR, prior_filename, save_prior
 from napari_zssr.engine.resize import imresize
 from napari_zssr.engine.training import train_step
@@ -67,6 +70,7 @@ def _gray(a: np.ndarray) -> np.ndarray:
 
 
 def _simulated(n: int, seed: int) -> list:
+    """n simulated fluorescence images, the odd ones with camera noise (is_noisy says which)."""
     from napari_zssr.simulate import add_noise, simulate_image_2d
     rng = np.random.default_rng([seed, 11])
     out = []
@@ -82,14 +86,15 @@ def _simulated(n: int, seed: int) -> list:
     return out
 
 
-def training_images(channels: int, seed: int, n_sim: int = 40) -> list:
-    """(C, H, W) float32 tensors, roughly in [0, 1]."""
+def training_images(channels: int, seed: int, n_sim: int = 40):
+    """((C, H, W) float32 tensors roughly in [0, 1], the indices of those with camera noise)."""
     if channels == 3:
-        imgs = [np.moveaxis(_skimage(n)[..., :3], -1, 0) for n in RGB_SKIMAGE]
+        imgs, noisy = [np.moveaxis(_skimage(n)[..., :3], -1, 0) for n in RGB_SKIMAGE], set()
     else:
         imgs = [_gray(_skimage(n))[None] for n in GRAY_SKIMAGE + RGB_SKIMAGE]
+        noisy = {len(imgs) + i for i in range(1, n_sim, 2)}      # _simulated: the odd ones
         imgs += [s[None] for s in _simulated(n_sim, seed)]
-    return [torch.from_numpy(np.ascontiguousarray(i)) for i in imgs]
+    return [torch.from_numpy(np.ascontiguousarray(i)) for i in imgs], noisy
 
 
 def validation_pairs(channels: int, family: str) -> list:
@@ -140,29 +145,52 @@ def draw_task(family: str, rng: np.random.Generator):
     return sf, gaussian_kernel(sig[0], sig[1]), True
 
 
-class TaskStream:
-    """One father/son pair per task, made by the engine's sampler on a randomly rescaled image."""
+def data_noise(img: torch.Tensor) -> NoiseModel:
+    """The noise model an axial run measures on its data (nd.plan.noise_on_sons, before the
+    kernel's share): white-noise level from the spectrum's corner, its growth with the signal."""
+    planes = img.numpy().reshape((-1,) + tuple(img.shape[-2:]))
+    return fit_noise_model(planes, noise_variance(planes))
 
-    def __init__(self, images, family: str, crop: int, rng: np.random.Generator):
+
+class TaskStream:
+    """One father/son pair per task, made by the engine's sampler on a randomly rescaled image.
+    noisy_sons: sons get back the noise their downscaling removed, at the level measured in the
+    image, as a noise-aware axial run gives them (so the prior starts from a net that does not
+    sharpen noise, which is what a run on a noisy volume would otherwise spend its steps learning)."""
+
+    def __init__(self, images, family: str, crop: int, rng: np.random.Generator, noisy=()):
         self.images, self.family, self.rng = images, family, rng
         self.cfg = ZSSRConfig(crop_size=crop, source_sized_crops=False)
+        # only images with real camera noise: a photo's finest detail, in the spectrum's corner,
+        # would read as noise (a microscope's xy sampling leaves only noise there)
+        self.noise = {i: data_noise(images[i]) for i in noisy}
 
     def _image(self):
-        img = self.images[int(self.rng.integers(len(self.images)))]
+        i = int(self.rng.integers(len(self.images)))
+        img = self.images[i]
+        noise = self.noise.get(i)
         # random content scale (antialiased), contrast and offset: more variety from few images
         s = float(self.rng.uniform(0.5, 1.0))
         h, w = img.shape[-2:]
-        if s < 0.95 and min(h, w) * s > 2 * self.cfg.crop_size:
+        # an image with noisy sons keeps its pixels: rescaling would change its noise's statistics
+        if s < 0.95 and min(h, w) * s > 2 * self.cfg.crop_size and noise is None:
             img = imresize(img[None], (s, s))[0]
         a, b = float(self.rng.uniform(0.6, 1.2)), float(self.rng.uniform(-0.05, 0.1))
         img = img * a + b
+        if noise is not None:       # variance a^2 (slope s + c) at s = (s' - b) / a
+            noise = NoiseModel(a * noise.slope, a * a * noise.intercept - a * b * noise.slope)
         if self.family == "axial" and self.rng.random() < 0.5:
             img = img.transpose(-1, -2)                   # the profile along x as often as along y
-        return img.contiguous()
+        return img.contiguous(), noise
 
     def pair(self, task=None):
         sf, k, rot = task or draw_task(self.family, self.rng)
-        sampler = ExampleSampler([Source(self._image(), 1.0)], sf, k, self.cfg, self.rng, rot)
+        img, noise = self._image()
+        cfg = self.cfg
+        if noise is not None:
+            son = noise.scaled(max(0.0, 1.0 - noise_kept((64, 64), sf, k)))
+            cfg = cfg.replace(noise_slope=son.slope, noise_intercept=son.intercept)
+        sampler = ExampleSampler([Source(img, 1.0)], sf, k, cfg, self.rng, rot)
         return sampler.batch(1)
 
     def batch(self, n: int, same_task: bool = False):
@@ -200,6 +228,9 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--width", type=int, default=ZSSRConfig.width, help="channels of the hidden layers")
     ap.add_argument("--depth", type=int, default=ZSSRConfig.depth, help="conv layers")
+    ap.add_argument("--noisy-sons", action="store_true",
+                    help="sons of camera-noisy images get the noise their downscaling removed (as noise-aware "
+                         "axial runs make them)")
     ap.add_argument("--reptile-steps", type=int, default=0, help="meta-learning outer steps after pre-training")
     ap.add_argument("--inner", type=int, default=8, help="Reptile: adaptation steps per task")
     ap.add_argument("--inner-lr", type=float, default=3e-4)
@@ -220,8 +251,8 @@ def main(argv=None):
     dev = torch.device(args.device)
     precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp32") if dev.type == "cuda" else \
         ("bf16" if cpu_has_fast_bf16() else "fp32")
-    images = training_images(args.channels, args.seed)
-    stream = TaskStream(images, args.family, args.crop, rng)
+    images, noisy = training_images(args.channels, args.seed)
+    stream = TaskStream(images, args.family, args.crop, rng, noisy if args.noisy_sons else ())
     val = validation_pairs(args.channels, args.family)
     cfg = ZSSRConfig()
     net = ZSSRNet(args.channels, args.depth, args.width, cfg.init_std_factor, seed=args.seed)
@@ -271,7 +302,7 @@ def main(argv=None):
     out = args.out or PRIOR_DIR / prior_filename(args.family, args.channels)
     card = {"family": args.family, "channels": args.channels, "steps": stopped, "batch": args.batch,
             "crop": args.crop, "lr": args.lr, "width": args.width, "depth": args.depth,
-            "reptile_steps": args.reptile_steps, "inner": args.inner,
+            "reptile_steps": args.reptile_steps, "noisy_sons": args.noisy_sons, "inner": args.inner,
             "inner_lr": args.inner_lr, "meta_lr": args.meta_lr, "seed": args.seed,
             "training_images": len(images), "validation": log[-3:], "seconds": round(time.perf_counter() - t0),
             "device": torch.cuda.get_device_name() if dev.type == "cuda" else cpu_name(), "precision": precision,

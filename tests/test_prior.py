@@ -164,12 +164,15 @@ def test_auto_starts_one_plane_from_the_prior_in_gradual_stages():
     assert train([_img()], 2, cfg.replace(max_iters=8)).iterations == 8
 
 
-def test_auto_keeps_random_weights_for_stacks_and_where_no_prior_fits():
-    cfg = ZSSRConfig(**TINY).replace(init="auto")
+def test_auto_trains_stacks_from_random_weights_on_the_stack_width_and_falls_back_where_no_prior_fits():
+    cfg = ZSSRConfig(**TINY).replace(init="auto", stack_width=16)
     stack = train([_img(), _img(seed=1)], 2, cfg)            # a shared network over several planes
     assert stack.init == "random" and not stack.notices and stack.iterations == cfg.max_iters
-    np.testing.assert_array_equal(apply(stack, _img()).numpy(),
-                                  apply(train([_img(), _img(seed=1)], 2, cfg.replace(init="random")), _img()).numpy())
+    assert stack.net.width == 16 and stack.config.width == 16   # saved models rebuild this network
+    narrow = train([_img(), _img(seed=1)], 2, cfg.replace(init="random", width=16))
+    np.testing.assert_array_equal(apply(stack, _img()).numpy(), apply(narrow, _img()).numpy())
+    # init="random" stays the from-scratch network of before (the paper's width)
+    assert train([_img(), _img(seed=1)], 2, cfg.replace(init="random")).net.width == cfg.width == 64
     two = train([_img(c=2)], 2, cfg)                         # no 2-channel prior: random, quietly
     assert two.init == "random" and not two.notices
     asked = train([_img(c=2)], 2, cfg.replace(init="prior"))  # asked for: said why not

@@ -169,11 +169,14 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
             raise ValueError(f"the model has {init.channels} channel(s); the data has {channels}")
         net, started = init.net.to(device), "model"
     else:
-        net = new_net(channels, cfg, device)
-        # "auto": the prior where it measured no worse than from scratch: one plane. A network
-        # shared by several planes (a stack, an axial run's xy planes) learns more from them in a
-        # long run from random weights (the axial prior lost up to 0.4 dB on noisy volumes)
         one_axis = min(sf) <= 1.0
+        if cfg.init == "auto" and len(base) > 1 and not one_axis:
+            # a lateral stack: one network shared by its planes learns more in a full run from
+            # random weights than from the prior, and as much on a narrower network
+            cfg = cfg.replace(width=cfg.stack_width)
+        net = new_net(channels, cfg, device)
+        # "auto": the prior where it measured no worse than from scratch: one plane. An axial
+        # run's xy planes keep random weights (the axial prior lost up to 0.4 dB on noisy volumes)
         if cfg.init == "prior" or (cfg.init == "auto" and len(base) == 1):
             learned, notice = prior_network(channels, sf, k, cfg.init_std_factor, cfg.seed)
             if learned is not None:

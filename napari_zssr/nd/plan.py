@@ -386,6 +386,7 @@ def _record(run: Resolved, cfg: ZSSRConfig, norms, models, quals, clipped: int, 
                           for i, n in enumerate(norms)],
         "config": {k: v for k, v in cfg.to_dict().items() if k != "clip"},
         "iterations": [m.iterations for m in models],
+        "network": [f"{m.net.depth}x{m.net.width}" for m in models],   # layers x channels
         "rec_error": [m.rec_error for m in models], "cubic_rec_error": [m.cubic_rec_error for m in models],
         # per network: the gain over cubic on held-out parts (None: too small to hold any out)
         "quality": list(quals),
