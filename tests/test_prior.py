@@ -169,6 +169,7 @@ def test_auto_trains_stacks_from_random_weights_on_the_stack_width_and_falls_bac
     stack = train([_img(), _img(seed=1)], 2, cfg)            # a shared network over several planes
     assert stack.init == "random" and not stack.notices and stack.iterations == cfg.max_iters
     assert stack.net.width == 16 and stack.config.width == 16   # saved models rebuild this network
+    assert train([_img(), _img(seed=1)], 2, cfg.replace(width=8)).net.width == 8   # at most, never wider
     narrow = train([_img(), _img(seed=1)], 2, cfg.replace(init="random", width=16))
     np.testing.assert_array_equal(apply(stack, _img()).numpy(), apply(narrow, _img()).numpy())
     # init="random" stays the from-scratch network of before (the paper's width)

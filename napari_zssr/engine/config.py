@@ -81,12 +81,12 @@ class ZSSRConfig:
     # 0.31x the time, but lost 0.39 dB at x4 and 50 photons on the realistic one; 2000: 0.14).
     # benchmarks/results/prior/bf16_session8/, engine/priors/MODEL_CARD.md
     init: str = "auto"
-    # width of the network that "auto" trains from random weights for a lateral stack (several
+    # the most channels of the network that "auto" trains from random weights for a lateral stack (several
     # planes, one network): on the 10-plane simulated stack (benchmarks/stack.py --planes 10
     # --size 128 --quality, seeds 0-3, 2000 iterations) 32 wide gave 46.79 / 48.00 / 47.34 / 48.63 dB
     # against 46.83 / 47.53 / 47.10 / 48.57 for 64 wide (+0.18 mean) in 0.31x the CPU time; from the
     # lateral prior (1000 iterations) 46.65 / 47.61 / 46.70 / 48.39 (-0.17); 32 wide, 1000
-    # iterations 46.43 / 47.64 / 47.04 (-0.12). benchmarks/results/prior/stack_session9/
+    # iterations 46.43 / 47.64 / 47.04 / 48.21 (-0.18). benchmarks/results/prior/session9/
     stack_width: int = 32
     # iterations of a run that starts from the prior (never more than max_iters); up to x2 in
     # gradual stages of at least PRIOR_STAGE_ITERS (x2: 4 stages of 250; one jump of 400 lost

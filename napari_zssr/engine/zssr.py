@@ -173,7 +173,7 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
         if cfg.init == "auto" and len(base) > 1 and not one_axis:
             # a lateral stack: one network shared by its planes learns more in a full run from
             # random weights than from the prior, and as much on a narrower network
-            cfg = cfg.replace(width=cfg.stack_width)
+            cfg = cfg.replace(width=min(cfg.width, cfg.stack_width))
         net = new_net(channels, cfg, device)
         # "auto": the prior where it measured no worse than from scratch: one plane. An axial
         # run's xy planes keep random weights (the axial prior lost up to 0.4 dB on noisy volumes)
