@@ -107,8 +107,10 @@ def test_non_integer_factor():
 @pytest.mark.parametrize("fusion", ["geometric", "arithmetic"])
 def test_axial_factor_from_pixel_sizes(method, fusion):
     data = smooth((8, 16, 16), np.uint16)
+    # random weights: 10 iterations cannot adapt the axial prior (trained on real images) to
+    # band-limited noise, and the check below wants a net that stays near cubic
     res = run(data, "ZYX", mode="axial", pixel_sizes={"z": 1.0, "y": 0.25, "x": 0.25},
-              axial_method=method, fusion=fusion)
+              axial_method=method, fusion=fusion, config=CFG.replace(init="random"))
     assert res.factors == {"z": pytest.approx(4.0)}
     assert res.data.shape == (32, 16, 16) and res.data.dtype == np.float32 and np.isfinite(res.data).all()
     assert res.pixel_sizes == pytest.approx({"z": 0.25, "y": 0.25, "x": 0.25})

@@ -181,9 +181,8 @@ def test_auto_trains_stacks_from_random_weights_on_the_stack_width_and_falls_bac
 
 
 def test_an_axial_run_from_the_axial_prior_trains_its_longer_schedule():
-    """One axis upscaled (axial: many xy planes pooled) asked to start from the prior takes the
-    axial prior and trains prior_axial_growth x prior_iters; "auto" keeps random weights there (a
-    network shared by several planes: the axial prior lost up to 0.4 dB on noisy volumes)."""
+    """One axis upscaled (axial: many xy planes pooled) takes the axial prior, under "auto" too,
+    and trains prior_axial_growth x prior_iters."""
     cfg = ZSSRConfig(**TINY).replace(max_iters=2000, prior_iters=8, prior_axial_growth=1.5)
     planes = [_img(seed=s) for s in range(3)]
     kernel = gaussian_kernel(1.3, 0.0)
@@ -192,9 +191,11 @@ def test_an_axial_run_from_the_axial_prior_trains_its_longer_schedule():
     ref, _ = prior_mod.prior_network(1, (3.0, 1.0), kernel)
     assert (m.net.depth, m.net.width) == (ref.depth, ref.width)
     assert train(planes, (3.0, 1.0), cfg.replace(max_iters=10), kernel=kernel).iterations == 10   # capped
-    auto = train(planes, (3.0, 1.0), cfg.replace(init="auto", max_iters=12), kernel=kernel)
-    assert auto.init == "random" and not auto.notices
-    assert ZSSRConfig().from_prior(True).max_iters == 1500 and ZSSRConfig().from_prior().max_iters == 1000
+    auto = train(planes, (3.0, 1.0), cfg.replace(init="auto", max_iters=2000), kernel=kernel)
+    assert auto.init == "prior" and not auto.notices and auto.iterations == 12
+    two = train([_img(c=2, seed=s) for s in range(3)], (3.0, 1.0), cfg.replace(init="auto"), kernel=kernel)
+    assert two.init == "random" and not two.notices      # no 2-channel axial prior: random, quietly
+    assert ZSSRConfig().from_prior(True).max_iters == 2000 and ZSSRConfig().from_prior().max_iters == 1000
 
 
 def test_gradual_stages_from_the_prior_up_to_x2_only():

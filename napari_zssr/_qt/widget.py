@@ -187,7 +187,7 @@ class ZSSRWidget(QWidget):
         self.init = ComboBox(label="start from",
                              choices=list(zip(("automatic", "learned prior", "random (paper)"), S.INITS)),
                              value=cfg.init, tooltip="the network's starting weights: automatic (the learned "
-                                                     "prior for one plane, random for stacks and axial runs), "
+                                                     "prior for one plane and axial runs, random for stacks), "
                                                      "a learned prior, or random as in the paper")
         self.advanced_form = Container(widgets=[self.max_iters, self.crop_size, self.seed, self.init, self.device,
                                                 self.num_threads, self.model_path])

@@ -215,14 +215,14 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                    help="noise added to the training sons (normalised intensities, e.g. 0.01)")
     g.add_argument("--max-iters", type=positive_int(1), metavar="N",
                    help="training iterations per model; a gradual run past x2 trains up to 3x as many, 4x "
-                        "from the learned prior (which trains 1000, axial 1500, fast 500; from random weights: "
+                        "from the learned prior (which trains 1000, axial 2000, fast 500; from random weights: "
                         "default 2000 on 96x96 crops, cosine schedule, x4 6000 on 128x128; paper at most 3000, "
                         "its plateau rule stops earlier; fast 1600 on 64x64 crops)")
     g.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
     g.add_argument("--init", choices=INITS, default=None,
-                   help="network start: auto (default: the learned prior for one plane, random weights for "
-                        "a network shared by several planes: stacks, axial runs), prior (learned starting "
-                        "weights of a 32-wide network: 1000 iterations in gradual stages, axial 1500; Set5 at "
+                   help="network start: auto (default: the learned prior for one plane and for axial runs, "
+                        "random weights on a 32-wide network for a lateral stack), prior (learned starting "
+                        "weights of a 32-wide network: 1000 iterations in gradual stages, axial 2000; Set5 at "
                         "the paper's quality in 1/9-1/20 of its time), or random (the paper's)")
     g.add_argument("--device", default="auto", metavar="DEVICE",
                    help="compute device: auto (default), cpu, cuda, cuda:N or mps")

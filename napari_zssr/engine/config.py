@@ -75,11 +75,11 @@ class ZSSRConfig:
     # and trains with the short `prior_*` schedule below; "random" is the paper's start and schedule;
     # "auto" (default): the prior where it measured no worse than from scratch -- one plane, lateral
     # (its 32-wide network: Set5 x2 37.10 dB in 1000 iterations, each image within 0.1 dB of the
-    # authors' code) -- and random weights for a network shared by several planes: a stack (on a
-    # stack_width network: the prior lost 0.17 dB on the 10-plane simulated stack) and axial runs (the axial
-    # prior, 1500 iterations, held the clean simulated axial benchmark, 36.64 dB against 36.69 at
-    # 0.31x the time, but lost 0.39 dB at x4 and 50 photons on the realistic one; 2000: 0.14).
-    # benchmarks/results/prior/bf16_session8/, engine/priors/MODEL_CARD.md
+    # authors' code), and axial runs (the noise-aware axial prior, 2000 iterations: within 0.1 dB
+    # of the 64-wide net from scratch on every simulated row, clean or at 50 photons, in ~0.3x its
+    # CPU time) -- and random weights for a lateral stack (on a stack_width network: the lateral
+    # prior lost 0.17 dB on the 10-plane simulated stack, four seeds).
+    # benchmarks/results/prior/session9/, engine/priors/MODEL_CARD.md
     init: str = "auto"
     # the most channels of the network that "auto" trains from random weights for a lateral stack (several
     # planes, one network): on the 10-plane simulated stack (benchmarks/stack.py --planes 10
@@ -98,12 +98,13 @@ class ZSSRConfig:
     # budget_growth of a prior run past x2: x4 from the 32-wide prior with 3000 iterations gave
     # 30.76 dB, with 4000 (growth 4) 30.86 (the 64-wide prior's 1800: 30.85)
     prior_budget_growth: float = 4.0
-    # an axial run from the axial prior (init="prior") trains prior_iters x this (never more than
-    # max_iters): on the simulated axial benchmark (32x128x128, z x4) 1500 iterations gave 36.64 dB
-    # in 30 CPU s, 1000 36.51 in 19, from scratch (2000 on the 64-wide net) 36.69 in 96; on the
-    # realistic one at x4 and 50 photons 1500 / 2000 / 3000 gave +6.62 / +6.87 / +6.95 dB over
-    # cubic, from scratch +7.01 (AVX512-BF16 CPU, 1 thread; benchmarks/results/prior/bf16_session8/)
-    prior_axial_growth: float = 1.5
+    # an axial run from the axial prior trains prior_iters x this (never more than max_iters): as
+    # many as from scratch, on the prior's 32-wide net. Same session, 1 thread of an AVX512-BF16
+    # Xeon, from the prior with 1500 / 2000 iterations vs from scratch: clean simulated benchmark
+    # (32x128x128, z x4) 36.83 / 36.79 dB vs 36.68; gain over cubic on the realistic rows at 50
+    # photons x2 +5.45 / +5.65 vs +5.75, x4 +6.77 / +6.96 vs +6.97, x6 +6.41 / +6.55 vs +6.56;
+    # 2000 iterations cost 107-116 CPU s per row against 349-363 (benchmarks/results/prior/session9/)
+    prior_axial_growth: float = 2.0
     # the paper's lr from the prior too: on the prior's held-out images (coins, coffee; x2, 400
     # iterations) 1e-3 gave 30.04 / 32.94 dB, 5e-4 30.01 / 32.87, 2e-4 29.96 / 32.75
     prior_learning_rate: float = 1e-3

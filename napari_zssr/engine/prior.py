@@ -6,8 +6,8 @@ user's image reaches what a long run from random weights reaches: the training i
 image's own, only its starting point is learned.
 
 One prior per family: "lateral" (both axes upscaled, bicubic or symmetric kernels) and "axial"
-(one axis upscaled, e.g. z; none is shipped: the one trained so far started axial runs worse than
-random weights do, see priors/MODEL_CARD.md), trained for one channel (grayscale, each fluorescence channel). An RGB
+(one axis upscaled, e.g. z; trained with noise on the sons of noisy images, as noise-aware axial
+runs make them; see priors/MODEL_CARD.md), trained for one channel (grayscale, each fluorescence channel). An RGB
 network starts from the same weights spread over its colours (`expand_channels`: every colour gets
 the residual the grayscale prior computes from their mean), unless a 3-channel file is shipped.
 Other channel counts (channels processed jointly) fall back to random weights with a one-line notice.

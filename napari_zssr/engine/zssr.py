@@ -175,9 +175,9 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
             # random weights than from the prior, and as much on a narrower network
             cfg = cfg.replace(width=min(cfg.width, cfg.stack_width))
         net = new_net(channels, cfg, device)
-        # "auto": the prior where it measured no worse than from scratch: one plane. An axial
-        # run's xy planes keep random weights (the axial prior lost up to 0.4 dB on noisy volumes)
-        if cfg.init == "prior" or (cfg.init == "auto" and len(base) == 1):
+        # "auto": the prior where it measured no worse than from scratch: one plane, and axial
+        # runs (the noise-aware axial prior; priors/MODEL_CARD.md)
+        if cfg.init == "prior" or (cfg.init == "auto" and (len(base) == 1 or one_axis)):
             learned, notice = prior_network(channels, sf, k, cfg.init_std_factor, cfg.seed)
             if learned is not None:
                 # a learned start needs only a short adaptation to this image, on the prior's network
