@@ -43,12 +43,11 @@ from napari_zssr.engine.device import autocast, cpu_has_fast_bf16, train_channel
 from napari_zssr.engine.examples import ExampleSampler, Source, make_son
 from napari_zssr.engine.kernels import fwhm_to_sigma, gaussian_kernel
 from napari_zssr.engine.network import ZSSRNet
-from napari_zssr.engine.noise import NoiseModel, fit_noise_model
-from napari_zssr.engine.quality import noise_kept
-from napari_zssr.nd.profile_estimate import noise_variance
+from napari_zssr.engine.noise import NoiseModel
 from napari_zssr.engine.prior import PRIOR_DIR, prior_filename, save_prior
 from napari_zssr.engine.resize import imresize
 from napari_zssr.engine.training import train_step
+from napari_zssr.nd.plan import data_noise, lost_to_son
 
 GRAY_SKIMAGE = ["camera", "brick", "cell", "clock", "grass", "gravel", "moon", "page", "text",
                 "microaneurysms", "shepp_logan_phantom"]
@@ -70,7 +69,7 @@ def _gray(a: np.ndarray) -> np.ndarray:
 
 
 def _simulated(n: int, seed: int) -> list:
-    """n simulated fluorescence images, the odd ones with camera noise (is_noisy says which)."""
+    """n (image, has camera noise) pairs of simulated fluorescence, every other one noisy."""
     from napari_zssr.simulate import add_noise, simulate_image_2d
     rng = np.random.default_rng([seed, 11])
     out = []
@@ -82,7 +81,7 @@ def _simulated(n: int, seed: int) -> list:
             img = add_noise(img, photons=float(rng.choice([50, 200, 1000])), read_noise=2.0, seed=s)
             lo, hi = np.percentile(img, [0.1, 99.9])  # as nd normalises user data
             img = (img - lo) / max(hi - lo, 1e-6)
-        out.append(img.astype(np.float32))
+        out.append((img.astype(np.float32), bool(i % 2)))
     return out
 
 
@@ -92,8 +91,9 @@ def training_images(channels: int, seed: int, n_sim: int = 40):
         imgs, noisy = [np.moveaxis(_skimage(n)[..., :3], -1, 0) for n in RGB_SKIMAGE], set()
     else:
         imgs = [_gray(_skimage(n))[None] for n in GRAY_SKIMAGE + RGB_SKIMAGE]
-        noisy = {len(imgs) + i for i in range(1, n_sim, 2)}      # _simulated: the odd ones
-        imgs += [s[None] for s in _simulated(n_sim, seed)]
+        sims = _simulated(n_sim, seed)
+        noisy = {len(imgs) + i for i, (_, has_noise) in enumerate(sims) if has_noise}
+        imgs += [img[None] for img, _ in sims]
     return [torch.from_numpy(np.ascontiguousarray(i)) for i in imgs], noisy
 
 
@@ -145,13 +145,6 @@ def draw_task(family: str, rng: np.random.Generator):
     return sf, gaussian_kernel(sig[0], sig[1]), True
 
 
-def data_noise(img: torch.Tensor) -> NoiseModel:
-    """The noise model an axial run measures on its data (nd.plan.noise_on_sons, before the
-    kernel's share): white-noise level from the spectrum's corner, its growth with the signal."""
-    planes = img.numpy().reshape((-1,) + tuple(img.shape[-2:]))
-    return fit_noise_model(planes, noise_variance(planes))
-
-
 class TaskStream:
     """One father/son pair per task, made by the engine's sampler on a randomly rescaled image.
     noisy_sons: sons get back the noise their downscaling removed, at the level measured in the
@@ -163,7 +156,8 @@ class TaskStream:
         self.cfg = ZSSRConfig(crop_size=crop, source_sized_crops=False)
         # only images with real camera noise: a photo's finest detail, in the spectrum's corner,
         # would read as noise (a microscope's xy sampling leaves only noise there)
-        self.noise = {i: data_noise(images[i]) for i in noisy}
+        self.noise = {i: data_noise(images[i].numpy().reshape((-1,) + tuple(images[i].shape[-2:])))
+                      for i in noisy}
 
     def _image(self):
         i = int(self.rng.integers(len(self.images)))
@@ -188,7 +182,7 @@ class TaskStream:
         img, noise = self._image()
         cfg = self.cfg
         if noise is not None:
-            son = noise.scaled(max(0.0, 1.0 - noise_kept((64, 64), sf, k)))
+            son = lost_to_son(noise, sf, k)         # as nd.plan.noise_on_sons gives a run's sons
             cfg = cfg.replace(noise_slope=son.slope, noise_intercept=son.intercept)
         sampler = ExampleSampler([Source(img, 1.0)], sf, k, cfg, self.rng, rot)
         return sampler.batch(1)

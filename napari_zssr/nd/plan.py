@@ -101,9 +101,18 @@ def noise_on_sons(planes, sf, kernel) -> NoiseModel:
     # float64 took the client of a chunked run to 2.9 GB
     crops = [central_crop(np.asarray(p), NOISE_SAMPLE_PIXELS) for p in evenly_spaced(planes, 16)]
     sample = np.concatenate([np.reshape(c, (-1,) + c.shape[-2:]) for c in crops])
-    model = fit_noise_model(sample, noise_variance(sample))
-    lost = max(0.0, 1.0 - noise_kept((64, 64), sf, kernel))
-    return model.scaled(lost)
+    return lost_to_son(data_noise(sample), sf, kernel)
+
+
+def data_noise(planes) -> NoiseModel:
+    """The noise of (P, Y, X) planes: its white-noise level from the corner of the xy spectra, its
+    growth with the signal from the high-pass residual."""
+    return fit_noise_model(planes, noise_variance(planes))
+
+
+def lost_to_son(model: NoiseModel, sf, kernel) -> NoiseModel:
+    """The share of the data's noise that a son's downscaling (sf, kernel) removes."""
+    return model.scaled(max(0.0, 1.0 - noise_kept((64, 64), sf, kernel)))
 
 
 def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, cancel, *, model=None, init=None,
