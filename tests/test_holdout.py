@@ -56,7 +56,8 @@ def test_both_axes_adds_the_transposed_parts():
 
 @pytest.mark.parametrize("with_bp, without_bp, used", [(1.0, 0.5, True), (-1.5, 0.4, False)])
 def test_back_projection_is_kept_only_where_it_helps(monkeypatch, with_bp, without_bp, used):
-    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None, noise_filter=None):
+    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None, noise_filter=None,
+                  edge_share=None):
         g = with_bp if config.back_projection_iters else without_bp
         return GainEstimate(g, 30 + g, 30.0, len(fathers), noise_var)
     monkeypatch.setattr(holdout, "held_out_gain", fake_gain)
@@ -210,6 +211,8 @@ def test_an_axial_run_reports_the_estimate_for_its_fused_result():
     d, e = q["fusion"]["disagreement_mse"], q["fusion"]["excess_mse"]
     assert q["mse_model"] == pytest.approx(max(single - d / 4 + e, single / 4), rel=1e-3)
     assert res.params["expected_gain_db"] == q["expected_gain_db"]
+    z_out = res.data.shape[0]                                   # the first and last 3 planes of z_out
+    assert z_out == 3 * acq.raw.shape[0] and q["edge_share"] == pytest.approx(2 * 3 / z_out, abs=1e-4)
 
 
 def test_held_out_fathers_are_cut_to_whole_low_resolution_pixels():
@@ -291,7 +294,8 @@ def test_axial_held_out_planes_are_deaveraged_before_the_measure(monkeypatch):
         kernel = gaussian_kernel(fwhm_to_sigma(4.0), 0.0)
     seen = {}
 
-    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None, noise_filter=None):
+    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None, noise_filter=None,
+                  edge_share=None):
         seen["fathers"] = fathers
         return GainEstimate(1.0, 31.0, 30.0, len(fathers), noise_var)
     monkeypatch.setattr(holdout, "held_out_gain", fake_gain)

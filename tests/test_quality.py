@@ -33,12 +33,13 @@ def test_holdout_planes_are_few_interior_and_spread():
     assert np.all(np.diff(many) > 15)
 
 
-@pytest.mark.parametrize("noise_var", [0.0, 1e-3])
-def test_a_net_that_adds_nothing_gains_nothing(noise_var):
+@pytest.mark.parametrize("noise_var,edge_share", [(0.0, None), (1e-3, None), (0.0, 0.2), (1e-3, 0.2)])
+def test_a_net_that_adds_nothing_gains_nothing(noise_var, edge_share):
     # the whole pipeline (degradation, shapes, borders, noise correction) treats both sides alike
     kernel = gaussian_kernel(fwhm_to_sigma(4.0), 0.0)
     img = simulate_image_2d((64, 72), seed=1)[None]
-    est = held_out_gain(cubic_model((4.0, 1.0), kernel), [img, img[:, :, ::-1].copy()], noise_var=noise_var)
+    est = held_out_gain(cubic_model((4.0, 1.0), kernel), [img, img[:, :, ::-1].copy()], noise_var=noise_var,
+                        edge_share=edge_share)
     assert est.gain_db == pytest.approx(0.0, abs=1e-4)
     assert est.n_examples == 2 and est.psnr_cubic > 10
 
@@ -54,6 +55,31 @@ def test_a_trained_net_beats_cubic_on_planes_it_never_saw():
     est = held_out_gain(model, [vol[z][None] for z in (5, 13, 19)])
     assert est.gain_db > 0.3
     assert est.psnr_model == pytest.approx(est.psnr_cubic + est.gain_db)
+
+
+@pytest.mark.parametrize("noise_var", [0.0, 1e-3])
+def test_edge_rows_count_with_the_share_the_output_gives_them(noise_var):
+    # an axial result's first and last planes are extrapolated by every method: the held-out
+    # fathers' edge rows (along the upscaled axis only) weigh in with the output's share of them
+    kernel = gaussian_kernel(fwhm_to_sigma(4.0), 0.0)
+    net = new_net(1, TINY, torch.device("cpu"))              # random weights: errors everywhere
+    model = TrainedModel(net, (4.0, 1.0), 1, kernel, TINY.replace(back_projection_iters=0, ensemble=False),
+                         torch.device("cpu"), "fp32")
+    imgs = [simulate_image_2d((64, 72), seed=s)[None] for s in (1, 2)]
+    inner = held_out_gain(model, imgs, noise_var=noise_var)
+    assert held_out_gain(model, imgs, noise_var=noise_var, edge_share=0.0).mse_model == pytest.approx(inner.mse_model)
+    edges = held_out_gain(model, imgs, noise_var=noise_var, edge_share=1.0)
+    assert abs(edges.mse_cubic - inner.mse_cubic) > 0.05 * inner.mse_cubic      # the edges are another test
+    mixed = held_out_gain(model, imgs, noise_var=noise_var, edge_share=0.25)
+    assert mixed.mse_model == pytest.approx(0.75 * inner.mse_model + 0.25 * edges.mse_model, rel=1e-6)
+    assert mixed.mse_cubic == pytest.approx(0.75 * inner.mse_cubic + 0.25 * edges.mse_cubic, rel=1e-6)
+
+
+def test_edge_share_of_an_axis():
+    from napari_zssr.nd.holdout import edge_share
+    assert edge_share(96, 4.0) == pytest.approx(8 / 96)
+    assert edge_share(96, 2.5) == pytest.approx(6 / 96)
+    assert edge_share(6, 4.0) == 1.0
 
 
 def test_messages():

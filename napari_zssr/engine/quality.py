@@ -114,24 +114,29 @@ def noise_gain(noise_filter, shape, device="cpu") -> float:
 
 @torch.no_grad()
 def held_out_gain(model, fathers: Sequence, *, noise_var: float = 0.0, config: ZSSRConfig | None = None,
-                  seed: int = 0, noise_model: NoiseModel | None = None, noise_filter=None) -> GainEstimate:
+                  seed: int = 0, noise_model: NoiseModel | None = None, noise_filter=None,
+                  edge_share: float | None = None) -> GainEstimate:
     """Gain over cubic of a TrainedModel on held-out fathers (each (C, H, W), normalised like the
     training data). noise_var: the data's white-noise variance in the same units (0: clean);
     noise_model: how that variance follows the signal (None: the same everywhere); noise_filter:
     the fathers were filtered by this linear map ((N, C, H, W) tensors in and out), so their noise
-    is the data's through it, while a son must still carry the data's own noise."""
+    is the data's through it, while a son must still carry the data's own noise.
+    edge_share: the share of the real output within ceil(sf) pixels of the ends of its upscaled axes
+    (an axial run's first and last planes, which every method extrapolates from mirror padding):
+    the fathers' own edge rows then count with that weight, beside their interior, instead of
+    being shaved off. None: shaved (a lateral image's edges are a sliver of it)."""
     if not fathers:
         raise ValueError("no held-out examples to measure the quality on")
     cfg = config or model.config
     sf, kernel, dev = model.sf, model.kernel, model.device
     shave = [math.ceil(s) for s in sf]                 # borders: mirror padding, not image content
     g = torch.Generator(device="cpu").manual_seed(int(seed))
-    se_model = se_cubic = div_model = div_cubic = 0.0
-    count = 0
+    # sums over the interior and over the edges of the upscaled axes: se_model, se_cubic,
+    # div_model, div_cubic, var_sum, count
+    sums = {"in": np.zeros(6), "edge": np.zeros(6)}
     lo, hi = math.inf, -math.inf
     if noise_var > 0 and noise_model is None:
         noise_model = NoiseModel(0.0, float(noise_var))
-    var_sum = 0.0
 
     def restore(father, extra):
         """(network, cubic) restorations of a father degraded as the input was."""
@@ -166,9 +171,18 @@ def held_out_gain(model, fathers: Sequence, *, noise_var: float = 0.0, config: Z
         out, cubic = restore(father, extra)
         inner = (slice(None), slice(shave[0], shape[0] - shave[0] or None),
                  slice(shave[1], shape[1] - shave[1] or None))
+        regions = {"in": inner}
+        if edge_share is not None:
+            # the edges of the upscaled axes, within the interior of the others
+            edge = torch.zeros(shape, dtype=torch.bool, device=dev)
+            edge[tuple(slice(None) if s > 1 else sl for s, sl in zip(sf, inner[1:]))] = True
+            edge[inner[1:]] = False
+            regions["edge"] = (slice(None), edge)
         t = father[inner]
-        se_model += float(torch.sum((out[inner] - t) ** 2))
-        se_cubic += float(torch.sum((cubic[inner] - t) ** 2))
+        for r, m in regions.items():
+            sums[r][0] += float(torch.sum((out[m] - father[m]) ** 2))
+            sums[r][1] += float(torch.sum((cubic[m] - father[m]) ** 2))
+            sums[r][5] += father[m].numel()
         if noise_var > 0:
             # the noise each pipeline carries over from its father: sum_i var_i d out_i / d father_i,
             # by one pass on the father perturbed along b with Cov(b) = diag(var):
@@ -181,19 +195,30 @@ def held_out_gain(model, fathers: Sequence, *, noise_var: float = 0.0, config: Z
                 b = noise_filter(b[None])[0]
                 var = var * noise_gain(noise_filter, shape, dev)
             out_b, cubic_b = restore(father + eps * b, extra)
-            div_model += float(torch.sum(b[inner] * (out_b - out)[inner])) / eps
-            div_cubic += float(torch.sum(b[inner] * (cubic_b - cubic)[inner])) / eps
-            var_sum += float(torch.sum(var[inner]))
-        count += t.numel()
+            for r, m in regions.items():
+                sums[r][2] += float(torch.sum(b[m] * (out_b - out)[m])) / eps
+                sums[r][3] += float(torch.sum(b[m] * (cubic_b - cubic)[m])) / eps
+                sums[r][4] += float(torch.sum(var[m]))
         lo, hi = min(lo, float(t.min())), max(hi, float(t.max()))
-    mse_model, mse_cubic = se_model / count, se_cubic / count
-    shares = (div_model / max(var_sum, 1e-30), div_cubic / max(var_sum, 1e-30)) if noise_var > 0 else (None, None)
-    if noise_var > 0:
-        # |out - father|^2 = |out - clean|^2 + |noise|^2 - 2 out.noise, and (Stein)
-        # E[out_i noise_i] = var_i d out_i / d father_i: each method is cleared of the father's noise
-        # with its own share of it
-        mse_model = max(mse_model - (var_sum - 2.0 * div_model) / count, 1e-3 * mse_model)
-        mse_cubic = max(mse_cubic - (var_sum - 2.0 * div_cubic) / count, 1e-3 * mse_cubic)
+
+    def errors(r):
+        se_model, se_cubic, div_model, div_cubic, var_sum, count = sums[r]
+        mse_model, mse_cubic = se_model / count, se_cubic / count
+        if noise_var > 0:
+            # |out - father|^2 = |out - clean|^2 + |noise|^2 - 2 out.noise, and (Stein)
+            # E[out_i noise_i] = var_i d out_i / d father_i: each method is cleared of the father's
+            # noise with its own share of it
+            mse_model = max(mse_model - (var_sum - 2.0 * div_model) / count, 1e-3 * mse_model)
+            mse_cubic = max(mse_cubic - (var_sum - 2.0 * div_cubic) / count, 1e-3 * mse_cubic)
+        return mse_model, mse_cubic
+
+    mse_model, mse_cubic = errors("in")
+    if edge_share is not None and sums["edge"][5] > 0:
+        w = min(max(float(edge_share), 0.0), 1.0)
+        e_model, e_cubic = errors("edge")
+        mse_model, mse_cubic = (1 - w) * mse_model + w * e_model, (1 - w) * mse_cubic + w * e_cubic
+    s_all = sums["in"] + sums["edge"]
+    shares = (s_all[2] / max(s_all[4], 1e-30), s_all[3] / max(s_all[4], 1e-30)) if noise_var > 0 else (None, None)
     peak = max(hi - lo, 1e-12) ** 2
     p_model, p_cubic = 10 * math.log10(peak / max(mse_model, 1e-30)), 10 * math.log10(peak / max(mse_cubic, 1e-30))
     return GainEstimate(p_model - p_cubic, p_model, p_cubic, len(fathers), float(noise_var), mse_model, mse_cubic,

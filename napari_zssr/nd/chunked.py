@@ -36,7 +36,7 @@ from ..engine.config import ZSSRConfig
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, is_cancelled
 from .axes import validate_axes
 from .blocks import FULL, MARKERS, STORE, Block, Context, run_block
-from .holdout import expected_gain, with_fusion
+from .holdout import edge_share, expected_gain, with_fusion
 from .intensity import Normalizer, check_values
 from .plan import _given_models, _train_checked
 from .profile_estimate import profile_notice, profile_record
@@ -282,7 +282,8 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
             tcfg = gcfg.replace(allow_rotation=axial_method != "zssr") if mode == "axial" else gcfg
             m, icfg, q = _train_checked(srcs, sf, tcfg, icfg, akernel if mode == "axial" else kernel, progress,
                                         cancel, model=None if given is None else given[gi if len(given) > 1 else 0],
-                                        sources=slices, both_axes=mode == "axial", noisy=mode == "axial")
+                                        sources=slices, both_axes=mode == "axial", noisy=mode == "axial",
+                                        edge=edge_share(z_out, sf[0]) if mode == "axial" else None)
             models.append(m)
             quals.append(q)
             bp_iters.append(icfg.back_projection_iters)

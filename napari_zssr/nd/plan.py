@@ -116,7 +116,7 @@ def lost_to_son(model: NoiseModel, sf, kernel) -> NoiseModel:
 
 
 def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, cancel, *, model=None, init=None,
-                   sources=None, both_axes=False, noisy=False):
+                   sources=None, both_axes=False, noisy=False, edge=None):
     """Train on `planes` less a held-out part (or on `sources`, which never include the planes; or
     not at all when a model is given), then measure the gain over cubic on the held-out part with
     the inference settings `icfg`, which come back with back-projection kept only if it helps.
@@ -133,7 +133,7 @@ def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, 
     check_cancel(cancel)
     if prog is not None:
         prog(ProgressEvent(stage="check", message="measuring the gain over cubic on held-out parts"))
-    record, icfg = holdout.measure(model, hold, icfg, noisy=noisy)
+    record, icfg = holdout.measure(model, hold, icfg, noisy=noisy, edge=edge)
     return model, icfg, record
 
 
@@ -186,7 +186,8 @@ def _axial(vol: np.ndarray, f: float, cfg: ZSSRConfig, kernel, method: str, fusi
         c, sources = cfg.replace(allow_rotation=False), list(xz) + list(yz)
     # checked on held-out xy planes degraded along y and along x, as the xz and yz slices were
     model, icfg, quality = _train_checked(planes, sf, c, icfg, kernel, prog, cancel, model=model, init=init,
-                                          sources=sources, both_axes=True, noisy=True)
+                                          sources=sources, both_axes=True, noisy=True,
+                                          edge=holdout.edge_share(output_shape((vol.shape[1], 1), sf)[0], f))
     prog(ProgressEvent(stage="infer", message="inference on xz and yz slices"))
     out_xz = np.moveaxis(_apply_chunks(model, xz, icfg, cancel), 0, 2)    # (C, Z', Y, X)
     out_yz = np.moveaxis(_apply_chunks(model, yz, icfg, cancel), 0, 3)
