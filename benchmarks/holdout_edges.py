@@ -24,6 +24,11 @@ from realistic_rows import make_row, select
 from report import describe_device, write_report
 
 
+def _gain(cubic, result, truth, z):
+    """Gain over cubic in dB on output planes z."""
+    return 10 * np.log10(np.mean((cubic[z] - truth[z]) ** 2) / np.mean((result[z] - truth[z]) ** 2))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default="old-x4,x4-mid")
@@ -73,10 +78,7 @@ def main(argv=None):
         cub = (interp_z(raw.astype(np.float32), row.factor, "cubic")[:n].astype(np.float64) - b) / a
         s = math.ceil(row.factor)
 
-        def gain(z):
-            return 10 * np.log10(np.mean((cub[z] - r[z]) ** 2) / np.mean((fused[z] - r[z]) ** 2))
-
-        true_all, true_inner = gain(slice(0, n)), gain(slice(s, n - s))
+        true_all, true_inner = _gain(cub, fused, r, slice(0, n)), _gain(cub, fused, r, slice(s, n - s))
         q = run.result.params["quality"][0]
         fz = q["fusion"]
         share = q["edge_share"]

@@ -248,6 +248,21 @@ def test_trained_chunked_axial_run_holds_out_estimates_and_equals_in_memory(tmp_
     assert _close(read_ome_zarr(tmp_path / "out.zarr").data.compute(), mem.data) <= 1e-4
 
 
+def test_a_chunked_run_checks_a_given_profile_against_the_data(tmp_path, client, monkeypatch):
+    from napari_zssr.nd import chunked
+    from napari_zssr.simulate import simulate_acquisition
+    data = simulate_acquisition((36, 48, 48), z_step=3, seed=4, photons=300.0).raw
+    src = write_ome_zarr(tmp_path / "in.zarr", data, "ZYX", pixel_sizes={"z": 1.5, "y": 0.5, "x": 0.5},
+                         chunks=(1, 16, 16))
+    # as if the data were clear about a profile twice the given one
+    monkeypatch.setattr(chunked, "_column_profile", lambda full, channels, factor: {
+        "z_fwhm_px": 6.0, "z_fwhm_steps": 2.0, "interval_px": [5.8, 6.2], "reliable": True, "noise_var": 0.0})
+    res = run_big_volume(src, tmp_path / "out.zarr", mode="axial", z_fwhm=1.0, config=CFG, client=client,
+                         slab=8, tile=16)
+    assert res.params["z_fwhm"] == 1.0 and res.params["z_fwhm_estimate"]["disagrees"] is True
+    assert any(n.startswith("the z FWHM given (1.00 z steps) is far from") for n in res.params["notices"])
+
+
 def _slow_block(i):
     time.sleep(0.15)
     return {"i": i}

@@ -135,8 +135,8 @@ def test_holdout_run_records_the_estimate_and_the_estimated_profile(acquisition)
     same = axial_with_estimate(acquisition, scale=3, config=TINY)       # None: estimated as well
     np.testing.assert_array_equal(same.result.data, run.result.data)
     user = axial_with_estimate(acquisition, scale=3, config=TINY, z_fwhm=1.0)   # a user value wins
-    assert user.profile is None and user.result.params["z_fwhm"] == 1.0
-    assert "z_fwhm_estimate" not in user.result.params
+    assert user.result.params["z_fwhm"] == 1.0
+    assert user.profile["used"] is False and user.profile["given_steps"] == 1.0     # checked, not used
     with pytest.raises(ValueError, match="estimate"):
         axial_with_estimate(acquisition, scale=3, config=TINY, z_fwhm="guess")
 
@@ -147,6 +147,33 @@ def test_a_reliable_estimate_sets_the_slice_profile_of_an_axial_run():
     est = res.params["z_fwhm_estimate"]
     assert est["used"] and est["z_fwhm_px"] == pytest.approx(6.0, rel=0.25)
     assert res.params["z_fwhm"] == est["z_fwhm_steps"] and res.params["z_fwhm_unit"] == "steps"
+
+
+@pytest.mark.parametrize("given, disagrees", [(0.8, True), (1.5, False)])
+def test_a_given_profile_wins_but_a_far_one_gets_a_notice(given, disagrees):
+    # the held-out estimate degrades with the profile the run assumes, so it cannot see a wrong one:
+    # the data's own estimate (true FWHM 1.5 z steps here) says when the given value is far off
+    acq = simulate_acquisition((64, 96, 96), z_step=4, seed=1, photons=1000.0, z_fwhm_px=6.0)
+    res = super_resolve_nd(acq.raw, "ZYX", mode="axial", scale=4, z_fwhm=given, config=TINY.replace(max_iters=5))
+    est = res.params["z_fwhm_estimate"]
+    assert res.params["z_fwhm"] == given and est["given_steps"] == given and est["used"] is False
+    assert est["reliable"] and est["disagrees"] is disagrees
+    far = [n for n in res.notices if n.startswith(f"the z FWHM given ({given:.2f} z steps) is far from")]
+    assert len(far) == int(disagrees)
+    same = super_resolve_nd(acq.raw, "ZYX", mode="axial", scale=4, config=TINY.replace(max_iters=5),
+                            z_fwhm=given * 1.6, z_fwhm_unit="um", pixel_sizes={"z": 1.6, "y": 0.4, "x": 0.4})
+    assert same.params["z_fwhm_estimate"]["given_steps"] == pytest.approx(given)    # um: the same profile
+
+
+def test_check_given_only_flags_a_reliable_estimate_far_from_the_given_profile():
+    from napari_zssr.nd.profile_estimate import GIVEN_MISMATCH, check_given, profile_notice
+    rec = {"z_fwhm_px": 6.0, "z_fwhm_steps": 1.5, "reliable": True}
+    assert check_given(rec, 1.0)["disagrees"] is (1.5 > GIVEN_MISMATCH)
+    assert check_given(rec, 0.9)["disagrees"] and check_given(rec, 2.5)["disagrees"]
+    assert not check_given(rec | {"reliable": False}, 0.5)["disagrees"]
+    assert profile_notice(check_given(rec, 1.4)) is None
+    assert "given value was used" in profile_notice(check_given(rec, 0.5))
+    assert check_given(None, 1.0) is None
 
 
 def test_noise_kept_by_a_gaussian_slice_profile():

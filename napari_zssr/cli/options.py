@@ -239,7 +239,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         "z step / xy pixel size from the metadata (auto, the default)")
     m.add_argument("--z-fwhm", type=parse_z_fwhm, metavar="F[um|steps]",
                    help="axial: FWHM of the z slice profile, e.g. 1.5um or 1steps (plain number = z steps; "
-                        "default: estimated from the data, one z step when the estimate is unreliable)")
+                        "default: estimated from the data, one z step when the estimate is unreliable; "
+                        "a value given is used, with a notice when the data clearly disagree)")
     m.add_argument("--axial-method", choices=AXIAL_METHODS, default=None,
                    help="axial: learn from xy planes (isotropic, default) or from xz/yz slices (zssr)")
     m.add_argument("--fusion", choices=FUSIONS, default=None,

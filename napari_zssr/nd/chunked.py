@@ -39,7 +39,7 @@ from .blocks import FULL, MARKERS, STORE, Block, Context, run_block
 from .holdout import edge_share, expected_gain, with_fusion
 from .intensity import Normalizer, check_values
 from .plan import _given_models, _train_checked
-from .profile_estimate import profile_notice, profile_record
+from .profile_estimate import check_given, profile_notice, profile_record
 from .spec import RunSpec, kernel_record
 from .sample import DEFAULT_TRAIN_PLANES, choose_planes, read_planes, read_slices
 
@@ -211,6 +211,10 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
             spec = replace(spec, z_fwhm=profile["z_fwhm_steps"], z_fwhm_unit="steps")
             z_fwhm, z_fwhm_unit = spec.z_fwhm, spec.z_fwhm_unit
             run = spec.resolve(shape, order, sizes)
+    elif mode == "axial" and spec.z_fwhm is not None and run.kernel is not None and model is None:
+        # a given profile wins, but is checked against the data's own estimate (as nd.plan)
+        profile = check_given(_column_profile(full, channels, run.sf[0]),
+                              spec.axial_fwhm_px(run.sf[0], run.pixel_sizes) / run.sf[0])
     factors, sf = run.factors, run.sf
     akernel = run.kernel if mode == "axial" else None
     kernel = run.kernel if mode == "lateral" else kernel
@@ -308,7 +312,7 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
         params.update(z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, axial_method=axial_method, fusion=fusion)
     if profile is not None:
         params["z_fwhm_estimate"] = profile
-        params["notices"] = [profile_notice(profile)]
+        params["notices"] = [n for n in [profile_notice(profile)] if n]
 
     from ..io.ome_zarr import create_ome_zarr, update_params, write_pyramid
     if not resumed:

@@ -19,7 +19,7 @@ from . import holdout
 from .axes import AXES, canonical_order
 from .intensity import Normalizer, cast_output, check_values
 from .models import check_models, load_for_run
-from .profile_estimate import noise_variance, profile_notice, profile_record
+from .profile_estimate import check_given, noise_variance, profile_notice, profile_record
 from .spec import Resolved, RunSpec, kernel_record
 
 @dataclass
@@ -233,6 +233,10 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
         if profile is not None and profile.get("used"):
             spec = replace(spec, z_fwhm=profile["z_fwhm_steps"], z_fwhm_unit="steps")
             run = spec.resolve(data.shape, axes, pixel_sizes)
+    elif spec.mode == "axial" and spec.z_fwhm is not None and run.kernel is not None and given is None:
+        # a given profile wins, but is checked against the data's own estimate
+        profile = check_given(_estimate_profile(full, groups, constant, norms, run.sf[0]),
+                              spec.axial_fwhm_px(run.sf[0], run.pixel_sizes) / run.sf[0])
 
     per_plane = spec.mode == "lateral" and spec.planes != "shared" and spec.model is None and t_n * z_n > 1
     n_jobs = max(1, sum(1 for c in constant if not c)) * (t_n if spec.mode == "axial" else
@@ -265,7 +269,7 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
             new_sizes[a] = new_sizes[a] / fct
     for m in models:                                  # e.g. "no learned prior for ...; random weights"
         notices += [n for n in m.notices if n not in notices]
-    if profile is not None:
+    if profile is not None and profile_notice(profile):
         notices.append(profile_notice(profile))
     params = _record(run, cfg, norms, models, quals, clipped, notices, full)
     if profile is not None:

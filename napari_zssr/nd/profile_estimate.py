@@ -28,6 +28,7 @@ MAX_Z_LINES = 1 << 16          # z lines used for the z spectrum (a strided subs
 MAX_PLANES = 12                # xy planes used for the lateral model spectra
 MIN_RELIABLE_LENGTH = 16       # z samples per line below which an estimate is never called reliable
 NEAR_ONE_STEP = 1.25          # a reliable estimate within x/÷ this of one z step keeps one z step
+GIVEN_MISMATCH = 1.5          # a given profile x/÷ this far from a reliable estimate gets a notice
 CANDIDATES = np.geomspace(0.15, 4.0, 41)   # candidate FWHMs, in z steps (refined by a parabola)
 
 
@@ -219,9 +220,29 @@ def profile_record(volume: np.ndarray, factor: float) -> dict | None:
     return est.to_dict() | {"used": est.reliable and not near, "near_one_step": bool(near)}
 
 
-def profile_notice(record: dict) -> str:
-    """One line for the user: the estimate and whether the run used it."""
+def check_given(record: dict | None, given_steps: float) -> dict | None:
+    """A slice profile the user gave (in z steps) beside the data's own estimate: the given one is
+    used either way; "disagrees" when a reliable estimate is more than GIVEN_MISMATCH times wider or
+    narrower (the held-out quality estimate cannot see a wrong profile: its test degrades with the
+    same one). None when the volume is too small to tell."""
+    if record is None:
+        return None
+    ratio = record["z_fwhm_steps"] / float(given_steps)
+    disagrees = bool(record["reliable"]) and not (1 / GIVEN_MISMATCH <= ratio <= GIVEN_MISMATCH)
+    return record | {"used": False, "near_one_step": False, "given_steps": round(float(given_steps), 3),
+                     "disagrees": disagrees}
+
+
+def profile_notice(record: dict) -> str | None:
+    """One line for the user: the estimate and whether the run used it (None: a given profile that
+    the data do not contradict, nothing to say)."""
     fwhm = f"FWHM {record['z_fwhm_steps']:.2f} z steps"
+    if "given_steps" in record:
+        if not record["disagrees"]:
+            return None
+        return (f"the z FWHM given ({record['given_steps']:.2f} z steps) is far from the data's own estimate "
+                f"({fwhm}); the given value was used: check it, a wrong slice profile costs quality that the "
+                f"expected gain cannot show")
     if record["used"]:
         return f"slice profile estimated from the data: {fwhm} (give a z FWHM to override)"
     if record.get("near_one_step"):

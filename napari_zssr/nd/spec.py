@@ -215,6 +215,10 @@ class RunSpec:
             return resolve_kernel(k)
         if isinstance(k, str) and k.lower() in ("bicubic", "cubic"):
             return None
+        return gaussian_kernel(fwhm_to_sigma(self.axial_fwhm_px(factor, ps)), 0.0)
+
+    def axial_fwhm_px(self, factor: float, ps: dict) -> float:
+        """The slice-profile FWHM in xy pixels: z_fwhm in its unit, or one z step when not given."""
         if self.z_fwhm is None:
             fwhm_px = factor                          # unknown profile: as wide as one z step
         elif self.z_fwhm_unit == "steps":
@@ -226,7 +230,7 @@ class RunSpec:
             fwhm_px = float(self.z_fwhm) / float(np.mean(xy))
         if not math.isfinite(fwhm_px) or fwhm_px <= 0 or fwhm_px > MAX_FWHM_STEPS * factor:
             raise ValueError(f"z FWHM of {fwhm_px:g} xy pixels is not plausible")
-        return gaussian_kernel(fwhm_to_sigma(fwhm_px), 0.0)
+        return fwhm_px
 
     # --- records -----------------------------------------------------------------------------------
     def to_record(self) -> dict:
