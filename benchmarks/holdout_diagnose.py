@@ -22,6 +22,7 @@ import torch
 from axial import interp_z
 from realistic_rows import make_row, metrics, select
 from report import describe_device, write_report
+from run_spy import in_run_units, spy_axial_runs
 
 
 def main(argv=None):
@@ -35,24 +36,10 @@ def main(argv=None):
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "holdout_diagnose.md"))
     args = ap.parse_args(argv)
     from napari_zssr.engine import ZSSRConfig
-    from napari_zssr.nd import holdout, plan
     from napari_zssr.nd.quality import axial_with_estimate
 
     cfg = ZSSRConfig.from_preset("default", seed=args.seed, max_iters=args.iters)
-    seen = {}
-    measure, fuse = holdout.measure, plan.fuse
-
-    def spy_measure(model, hold, icfg, **kw):
-        seen.update(model=model, hold=hold)
-        record, out_cfg = measure(model, hold, icfg, **kw)
-        seen.update(icfg=out_cfg, record=record)
-        return record, out_cfg
-
-    def spy_fuse(a, b, how):
-        seen.update(xz=a, yz=b)
-        return fuse(a, b, how)
-
-    holdout.measure, plan.fuse = spy_measure, spy_fuse
+    seen = spy_axial_runs()
     lines = [f"# Held-out estimate against the truth, per direction: ({args.depth}, {args.size}, {args.size}), "
              f"{cfg.max_iters} iterations, seed {args.seed}", "", f"Device: {describe_device(cfg.device)}.", "",
              "| row | true fused | est. fused | true one direction | est. one direction | cubic's share (old) "
@@ -65,13 +52,8 @@ def main(argv=None):
         t0 = time.perf_counter()
         run = axial_with_estimate(raw, scale=row.factor, config=cfg)
         sec = time.perf_counter() - t0
-        n = min(ref.shape[0], run.result.data.shape[0])
-        data = run.result.data[:n].astype(np.float64).ravel()
+        n, r, cub, fused = in_run_units(run, seen, raw, ref, row.factor)
         xz, yz = seen["xz"][0, :n].astype(np.float64), seen["yz"][0, :n].astype(np.float64)
-        fused = plan.fuse(seen["xz"], seen["yz"], "geometric")[0, :n].astype(np.float64)
-        a, b = np.polyfit(fused.ravel(), data, 1)          # the run's de-normalisation
-        r = (ref[:n].astype(np.float64) - b) / a
-        cub = (interp_z(raw.astype(np.float32), row.factor, "cubic")[:n].astype(np.float64) - b) / a
         mse = {k: float(np.mean((v - r) ** 2)) for k, v in (("xz", xz), ("yz", yz), ("fused", fused), ("cubic", cub))}
 
         def gain(m, cubic=mse["cubic"]):

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from axial import interp_z
 from realistic_rows import make_row, select
 from report import describe_device, write_report
+from run_spy import in_run_units, spy_axial_runs
 
 
 def _gain(cubic, result, truth, z):
@@ -41,23 +41,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from napari_zssr.engine import ZSSRConfig
     from napari_zssr.engine.quality import GainEstimate, fused_estimate
-    from napari_zssr.nd import holdout, plan
+    from napari_zssr.nd.holdout import measure          # the measure itself, before the spy wraps it
     from napari_zssr.nd.quality import axial_with_estimate
 
     cfg = ZSSRConfig.from_preset("default", seed=args.seed, max_iters=args.iters, num_threads=args.threads)
-    seen = {}
-    measure, fuse = holdout.measure, plan.fuse
-
-    def spy_measure(model, hold, icfg, **kw):
-        record, out_cfg = measure(model, hold, icfg, **kw)
-        seen.update(model=model, hold=hold, icfg=out_cfg)
-        return record, out_cfg
-
-    def spy_fuse(a, b, how):
-        seen.update(xz=a, yz=b)
-        return fuse(a, b, how)
-
-    holdout.measure, plan.fuse = spy_measure, spy_fuse
+    seen = spy_axial_runs()
     lines = [f"# Held-out estimate and the z edge planes: ({args.depth}, {args.size}, {args.size}), "
              f"{cfg.max_iters} iterations, seed {args.seed}", "", f"Device: {describe_device(cfg.device)}.", "",
              "| row | true gain, all planes | true gain, edges shaved | est. edges shaved (before) | error "
@@ -70,12 +58,7 @@ def main(argv=None):
         t0 = time.process_time()
         run = axial_with_estimate(raw, scale=row.factor, config=cfg)
         sec = time.process_time() - t0
-        n = min(ref.shape[0], run.result.data.shape[0])
-        data = run.result.data[:n].astype(np.float64).ravel()
-        fused = plan.fuse(seen["xz"], seen["yz"], "geometric")[0, :n].astype(np.float64)
-        a, b = np.polyfit(fused.ravel(), data, 1)          # the run's de-normalisation
-        r = (ref[:n].astype(np.float64) - b) / a
-        cub = (interp_z(raw.astype(np.float32), row.factor, "cubic")[:n].astype(np.float64) - b) / a
+        n, r, cub, fused = in_run_units(run, seen, raw, ref, row.factor)
         s = math.ceil(row.factor)
 
         true_all, true_inner = _gain(cub, fused, r, slice(0, n)), _gain(cub, fused, r, slice(s, n - s))
