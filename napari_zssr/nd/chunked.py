@@ -27,7 +27,7 @@ import math
 import secrets
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ from .blocks import FULL, MARKERS, STORE, Block, Context, run_block
 from .holdout import edge_share, expected_gain, with_fusion
 from .intensity import Normalizer, check_values
 from .plan import _given_models, _train_checked
-from .profile_estimate import check_given, profile_notice, profile_record
+from .profile_estimate import profile_notice, profile_record, slice_profile
 from .spec import RunSpec, kernel_record
 from .sample import DEFAULT_TRAIN_PLANES, choose_planes, read_planes, read_slices
 
@@ -205,16 +205,11 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
     shape = [full.shape[FULL.index(a)] for a in order]
     run = spec.resolve(shape, order, sizes)   # every check, one line
     profile = None
-    if mode == "axial" and spec.z_fwhm is None and spec.kernel is None and model is None:
-        profile = _column_profile(full, channels, run.sf[0])
-        if profile is not None and profile.get("used"):
-            spec = replace(spec, z_fwhm=profile["z_fwhm_steps"], z_fwhm_unit="steps")
+    if model is None:                                  # as nd.plan
+        profile, spec = slice_profile(spec, run, lambda f: _column_profile(full, channels, f))
+        if profile is not None and profile["used"]:
             z_fwhm, z_fwhm_unit = spec.z_fwhm, spec.z_fwhm_unit
             run = spec.resolve(shape, order, sizes)
-    elif mode == "axial" and spec.z_fwhm is not None and run.kernel is not None and model is None:
-        # a given profile wins, but is checked against the data's own estimate (as nd.plan)
-        profile = check_given(_column_profile(full, channels, run.sf[0]),
-                              spec.axial_fwhm_px(run.sf[0], run.pixel_sizes) / run.sf[0])
     factors, sf = run.factors, run.sf
     akernel = run.kernel if mode == "axial" else None
     kernel = run.kernel if mode == "lateral" else kernel

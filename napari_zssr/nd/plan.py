@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -19,7 +19,7 @@ from . import holdout
 from .axes import AXES, canonical_order
 from .intensity import Normalizer, cast_output, check_values
 from .models import check_models, load_for_run
-from .profile_estimate import check_given, noise_variance, profile_notice, profile_record
+from .profile_estimate import noise_variance, profile_notice, profile_record, slice_profile
 from .spec import Resolved, RunSpec, kernel_record
 
 @dataclass
@@ -227,16 +227,12 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
     norms = [None if constant[gi] else Normalizer.fit(full[:, :, g]) for gi, g in enumerate(groups)]
     given = _given_models(spec.model, run, groups, full, cfg)
     profile = None
-    if spec.mode == "axial" and spec.z_fwhm is None and spec.kernel is None and given is None:
-        # no slice profile given: estimated from the data, used when the estimate is reliable
-        profile = _estimate_profile(full, groups, constant, norms, run.sf[0])
-        if profile is not None and profile.get("used"):
-            spec = replace(spec, z_fwhm=profile["z_fwhm_steps"], z_fwhm_unit="steps")
+    if given is None:
+        # axial: no slice profile given -> estimated from the data, used when reliable; a given one
+        # wins but is checked against that estimate
+        profile, spec = slice_profile(spec, run, lambda f: _estimate_profile(full, groups, constant, norms, f))
+        if profile is not None and profile["used"]:
             run = spec.resolve(data.shape, axes, pixel_sizes)
-    elif spec.mode == "axial" and spec.z_fwhm is not None and run.kernel is not None and given is None:
-        # a given profile wins, but is checked against the data's own estimate
-        profile = check_given(_estimate_profile(full, groups, constant, norms, run.sf[0]),
-                              spec.axial_fwhm_px(run.sf[0], run.pixel_sizes) / run.sf[0])
 
     per_plane = spec.mode == "lateral" and spec.planes != "shared" and spec.model is None and t_n * z_n > 1
     n_jobs = max(1, sum(1 for c in constant if not c)) * (t_n if spec.mode == "axial" else
@@ -269,8 +265,9 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
             new_sizes[a] = new_sizes[a] / fct
     for m in models:                                  # e.g. "no learned prior for ...; random weights"
         notices += [n for n in m.notices if n not in notices]
-    if profile is not None and profile_notice(profile):
-        notices.append(profile_notice(profile))
+    notice = profile_notice(profile) if profile is not None else None
+    if notice:
+        notices.append(notice)
     params = _record(run, cfg, norms, models, quals, clipped, notices, full)
     if profile is not None:
         params["z_fwhm_estimate"] = profile

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage
@@ -218,6 +218,24 @@ def profile_record(volume: np.ndarray, factor: float) -> dict | None:
     # estimate is no evidence against it: moving by a near-miss costs (-0.12 dB measured) and gains little
     near = est.reliable and 1 / NEAR_ONE_STEP <= est.fwhm_steps <= NEAR_ONE_STEP
     return est.to_dict() | {"used": est.reliable and not near, "near_one_step": bool(near)}
+
+
+def slice_profile(spec, run, estimate):
+    """(the slice-profile record of an axial run, the spec to run with). No profile given: the
+    data's estimate, whose FWHM (in z steps) the spec takes when it is used; a given z FWHM: the
+    estimate beside it (`check_given`). (None, spec) otherwise (lateral, a kernel or cubic).
+    spec / run: nd.spec's RunSpec and its Resolved; estimate(factor) -> profile_record of the data."""
+    if spec.mode != "axial":
+        return None, spec
+    if spec.z_fwhm is None and spec.kernel is None:
+        record = estimate(run.sf[0])
+        if record is not None and record.get("used"):
+            spec = replace(spec, z_fwhm=record["z_fwhm_steps"], z_fwhm_unit="steps")
+        return record, spec
+    if spec.z_fwhm is not None and run.kernel is not None:
+        given_steps = spec.axial_fwhm_px(run.sf[0], run.pixel_sizes) / run.sf[0]
+        return check_given(estimate(run.sf[0]), given_steps), spec
+    return None, spec
 
 
 def check_given(record: dict | None, given_steps: float) -> dict | None:
