@@ -310,7 +310,7 @@ def run_chunked_job(job: ZSSRJob, progress: Optional[Callable] = None, cancel=No
                       channel_names=tuple(src.metadata["channel_names"]) if src.metadata.get("channel_names") else None)
     res = run_big_volume(image, job.output, job.spec, config=job.config, n_workers=1, processes=False,
                          overwrite=job.overwrite, progress=_ChunkedProgress(progress) if progress else None,
-                         cancel=cancel)
+                         cancel=cancel, source_path=src.source_path, source_name=src.name)
     if res.cancelled:
         raise Cancelled("cancelled")
     out = read_ome_zarr(job.output)

@@ -99,6 +99,63 @@ def _fingerprint(**parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+FINGERPRINT_PLANES = 8        # planes (t, z) whose windows the input fingerprint hashes
+FINGERPRINT_GRID = 3          # windows per plane along y and along x
+FINGERPRINT_WINDOW = 64       # window edge
+
+
+def input_fingerprint(full, path=None, pixel_sizes=None) -> dict:
+    """What identifies the input of a run by its content, read lazily: a hash of a deterministic
+    sample (up to FINGERPRINT_PLANES evenly spaced (t, z) planes, all channels, a 3x3 grid of
+    64x64 windows in each, read in one dask pass) plus shape, dtype, pixel sizes and the source
+    path when there is one. Two same-shape volumes (two layers, two files, a file replaced by
+    another) differ; the same data from the same place give the same record.
+
+    -> {"sha256": ..., "shape": [...], "dtype": ..., "path": str | None}"""
+    import dask.array as da
+
+    n_t, n_z, n_c, n_y, n_x = full.shape
+    n_p = n_t * n_z
+    k = min(FINGERPRINT_PLANES, n_p)
+    picks = sorted({int(round(i * (n_p - 1) / max(k - 1, 1))) for i in range(k)}) if n_p else []
+
+    def starts(n):
+        e = min(FINGERPRINT_WINDOW, n)
+        g = min(FINGERPRINT_GRID, max(n - e + 1, 1))
+        return sorted({int(round(i * (n - e) / max(g - 1, 1))) for i in range(g)}), e
+    ys, ey = starts(n_y)
+    xs, ex = starts(n_x)
+    pieces = [full[p // n_z, p % n_z, :, y0:y0 + ey, x0:x0 + ex] for p in picks for y0 in ys for x0 in xs]
+    h = hashlib.sha256()
+    if pieces:
+        values = da.compute(*pieces) if isinstance(full, da.Array) else pieces
+        for v in values:
+            h.update(np.ascontiguousarray(v).tobytes())
+    sizes = {str(a).lower(): float(v) for a, v in sorted((pixel_sizes or {}).items()) if v}
+    h.update(json.dumps([list(full.shape), str(full.dtype), sizes]).encode())
+    return {"sha256": h.hexdigest()[:32], "shape": [int(n) for n in full.shape], "dtype": str(full.dtype),
+            "pixel_sizes": sizes, "path": None if path is None else str(Path(path).resolve())}
+
+
+def _describe(record: dict) -> str:
+    """An input record in a few words, for the refusal line."""
+    shape = "x".join(str(n) for n in record.get("shape", []))
+    where = record.get("path") or record.get("name") or "an array in memory"
+    return f"{where}, {shape} {record.get('dtype', '')}".strip()
+
+
+def resume_refusal(output, stored: dict, input_rec: dict, settings_fp: str) -> str:
+    """The one line refusing to resume `output` (stored run record) for another input or other settings."""
+    old = stored.get("input")
+    if not isinstance(old, dict) or old.get("sha256") != input_rec["sha256"] or \
+            old.get("path") != input_rec.get("path"):
+        made = f" ({_describe(old)})" if isinstance(old, dict) else ""
+        return (f"{output}: this store was made from another input{made}, not {_describe(input_rec)}; "
+                f"choose another output, or pass overwrite to replace it")
+    return (f"{output}: this store was made from the same input with other settings (a different run); "
+            f"choose another output, or pass overwrite to replace it")
+
+
 def _model_key(model) -> str | None:
     """What identifies given networks in the fingerprint: the file, or a hash of the weights."""
     if model is None or isinstance(model, (str, Path)):
@@ -172,14 +229,17 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
                    train_planes: int = DEFAULT_TRAIN_PLANES, client=None, scheduler: str | None = None,
                    n_workers: int = 1, processes: bool = False, block_planes: int = 1, slab: int = 16,
                    tile: int = 256, zband: int = 64, chunks=None, overwrite: bool = False,
-                   progress: ProgressCallback | None = None, cancel: CancelFlag = None) -> BigResult:
+                   progress: ProgressCallback | None = None, cancel: CancelFlag = None,
+                   source_path=None, source_name: str | None = None) -> BigResult:
     """Super-resolve a volume block by block into an OME-Zarr store (see the module docstring).
 
     Options as nd.super_resolve_nd, plus: train_planes (size of the random training subset),
     normalizers (one per channel group; default: fitted on the training subset), the cluster
     (client / scheduler / n_workers, processes), block sizes (block_planes for lateral runs;
     slab rows/columns per axial slab task, tile edge and zband depth of the axial fusion tasks,
-    tile a multiple of slab) and chunks of the output's level 0.
+    tile a multiple of slab) and chunks of the output's level 0. source_path / source_name: where
+    an in-memory or lazy `source` came from (a layer's file; its name), for the input fingerprint
+    and the refusal line (a path `source` is its own).
     """
     t0 = time.perf_counter()
     if spec is None:                        # the options as keywords (scale: the spec's factors)
@@ -193,6 +253,8 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
         raise ValueError(f"tile ({tile}) must be a multiple of slab ({slab})")
     output = Path(output)
     full, axes, sizes, translate, names, in_path = _open(source, axes, pixel_sizes)
+    if in_path is None and source_path:
+        in_path = Path(source_path)
     check_supported(axes, spec)
     check_output(output, [in_path], overwrite)
     cfg = config or ZSSRConfig()
@@ -226,13 +288,18 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
 
     # --- a new store or a resumed one ------------------------------------------------------------
     planes = choose_planes(n_t, n_z, train_planes, cfg.seed)
-    in_id = str(in_path.resolve()) if in_path else "array"
-    fp = _fingerprint(input=in_id, shape=list(full.shape), dtype=str(full.dtype), axes=axes, mode=mode,
+    say0 = progress or (lambda ev: None)
+    say0(ProgressEvent(stage="fingerprint", message="identifying the input (a sample of its blocks)"))
+    in_rec = input_fingerprint(full, in_path, sizes)
+    if source_name:
+        in_rec["name"] = str(source_name)
+    settings_fp = _fingerprint(shape=list(full.shape), dtype=str(full.dtype), axes=axes, mode=mode,
                       factors=factors, config=cfg.to_dict(), kernel=kernel_record(kernel), z_fwhm=z_fwhm,
                       z_fwhm_unit=z_fwhm_unit, axial_method=axial_method, fusion=fusion, channels=channels,
                       out_dtype=str(dtype), planes=planes, blocks=[block_planes, slab, tile, zband],
                       model=_model_key(model),
                       norms=None if normalizers is None else [n.to_dict() for n in normalizers])
+    fp = _fingerprint(settings=settings_fp, input=in_rec["sha256"], path=in_rec["path"])
     resumed = False
     if output.is_dir() and not any(output.iterdir()):       # e.g. made by a file dialog
         output.rmdir()
@@ -241,8 +308,9 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
         if run is not None and run.get("fingerprint") == fp and (output / MARKERS / "models.safetensors").is_file():
             resumed = True
         elif not overwrite:
-            why = "made by a different run" if run is not None else "not a chunked napari-zssr output"
-            raise ValueError(f"{output}: exists ({why}); pass overwrite to replace it")
+            if run is None:
+                raise ValueError(f"{output}: exists (not a chunked napari-zssr output); pass overwrite to replace it")
+            raise ValueError(resume_refusal(output, run, in_rec, settings_fp))
         else:
             shutil.rmtree(output) if output.is_dir() else output.unlink()
 
@@ -320,6 +388,7 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
                                     channel_names=names, params=params, chunks=chunks or default,
                                     translate=new_translate,
                                     extra_attrs={RUN_KEY: {"fingerprint": fp, "complete": False,
+                                                           "input": in_rec, "settings_fingerprint": settings_fp,
                                                            "normalisation": params["normalisation"],
                                                            "training_subset": subset, "quality": quals,
                                                            "back_projection_iters": bp_iters}})
