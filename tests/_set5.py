@@ -1,5 +1,7 @@
 """Locate Set5 (../shared/data/Set5 relative to the repo root, or $ZSSR_SET5) and the Y-PSNR protocol.
 
+The one implementation: the tests import it, and so do the benchmarks (benchmarks/set5_common.py adds
+the images' names). It needs numpy and imageio only (pytest only for `set5_pairs_or_skip`).
 Tests that need Set5 call `set5_pairs_or_skip(scale)`; it skips with a clear message only when the
 data set is absent (in CI it is present).
 """
@@ -11,9 +13,9 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+NAMES = {"img_001": "baby", "img_002": "bird", "img_003": "butterfly", "img_004": "head", "img_005": "woman"}
 
 
 def set5_dir() -> Path:
@@ -35,6 +37,8 @@ def set5_pairs(scale: int):
 
 def set5_pairs_or_skip(scale: int):
     """Skip only when the data set is absent; a present but incomplete copy is an error."""
+    import pytest
+
     folder = set5_dir() / f"x{scale}"
     if not folder.is_dir():
         pytest.skip(f"Set5 x{scale} not found at {folder.resolve()} (set ZSSR_SET5 to the Set5 folder)")
@@ -43,7 +47,7 @@ def set5_pairs_or_skip(scale: int):
     return pairs
 
 
-# --- the SR literature's protocol (as benchmarks/set5_common.py) ---------------------------------
+# --- the SR literature's protocol (the benchmarks use these too) -----------------------------------
 def to_y(rgb: np.ndarray) -> np.ndarray:
     """ITU-R BT.601 luma of 8-bit RGB in [16, 235], unrounded (as MATLAB rgb2ycbcr on doubles)."""
     im = rgb.astype(np.float64) / 255.0

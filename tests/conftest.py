@@ -1,4 +1,10 @@
-"""Shared fixtures for the GUI tests (napari viewer under Xvfb; see README for the command)."""
+"""Shared fixtures and markers.
+
+Markers (registered in pyproject.toml): `gui` is set here on every test that opens a napari viewer or
+uses qtbot (and on the widget modules); `slow` is set in the modules on the tests that cost most.
+The quick loop skips both:  python -m pytest -q -m "not slow and not gui" tests
+CI runs everything:         xvfb-run -a python -m pytest -q tests
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +12,28 @@ from pathlib import Path
 import pytest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+# a test is a GUI test when it asks for a viewer or qtbot, or lives in a widget module
+GUI_FIXTURES = {"make_napari_viewer", "make_napari_viewer_proxy", "qtbot", "zssr_viewer"}
+GUI_MODULES = {"test_widget.py", "test_widget_big.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if GUI_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name in GUI_MODULES:
+            item.add_marker(pytest.mark.gui)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`): on a
+    busy 2-core machine two spinning threads are many times slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 # Few iterations, no self-ensemble, tiny crops: the real engine, in seconds on 2 CPU cores.
 # One CPU thread: the Qt main thread keeps a core, and a busy machine cannot stall torch's

@@ -24,13 +24,8 @@ train_mod = importlib.import_module("napari_zssr.engine.training")
 zssr_mod = importlib.import_module("napari_zssr.engine.zssr")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a busy 2-core machine two spinning threads are many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# one torch thread for the whole module (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # tiny runs: the real engine, a few seconds on 2 slow cores

@@ -11,13 +11,8 @@ from napari_zssr.nd import Normalizer, output_scale_translate, super_resolve_nd
 from napari_zssr.nd.intensity import cast_output
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a busy 2-core machine two spinning threads are many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# one torch thread for the whole module (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # the real engine, a handful of iterations on tiny crops
