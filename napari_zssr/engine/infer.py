@@ -1,17 +1,25 @@
-"""Inference: tiled forward passes, geometric self-ensemble and back-projection."""
+"""Inference: tiled forward passes, geometric self-ensemble and back-projection.
+
+All of it runs through one pure-torch module, `inference_module.ZSSRInference` (the module that
+bioimage.io packages ship); the functions here build it around a trained network and give it the
+engine's hooks: the cached resize tables of engine/resize.py, a tile size from free memory,
+cancellation and bf16 autocast.
+"""
 from __future__ import annotations
 
 import math
 import os
 from typing import List, Optional, Tuple
 
+import numpy as np
 import torch
 
 from .device import autocast
-from .kernels import downscale
-from .network import ZSSRNet
+from .inference_module import TRANSFORMS_ALL, TRANSFORMS_AXIS_KEEPING, ZSSRInference, ZSSRNet
+from .inference_module import apply_t, invert_t, median  # noqa: F401  (this module's API)
+from .kernels import shift_kernel
 from .progress import CancelFlag, check_cancel
-from .resize import imresize
+from .resize import _contributions
 
 # bytes of activations per output pixel and batch item in one forward pass (64 channels, a few
 # live tensors, fp32) -- used to size tiles from a memory budget
@@ -35,6 +43,66 @@ def auto_tile(n_batch: int, device: Optional[torch.device] = None) -> int:
     return max(64, min(side, 2048))
 
 
+def output_shape(shape, sf) -> Tuple[int, int]:
+    return tuple(int(math.ceil(round(n * s, 6))) for n, s in zip(shape, sf))
+
+
+def transforms(sf) -> List[Tuple[int, bool]]:
+    """8 for equal factors; only the 4 that keep the axes for sf_y != sf_x."""
+    return TRANSFORMS_ALL if sf[0] == sf[1] else TRANSFORMS_AXIS_KEEPING
+
+
+class EngineHooks:
+    """What the engine's eager runs give the module: engine/resize.py's cached tables (numpy),
+    tiles sized from free memory, cancellation between steps, bf16 autocast around the network."""
+
+    def __init__(self, cancel: CancelFlag = None):
+        self.cancel = cancel
+
+    @staticmethod
+    def tables(in_len: int, out_len: int, scale: float, antialias: bool):
+        return _contributions(in_len, out_len, float(scale), "cubic", antialias)
+
+    @staticmethod
+    def out_len(n: int, s: float) -> int:
+        return int(math.ceil(round(n * s, 6)))
+
+    @staticmethod
+    def auto_tile(n: int, device) -> int:
+        return auto_tile(n, device)
+
+    def check_cancel(self) -> None:
+        check_cancel(self.cancel)
+
+    @staticmethod
+    def autocast(device, precision: str):
+        return autocast(device, precision)
+
+
+def bp_kernel(kernel: Optional[np.ndarray], sf) -> Optional[np.ndarray]:
+    """The downscaling kernel back-projection applies for factors sf: the kernel shifted as
+    kernels.downscale shifts it for scale 1/sf (None: MATLAB bicubic)."""
+    if kernel is None:
+        return None
+    scale = (1.0 / float(sf[0]), 1.0 / float(sf[1]))
+    return shift_kernel(kernel, [1.0 / s for s in scale])
+
+
+def inference_module(net: ZSSRNet, sf, kernel: Optional[np.ndarray], precision: str = "fp32", *,
+                     ensemble: bool = True, bp_iters: int = 10, clip=None, tile: Optional[int] = None,
+                     channels_last: bool = True, cancel: CancelFlag = None,
+                     hooks: bool = True) -> ZSSRInference:
+    """The inference module around a trained network (shared, not copied); `hooks` False gives
+    the plain module a bioimage.io package ships (tables computed in torch, no autocast)."""
+    k = bp_kernel(kernel, sf)
+    m = ZSSRInference(net.channels, float(sf[0]), float(sf[1]), net.depth, net.width,
+                      (0, 0) if k is None else k.shape, ensemble, bp_iters, clip, tile or 0, channels_last,
+                      net=net, precision=precision)
+    if k is not None:
+        m.bp_kernel.copy_(torch.from_numpy(np.ascontiguousarray(k, dtype=np.float64)))
+    return m.set_hooks(EngineHooks(cancel)) if hooks else m
+
+
 @torch.no_grad()
 def run_net(net: ZSSRNet, x: torch.Tensor, precision: str, tile: Optional[int] = None,
             channels_last: bool = True, cancel: CancelFlag = None) -> torch.Tensor:
@@ -43,74 +111,17 @@ def run_net(net: ZSSRNet, x: torch.Tensor, precision: str, tile: Optional[int] =
     Tiles overlap by the receptive-field radius, so each kept pixel sees exactly what it would see
     in one pass over the whole image (the net pads with zeros only at the image border).
     """
-    n, c, h, w = x.shape
-    tile = tile or auto_tile(n, x.device)
-    mem = torch.channels_last if channels_last else torch.contiguous_format
-    dev = x.device
-
-    def fwd(t):
-        with autocast(dev, precision):
-            return net(t.contiguous(memory_format=mem)).float()
-
-    if h <= tile and w <= tile:
-        return fwd(x).contiguous()
-    halo = net.halo
-    out = torch.empty_like(x)
-    for y0 in range(0, h, tile):
-        for x0 in range(0, w, tile):
-            check_cancel(cancel)
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            ya, xa = max(y0 - halo, 0), max(x0 - halo, 0)
-            yb, xb = min(y1 + halo, h), min(x1 + halo, w)
-            r = fwd(x[:, :, ya:yb, xa:xb])
-            out[:, :, y0:y1, x0:x1] = r[:, :, y0 - ya:y0 - ya + (y1 - y0), x0 - xa:x0 - xa + (x1 - x0)]
-    return out
+    m = inference_module(net, (2.0, 2.0), None, precision, channels_last=channels_last, cancel=cancel)
+    return m.run_net(x, tile or 0)
 
 
 def back_project(sr: torch.Tensor, lr: torch.Tensor, sf, kernel, iters: int, clip=None) -> torch.Tensor:
     """sr += cubic_up(lr - down(sr)), repeated: the result, downscaled, reproduces the input."""
-    for _ in range(iters):
-        down = downscale(sr, (1.0 / sf[0], 1.0 / sf[1]), output_shape=tuple(lr.shape[-2:]), kernel=kernel)
-        sr = sr + imresize(lr - down, sf, output_shape=tuple(sr.shape[-2:]))
-        if clip is not None:
-            sr = sr.clamp(*clip)
-    return sr
-
-
-# (k rotations by 90 degrees, mirror) -- the 8 dihedral transforms; the first 4 keep the axes
-_TRANSFORMS_AXIS_KEEPING = [(0, False), (2, False), (0, True), (2, True)]
-_TRANSFORMS_ALL = _TRANSFORMS_AXIS_KEEPING + [(1, False), (3, False), (1, True), (3, True)]
-
-
-def transforms(sf) -> List[Tuple[int, bool]]:
-    """8 for equal factors; only the 4 that keep the axes for sf_y != sf_x."""
-    return _TRANSFORMS_ALL if sf[0] == sf[1] else _TRANSFORMS_AXIS_KEEPING
-
-
-def apply_t(x: torch.Tensor, k: int, mirror: bool) -> torch.Tensor:
-    x = torch.rot90(x, k, dims=(-2, -1))
-    return torch.flip(x, dims=(-1,)) if mirror else x
-
-
-def invert_t(x: torch.Tensor, k: int, mirror: bool) -> torch.Tensor:
-    x = torch.flip(x, dims=(-1,)) if mirror else x
-    return torch.rot90(x, -k, dims=(-2, -1))
-
-
-def output_shape(shape, sf) -> Tuple[int, int]:
-    return tuple(int(math.ceil(round(n * s, 6))) for n, s in zip(shape, sf))
-
-
-def median(stack: torch.Tensor) -> torch.Tensor:
-    """Pixel-wise median over dim 0, averaging the middle pair for even counts (as numpy)."""
-    n = stack.shape[0]
-    out = torch.empty_like(stack[0])
-    rows = stack.shape[-2]
-    step = max(1, (1 << 22) // max(stack[0].numel() // rows, 1))   # sort in row blocks: bounded memory
-    for r0 in range(0, rows, step):
-        s = stack[..., r0:r0 + step, :].sort(dim=0).values
-        out[..., r0:r0 + step, :] = s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
-    return out
+    def as4(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape((1,) * (4 - t.ndim) + tuple(t.shape)) if t.ndim < 4 else t
+    net = ZSSRNet(as4(sr).shape[1], depth=1, width=1)       # (no network runs here)
+    m = inference_module(net, sf, kernel, clip=clip)
+    return m.back_project(as4(sr), as4(lr), iters).reshape(sr.shape)
 
 
 @torch.no_grad()
@@ -120,34 +131,11 @@ def super_resolve_tensor(net: ZSSRNet, lr: torch.Tensor, sf, kernel, precision: 
     """Upscale lr (C, H, W) -- or a batch (N, C, H, W) of same-sized images -- by sf.
 
     Geometric self-ensemble (transforms batched by output shape), back-projection of each member,
-    pixel-wise median, back-projection of the median: as the paper.
+    pixel-wise median, back-projection of the median: as the paper (ZSSRInference.super_resolve).
     """
     batched = lr.ndim == 4
     lr4 = lr if batched else lr[None]
-    out_shape = output_shape(lr4.shape[-2:], sf)
-    ts = transforms(sf) if ensemble else [(0, False)]
-    groups = {}
-    for k, m in ts:
-        groups.setdefault(k % 2, []).append((k, m))
-    results = []
-    n = lr4.shape[0]
-    for odd, members in groups.items():
-        check_cancel(cancel)
-        sf_t = (sf[1], sf[0]) if odd else tuple(sf)
-        shape_t = (out_shape[1], out_shape[0]) if odd else out_shape
-        ups = torch.cat([imresize(apply_t(lr4, k, m), sf_t, output_shape=shape_t) for k, m in members])
-        outs = run_net(net, ups, precision, tile, channels_last, cancel)
-        del ups
-        for i, (k, m) in enumerate(members):
-            results.append(invert_t(outs[i * n:(i + 1) * n], k, m))
-    check_cancel(cancel)
-    if bp_iters:
-        results = [back_project(r, lr4, sf, kernel, bp_iters, clip) for r in results]
-    if len(results) == 1:
-        out = results[0]
-    else:
-        out = median(torch.stack(results))
-        del results
-        if bp_iters:
-            out = back_project(out, lr4, sf, kernel, bp_iters, clip)
+    m = inference_module(net, sf, kernel, precision, ensemble=ensemble, bp_iters=bp_iters, clip=clip,
+                         tile=tile, channels_last=channels_last, cancel=cancel)
+    out = m.super_resolve(lr4, tile or 0)
     return out if batched else out[0]
