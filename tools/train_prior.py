@@ -1,8 +1,8 @@
 """Learn the starting weights ("prior") that ZSSR's per-image training starts from.
 
-    python benchmarks/train_prior.py --family lateral --channels 1 --steps 9000
-    python benchmarks/train_prior.py --family lateral --channels 3 --steps 9000
-    python benchmarks/train_prior.py --family axial --channels 1 --steps 6000
+    python tools/train_prior.py --family lateral --channels 1 --steps 9000
+    python tools/train_prior.py --family lateral --channels 3 --steps 9000
+    python tools/train_prior.py --family axial --channels 1 --steps 6000
 
 Each step is a batch of ZSSR tasks: a training image, a scale factor and a downscaling kernel,
 drawn at random; each task gives one father/son pair made by the engine's own `ExampleSampler`
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))   # benchmarks/report.py
 from report import cpu_name  # noqa: E402
 
 from napari_zssr.engine.config import ZSSRConfig
@@ -301,7 +301,7 @@ def main(argv=None):
             "training_images": len(images), "validation": log[-3:], "seconds": round(time.perf_counter() - t0),
             "device": torch.cuda.get_device_name() if dev.type == "cuda" else cpu_name(), "precision": precision,
             "schedule_steps": args.steps,
-            "command": " ".join(["python", "benchmarks/train_prior.py"] + (argv if argv is not None else sys.argv[1:]))}
+            "command": " ".join(["python", "tools/train_prior.py"] + (argv if argv is not None else sys.argv[1:]))}
     save_prior(net, out, card)
     print(f"wrote {out}\n{json.dumps(card)}", flush=True)
 
