@@ -210,9 +210,24 @@ def output_nbytes(shape, mode: str, factors, itemsize: int = 4) -> int:
     return int(np.prod([int(n) for n in shape], dtype=np.float64) * float(np.prod(f)) * itemsize)
 
 
-def wants_chunked(shape, mode: str, factors, itemsize: int = 4) -> bool:
-    """Whether a result goes block by block into an OME-Zarr store (above BIG_OUTPUT_BYTES)."""
-    return output_nbytes(shape, mode, factors, itemsize) > BIG_OUTPUT_BYTES
+def memory_refusal(shape, mode: str, factors, dtype) -> Optional[str]:
+    """The one line saying why a run in memory would not fit in the available memory (nd.memory's
+    estimate of its peak), or None when it fits."""
+    from napari_zssr.nd.memory import WIDGET_WAY_OUT, MemoryPlanError, check_fits
+
+    try:
+        check_fits(shape, dtype, mode, factors, way_out=WIDGET_WAY_OUT)
+    except MemoryPlanError as exc:
+        return str(exc)
+    return None
+
+
+def wants_chunked(shape, mode: str, factors, itemsize: int = 4, dtype=None) -> bool:
+    """Whether a result goes block by block into an OME-Zarr store: above BIG_OUTPUT_BYTES, or, with
+    the input's ``dtype``, when the run in memory would not fit in the available memory."""
+    if output_nbytes(shape, mode, factors, itemsize) > BIG_OUTPUT_BYTES:
+        return True
+    return dtype is not None and memory_refusal(shape, mode, factors, dtype) is not None
 
 
 def _out_itemsize(spec: RunSpec, dtype) -> int:
@@ -235,14 +250,22 @@ def build_job(layer, spec: Optional[RunSpec] = None, config=None, *, axes: Optio
     run = spec.resolve(np.shape(snap.data), snap.axes, pixel_sizes)
     job = ZSSRJob(source=snap, spec=run.spec, config=config or ZSSRConfig(), pixel_sizes=pixel_sizes)
     shape = np.shape(snap.data)
-    if wants_chunked(shape, job.mode, run.spec.factors, _out_itemsize(run.spec, snap.dtype)):
+    if wants_chunked(shape, job.mode, run.factors, _out_itemsize(run.spec, snap.dtype), snap.dtype):
         from napari_zssr.nd.chunked import check_output, check_supported
 
-        gib = output_nbytes(shape, job.mode, run.spec.factors, _out_itemsize(run.spec, snap.dtype)) / 2**30
-        check_supported(snap.axes, run.spec)
+        nbytes = output_nbytes(shape, job.mode, run.factors, _out_itemsize(run.spec, snap.dtype))
+        # above the result rule, or (the same estimate as the CLI's) too big for the free memory
+        why = (f"the result is about {nbytes / 2**30:.1f} GiB, more than is computed in memory "
+               f"({BIG_OUTPUT_BYTES / 2**30:.2g} GiB): choose an OME-Zarr output (*.zarr)"
+               if nbytes > BIG_OUTPUT_BYTES else memory_refusal(shape, job.mode, run.factors, snap.dtype))
+        try:
+            check_supported(snap.axes, run.spec)
+        except ValueError as exc:
+            if nbytes > BIG_OUTPUT_BYTES:
+                raise
+            raise ValueError(f"{why}; but {exc}") from None
         if not output or not str(output).strip() or str(output).strip() == ".":
-            raise ValueError(f"the result is about {gib:.1f} GiB, more than is computed in memory "
-                             f"({BIG_OUTPUT_BYTES / 2**30:.2g} GiB): choose an OME-Zarr output (*.zarr)")
+            raise ValueError(why)
         job.output = str(check_output(str(output).strip(), [snap.source_path], overwrite))
         job.overwrite = overwrite
     return job

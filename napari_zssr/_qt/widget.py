@@ -277,7 +277,8 @@ class ZSSRWidget(QWidget):
             return False
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         itemsize = np.dtype(data.dtype).itemsize if self.out_dtype.value == "input" else 4
-        return lj.wants_chunked(np.shape(data), self.mode.value, self.form_values()["factors"], itemsize)
+        return lj.wants_chunked(np.shape(data), self.mode.value, self.form_values()["factors"], itemsize,
+                                data.dtype)
 
     def _on_preset_changed(self, *_):
         cfg = self._ZSSRConfig.from_preset(self.preset.value)

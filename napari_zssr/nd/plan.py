@@ -18,6 +18,7 @@ from ..engine.zssr import TrainedModel, apply, train
 from . import holdout
 from .axes import AXES, canonical_order
 from .intensity import Normalizer, cast_output, check_values
+from .memory import API_WAY_OUT, check_fits
 from .models import check_models, load_for_run
 from .profile_estimate import noise_variance, profile_notice, profile_record, slice_profile
 from .spec import Resolved, RunSpec, kernel_record
@@ -218,6 +219,8 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
     data = np.asarray(data)
     check_values(data)
     run = spec.resolve(data.shape, axes, pixel_sizes)
+    # the peak of the copies below, planned before any of them (the input is already here)
+    check_fits(data.shape, data.dtype, spec.mode, run.factors, way_out=API_WAY_OUT, resident=True)
     cfg = _engine_config(spec, config)
     order = canonical_order(run.axes)
     full = _to_work(data, run.axes, order)                       # (T, Z, C, Y, X, S)

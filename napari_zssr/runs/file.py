@@ -41,6 +41,7 @@ def prepare(input_path, output, spec: RunSpec, *, axes: Optional[str] = None,
     src = Path(input_path)
     try:
         out = Path(output) if output_checked else check_output_path(output, overwrite, inputs=[src])
+        check_memory_from_header(src, spec, axes)      # a stack too big for memory: before reading it
         image = read_image(src)
     except (ImageReadError, ValueError) as exc:
         raise InputError(str(exc)) from None
@@ -67,6 +68,54 @@ def prepare(input_path, output, spec: RunSpec, *, axes: Optional[str] = None,
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return Prepared(src, out, image, img_axes, pixel_sizes, spec)
+
+
+def peek(path) -> Optional[ImageData]:
+    """A TIFF's first series without its pixels: ImageData whose `data` is a zero-stride view of the
+    right shape and dtype (no memory), with axes and pixel sizes as read_image reads them; None for
+    other formats (PNG and the like are small) or a header that cannot be read (read_image says why)."""
+    import tifffile
+
+    from ..io._core import normalise_axes, sizes_in_um
+    from ..io._read import _TIFF_MAGIC
+    from ..io.lazy import _tiff_metadata
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) not in _TIFF_MAGIC:
+                return None
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
+                flavour, sizes, params = _tiff_metadata(tif)
+        data, axes = normalise_axes(axes, np.broadcast_to(np.zeros((), dtype), shape))
+        pixel_sizes, unit = sizes_in_um(sizes)
+    except Exception:  # noqa: BLE001 -- read_image gives the one-line reason
+        return None
+    return ImageData(data, axes, pixel_sizes, unit, flavour, params)
+
+
+def check_memory_from_header(path, spec: RunSpec, axes: Optional[str] = None) -> None:
+    """MemoryPlanError (one line) when the in-memory run of the file at `path` would not fit in
+    the available memory: from its header alone, before a pixel is read (nd.memory)."""
+    from ..nd.memory import CLI_WAY_OUT, MemoryPlanError, check_fits
+
+    head = peek(path)
+    if head is None:
+        return
+    try:
+        img_axes = validate_axes(axes, head.data.ndim) if axes is not None else head.axes
+        sizes = {k: v for k, v in head.pixel_sizes.items() if k.upper() in img_axes}
+        run = spec.resolve(head.data.shape, img_axes, sizes)
+    except ValueError:
+        return                            # reported with its own line once the file is read
+    try:
+        check_fits(head.data.shape, head.data.dtype, spec.mode, run.factors, way_out=CLI_WAY_OUT)
+    except MemoryPlanError as exc:
+        raise MemoryPlanError(f"{path}: {exc}") from None
 
 
 def run(prep: Prepared, config, *, progress=None, cancel=None):
