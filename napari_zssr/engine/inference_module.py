@@ -383,3 +383,64 @@ class ZSSRInference(nn.Module):
         """x (N, C, H, W), normalised as in training -> (N, C, ceil(H * sf_y), ceil(W * sf_x))."""
         with torch.no_grad():
             return self.super_resolve(x.float(), self.tile)
+
+
+def fuse(a: torch.Tensor, b: torch.Tensor, how: str) -> torch.Tensor:
+    """Fusion of the xz and yz passes of an axial run (nd/plan.fuse): "arithmetic" mean, or the
+    geometric mean of values shifted to be positive (shift-invariant, no clipping of negatives)."""
+    if how == "arithmetic":
+        return 0.5 * (a + b)
+    m = min(float(a.min()), float(b.min())) - 1e-3
+    return torch.sqrt((a - m) * (b - m)) + m
+
+
+class ZSSRPackaged(nn.Module):
+    """The whole inference of a saved napari-zssr model, as a bioimage.io package runs it.
+
+    mode "lateral": x (B, C, Y, X) -> (B, C, sY, sX), every batch item one plane.
+    mode "axial": x (B, C, Z, Y, X) -> (B, C, sZ, Y, X), every batch item one volume: the network
+    upscales its xz slices and its yz slices (in chunks of `chunk`, as the engine) along z, and the
+    two results are fused.
+    The channels are split into `groups` (one network each: channels one by one, or all jointly,
+    or the samples of an RGB image); each entry of `groups` holds ZSSRInference's arguments
+    (channels, sf_y, sf_x, depth, width, kernel_shape, ensemble, bp_iters, clip, tile).
+    The input is normalised as the network was trained (the package's pre-processing).
+    """
+
+    def __init__(self, groups: List[dict], mode: str = "lateral", fusion: str = "geometric", chunk: int = 8):
+        super().__init__()
+        self.mode = str(mode)
+        self.fusion = str(fusion)
+        self.chunk = int(chunk)
+        self.group_channels: List[int] = [int(g["channels"]) for g in groups]
+        self.nets = nn.ModuleList([ZSSRInference(**g) for g in groups])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            x = x.float()
+            outs: List[torch.Tensor] = []
+            c0 = 0
+            for i, m in enumerate(self.nets):
+                c1 = c0 + self.group_channels[i]
+                part = x[:, c0:c1]
+                if self.mode == "axial":
+                    vols: List[torch.Tensor] = []
+                    for b in range(part.shape[0]):
+                        # xz slices (Y, C, Z, X) and yz slices (X, C, Z, Y), each back to (C, Z', Y, X)
+                        both: List[torch.Tensor] = []
+                        for perm in [[2, 0, 1, 3], [3, 0, 1, 2]]:
+                            sl = part[b].permute(perm).contiguous()
+                            res: List[torch.Tensor] = []
+                            for k in range(0, sl.shape[0], self.chunk):
+                                res.append(m.super_resolve(sl[k:k + self.chunk], m.tile))
+                            r = torch.cat(res)
+                            both.append(r.permute(1, 2, 0, 3) if perm[0] == 2 else r.permute(1, 2, 3, 0))
+                        vols.append(fuse(both[0], both[1], self.fusion))
+                    outs.append(torch.stack(vols))
+                else:
+                    res2: List[torch.Tensor] = []
+                    for k in range(0, part.shape[0], self.chunk):
+                        res2.append(m.super_resolve(part[k:k + self.chunk].contiguous(), m.tile))
+                    outs.append(torch.cat(res2))
+                c0 = c1
+            return torch.cat(outs, 1)
