@@ -115,7 +115,9 @@ def row_names(vols, refs=("iso", "acq")):
                                         order[int(n.split("-")[1][1:])]))
 
 
-def run_row(name: str, vol: np.ndarray, sigma: float, cfg, alternatives: bool, given: bool) -> dict:
+def run_row(name: str, vol: np.ndarray, sigma: float, cfg, columns: set) -> dict:
+    """One row's record: cubic, and each of `columns` ("default" with its network re-applied with and
+    without back-projection, "given": --z-fwhm p, "one_step": --z-fwhm 1, "alternatives")."""
     from napari_zssr.engine import ZSSRConfig
     from napari_zssr.nd import super_resolve_nd
     from napari_zssr.nd.quality import axial_with_estimate
@@ -141,10 +143,12 @@ def run_row(name: str, vol: np.ndarray, sigma: float, cfg, alternatives: bool, g
               f"expected {q.get('expected_gain_db')}, {rec[key]['cpu_s']:.0f} CPU s", flush=True)
         return run
 
-    run = one("default", config=cfg)
-    if given:
+    if "given" in columns:
         one("given", config=cfg, z_fwhm=p)
-    if True:      # the default's network with and without back-projection: inference only
+    if "one_step" in columns:
+        one("one_step", config=cfg, z_fwhm=1.0)
+    if "default" in columns:      # the default's network with and without back-projection: inference only
+        run = one("default", config=cfg)
         for key, bp in (("always_bp", cfg.back_projection_iters or 10), ("never_bp", 0)):
             c0 = time.process_time()
             icfg = cfg.replace(back_projection_auto=False, back_projection_iters=bp, holdout_fraction=0.0)
@@ -153,7 +157,7 @@ def run_row(name: str, vol: np.ndarray, sigma: float, cfg, alternatives: bool, g
             out = super_resolve_nd(raw, "ZYX", mode="axial", scale=f, config=icfg, model=run.result.models,
                                    z_fwhm=z_fwhm)
             rec[key] = {"metrics": metrics(ref, out.data), "cpu_s": time.process_time() - c0}
-    if alternatives:
+    if "alternatives" in columns:
         one("no_noise_sons", config=cfg, noise_aware=False)
         one("random_init", config=cfg.replace(init="random"))
         one("paper", config=ZSSRConfig.from_preset("paper", num_threads=cfg.num_threads))
@@ -166,8 +170,8 @@ def report(jsonl: Path, out: Path) -> str:
     for path in sorted(jsonl.parent.glob(jsonl.stem + "*.jsonl")):     # the parallel halves of one run
         for line in path.read_text().splitlines():
             r = json.loads(line)
-            if len(r) >= len(recs.get(r["row"], {})):
-                recs[r["row"]] = r
+            recs[r["row"]] = recs.get(r["row"], {}) | r      # columns from several runs of a row
+    recs = {k: r for k, r in recs.items() if "default" in r}
     rows = sorted(recs.values(), key=lambda r: (r["ref"] != "iso", r["factor"], r["profile"], r["volume"]))
     head = rows[0] if rows else {}
     lines = ["# Real-volume axial benchmark (issue 32)", "",
@@ -177,8 +181,8 @@ def report(jsonl: Path, out: Path) -> str:
              "(err = expected - true gain); FWHM est: the slice-profile estimate in z steps (true: p), "
              "'u' unreliable (then one step is used). given: the run with `--z-fwhm p`.", "",
              "| row | sigma iso | cubic dB | default gain | SSIM run / cubic | exp. | err | BP | FWHM est "
-             "| always BP | never BP | given gain | given SSIM | given exp. | CPU s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| always BP | never BP | given gain | given SSIM | given exp. | one step gain | CPU s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         c, d = r["cubic"], r["default"]
         g = r.get("given") or {"metrics": [float("nan")] * 2, "expected_db": None}
@@ -191,7 +195,7 @@ def report(jsonl: Path, out: Path) -> str:
             f"{'-' if est is None else f'{est:.2f}'}{'' if d.get('fwhm_reliable') else ' u'} | "
             f"{r['always_bp']['metrics'][0] - c[0]:+.2f} | {r['never_bp']['metrics'][0] - c[0]:+.2f} | "
             f"{g['metrics'][0] - c[0]:+.2f} | {g['metrics'][1]:.3f} | {(g['expected_db'] or float('nan')):+.2f} | "
-            f"{d['cpu_s']:.0f} |")
+            f"{r['one_step']['metrics'][0] - c[0] if 'one_step' in r else float('nan'):+.2f} | {d['cpu_s']:.0f} |")
     alt = [r for r in rows if "paper" in r]
     if alt:
         lines += ["", "## The simple alternatives (gain over cubic, dB; SSIM)", "",
@@ -237,6 +241,9 @@ def main(argv=None):
     ap.add_argument("--given-rows", default="acq", help="row-name prefixes that also run with --z-fwhm p")
     ap.add_argument("--alt-rows", default="iso-x4-p1-",
                     help="row-name prefixes that also run the simple alternatives")
+    ap.add_argument("--columns", default=None,
+                    help="only these columns (default,given,one_step,alternatives); default: default, plus "
+                         "given / alternatives on --given-rows / --alt-rows")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--iters", type=int, default=None, help="training iterations (smoke runs only)")
     ap.add_argument("--resume", action="store_true", help="skip rows already in the .jsonl")
@@ -270,8 +277,10 @@ def main(argv=None):
         if name in done or not any(name.startswith(w) for w in wanted):
             continue
         vname = name.split("-", 3)[3]
-        rec = run_row(name, vols[vname], sigmas[vname], cfg, any(name.startswith(a) for a in alt),
-                      any(name.startswith(a) for a in giv))
+        cols = (set(args.columns.split(",")) if args.columns else
+                {"default"} | ({"alternatives"} if any(name.startswith(a) for a in alt) else set())
+                | ({"given"} if any(name.startswith(a) for a in giv) else set()))
+        rec = run_row(name, vols[vname], sigmas[vname], cfg, cols)
         rec.update(device=describe_device(), commit=commit, iters=args.iters)
         with jsonl.open("a") as fh:
             fh.write(json.dumps(rec, default=float) + "\n")
