@@ -1,7 +1,7 @@
 """Shared fixtures and markers.
 
-Markers (registered in pyproject.toml): `gui` is set here on every test that opens a napari viewer or
-uses qtbot (and on the widget modules); `slow` is set in the modules on the tests that cost most.
+Markers (registered in pyproject.toml), both set here: `gui` on every test that opens a napari viewer
+or uses qtbot (and on the widget modules); `slow` on the non-GUI tests that cost most (SLOW below).
 The quick loop skips both:  python -m pytest -q -m "not slow and not gui" tests
 CI runs everything:         xvfb-run -a python -m pytest -q tests
 """
@@ -18,10 +18,50 @@ GUI_FIXTURES = {"make_napari_viewer", "make_napari_viewer_proxy", "qtbot", "zssr
 GUI_MODULES = {"test_widget.py", "test_widget_big.py"}
 
 
+# The costliest non-GUI tests (every parametrisation): about 2.5 s or more a call on a loaded 2-core CPU
+# (`--durations`, 2026-12-06; 158 s for the first, 25 s for the next, ~2.5-20 s the rest).
+# Kept here rather than as decorators so that one list says what the quick loop leaves out; a renamed
+# test simply drops out of it (and into the quick loop).
+SLOW = {
+    "test_prior.py": ["test_an_axial_run_from_the_axial_prior_trains_its_longer_schedule",
+                      "test_priors_ship_in_the_wheel_and_load_from_a_plain_install",
+                      "test_auto_starts_one_plane_from_the_prior_in_gradual_stages",
+                      "test_cli_init_flag_records_the_start_and_prints_the_fallback_notice"],
+    "test_chunked.py": ["test_sigkill_of_a_worker_process_is_survived",
+                        "test_trained_chunked_axial_run_holds_out_estimates_and_equals_in_memory",
+                        "test_rerun_after_sigkill_of_the_client_finishes_identically",
+                        "test_a_chunked_run_checks_a_given_profile_against_the_data",
+                        "test_axial_chunked_equals_in_memory"],
+    "test_quality.py": ["test_a_given_profile_wins_but_a_far_one_gets_a_notice",
+                        "test_without_holdout_it_is_the_ordinary_axial_run",
+                        "test_a_reliable_estimate_sets_the_slice_profile_of_an_axial_run",
+                        "test_holdout_run_records_the_estimate_and_the_estimated_profile",
+                        "test_a_trained_net_beats_cubic_on_planes_it_never_saw",
+                        "test_noise_on_sons_is_measured_in_the_data_by_default_and_recorded"],
+    "test_cli.py": ["test_subprocess_module_entry"],
+    "test_batch.py": ["test_worker_processes", "test_ctrl_c_stops_cleanly_and_resume_finishes",
+                      "test_batch_runs_and_resumes", "test_bad_files_fail_alone"],
+    "test_model_reuse.py": ["test_batch_applies_a_saved_model_to_every_file"],
+    "test_memory_plan.py": ["test_cli_big_stack_in_a_fresh_process_within_10_s"],
+    "test_packaging.py": ["test_cli_imports_and_runs_without_napari_qt_or_dask"],
+    "test_profile_estimate.py": ["test_noise_does_not_pass_for_a_sharper_z",
+                                 "test_estimate_within_25_percent_of_a_known_profile",
+                                 "test_wider_profile_gives_a_wider_estimate"],
+    "test_holdout.py": ["test_stacks_hold_out_planes_and_per_plane_runs_each_a_band",
+                        "test_batch_records_the_estimate_and_warns_per_file",
+                        "test_the_cli_prints_the_estimate_and_warns_when_worse_than_cubic",
+                        "test_a_lateral_run_records_the_estimate_and_its_back_projection_choice"],
+    "test_engine.py": ["test_short_training_beats_cubic", "test_stage_outputs_are_capped_in_output_pixels"],
+    "test_manifest.py": ["test_wheel_ships_manifest_and_samples"],
+}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if GUI_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name in GUI_MODULES:
             item.add_marker(pytest.mark.gui)
+        if getattr(item, "originalname", item.name) in SLOW.get(item.path.name, ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="module")
