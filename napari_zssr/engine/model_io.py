@@ -12,10 +12,11 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import load, load_file, save
 
 from .config import ZSSRConfig
 from .device import pick_device, resolve_precision, train_channels_last
+from .model_package import is_package, package_model_bytes
 from .zssr import TrainedModel, new_net
 
 FORMAT = "napari-zssr-model/1"
@@ -43,12 +44,26 @@ def models_to_bytes(models: Sequence[TrainedModel], extra: Optional[dict] = None
     return save(tensors, metadata={"zssr": json.dumps(meta)})
 
 
+def _meta_from_bytes(data: bytes) -> dict:
+    """The JSON header of a safetensors file held in memory (a bioimage.io package's attachment)."""
+    n = int.from_bytes(data[:8], "little")
+    return json.loads(json.loads(data[8:8 + n].decode("utf-8"))["__metadata__"]["zssr"])
+
+
 def read_model_meta(path) -> dict:
+    """The header of a model file, or of the model file inside a napari-zssr bioimage.io package."""
     if not Path(path).is_file():
         raise ValueError(f"{path}: no such model file")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})["zssr"])
+        if is_package(path):
+            meta = _meta_from_bytes(package_model_bytes(path))
+        else:
+            with safe_open(str(path), framework="pt") as f:
+                meta = json.loads((f.metadata() or {})["zssr"])
+    except ValueError as e:  # the package's own one-line reasons
+        if str(e).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: not a napari-zssr model ({type(e).__name__})") from None
     except Exception as e:  # not a safetensors file, or not ours
         raise ValueError(f"{path}: not a napari-zssr model ({type(e).__name__})") from None
     if meta.get("format") != FORMAT:
@@ -59,7 +74,7 @@ def read_model_meta(path) -> dict:
 def load_models(path, device: str = "auto", precision: str = "auto") -> Tuple[List[TrainedModel], dict]:
     """(models, extra): the networks run on `device` regardless of where they were trained."""
     meta = read_model_meta(path)
-    state = load_file(str(path), device="cpu")
+    state = load(package_model_bytes(path)) if is_package(path) else load_file(str(path), device="cpu")
     dev = pick_device(device)
     fields = set(ZSSRConfig.__dataclass_fields__)
     models = []

@@ -14,17 +14,7 @@ from ..engine.zssr import TrainedModel
 
 def save_result_models(result, path, overwrite: bool = False, inputs=()) -> Path:
     """Store the networks an NDResult was made with, with what is needed to reuse them safely."""
-    p = result.params
-    if p.get("planes") in ("per-plane", "warm-start") and p.get("mode") == "lateral" and len(result.models) > 1:
-        raise ValueError("a per-plane run trained one network per plane; save a shared-network run instead")
-    if any(n.get("constant") for n in p.get("normalisation", [])):
-        raise ValueError("a constant channel had no network trained; there is no complete model to save")
-    extra = {k: p.get(k) for k in ("mode", "factors", "channels", "axial_method", "normalisation", "axes")}
-    extra["groups"] = len(p.get("normalisation", [])) or 1
-    models = result.models
-    if p.get("mode") == "axial" and len(models) > extra["groups"]:
-        models = models[-extra["groups"]:] if extra["groups"] == 1 else models
-    data = models_to_bytes(models, extra)
+    data = result_model_bytes(result, inputs)
     from ..io import atomic_file          # io imports nd.axes: import it when needed
     path = Path(path)
     try:
@@ -33,6 +23,48 @@ def save_result_models(result, path, overwrite: bool = False, inputs=()) -> Path
     except FileExistsError:
         raise FileExistsError(f"{path} exists; refusing to overwrite it (use overwrite)") from None
     return path
+
+
+def result_model_bytes(result, inputs=()) -> bytes:
+    """The model file of an NDResult's networks (save_result_models writes it; a bioimage.io
+    export packs it), refused for runs that have no one complete set of networks."""
+    p = result.params
+    if p.get("planes") in ("per-plane", "warm-start") and p.get("mode") == "lateral" and len(result.models) > 1:
+        raise ValueError("a per-plane run trained one network per plane; save a shared-network run instead")
+    if any(n.get("constant") for n in p.get("normalisation", [])):
+        raise ValueError("a constant channel had no network trained; there is no complete model to save")
+    extra = {k: p.get(k) for k in ("mode", "factors", "channels", "axial_method", "normalisation", "axes")}
+    extra["groups"] = len(p.get("normalisation", [])) or 1
+    extra.update(_export_extra(result, inputs))
+    models = result.models
+    if p.get("mode") == "axial" and len(models) > extra["groups"]:
+        models = models[-extra["groups"]:] if extra["groups"] == 1 else models
+    return models_to_bytes(models, extra)
+
+
+def _export_extra(result, inputs=()) -> dict:
+    """What a bioimage.io export of the saved file needs besides the networks (issue 30): the
+    inference settings the run used (self-ensemble; back-projection as the held-out check kept
+    it), the fusion, kernel, gain and slice profile, the input's pixel sizes and name."""
+    p = result.params
+    cfg = p.get("config") or {}
+    planes = 1
+    for a in "TZ":
+        if a in result.axes and p.get("mode") == "lateral":
+            planes *= int(result.data.shape[result.axes.index(a)])
+    single = p.get("mode") == "lateral" and planes == 1
+    ensemble = bool(cfg.get("ensemble", True)) and (single or bool(cfg.get("stack_ensemble", False)))
+    bp = int(cfg.get("back_projection_iters", 10))
+    bp_iters = [0 if ((q or {}).get("back_projection") or {}).get("used") is False else bp
+                for q in (p.get("quality") or [None])]
+    sizes = {a: float(v) * float(result.factors.get(a, 1.0)) for a, v in (result.pixel_sizes or {}).items()}
+    out = {"inference": {"ensemble": ensemble, "bp_iters": bp_iters}, "pixel_sizes": sizes,
+           "fusion": p.get("fusion"), "kernel": p.get("kernel"), "expected_gain_db": p.get("expected_gain_db"),
+           "z_fwhm": p.get("z_fwhm"), "z_fwhm_unit": p.get("z_fwhm_unit"), "iterations": p.get("iterations")}
+    if inputs:
+        src = Path(inputs[0])
+        out["source"] = {"name": src.name, "path": str(src.resolve())}
+    return out
 
 
 def check_model_file(path, mode: Optional[str] = None, n_groups: Optional[int] = None) -> dict:
