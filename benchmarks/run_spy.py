@@ -1,5 +1,5 @@
 """What an axial run hands its held-out measure and its fusion, for benchmarks that look inside
-(holdout_diagnose.py, holdout_edges.py): the network, the held-out parts, the inference settings
+(holdout_diagnose.py; archive/holdout_edges.py): the network, the held-out parts, the inference settings
 the measure chose, its record, and the xz and yz results before fusion."""
 from __future__ import annotations
 
