@@ -77,6 +77,18 @@ def _need_spec() -> None:
                           "pip install 'napari-zssr[bioimageio]'")
 
 
+def check_license(license: str) -> str:
+    """An SPDX licence id bioimage.io knows (ExportError, one line, otherwise)."""
+    _need_spec()
+    from bioimageio.spec.model.v0_5 import LicenseId
+    try:
+        LicenseId(license)
+    except Exception:  # noqa: BLE001 -- pydantic's error is many lines
+        raise ExportError(f"--license {license}: not an SPDX licence id that bioimage.io accepts "
+                          f"(e.g. CC-BY-4.0, CC0-1.0, MIT, BSD-3-Clause)") from None
+    return license
+
+
 # ---- entry points ---------------------------------------------------------------------------------
 def export_model_file(model_path, out, *, image=None, license: str = DEFAULT_LICENSE,
                       authors: Optional[Sequence[str]] = None, overwrite: bool = False) -> Path:
@@ -107,7 +119,7 @@ def export_package(model_bytes: bytes, image, out, *, license: str = DEFAULT_LIC
                    authors: Optional[Sequence[str]] = None, overwrite: bool = False, inputs=()) -> Path:
     """Write the package for a napari-zssr model file's bytes and the image (io.ImageData) it was
     trained on; atomic: on any error nothing is written."""
-    _need_spec()
+    check_license(license)
     out = Path(out)
     if out.suffix.lower() != ".zip":
         raise ExportError(f"{out}: a bioimage.io package is a .zip file")

@@ -276,7 +276,18 @@ def add_model_options(parser: argparse.ArgumentParser, save: bool = True) -> Non
     if save:
         g.add_argument("--save-model", metavar="PATH",
                        help="also save the trained network(s) with their settings and intensity "
-                            "normalisation (safetensors + JSON header) for reuse with --model")
+                            "normalisation (safetensors + JSON header) for reuse with --model; a name "
+                            "ending in .zip writes a bioimage.io model package (see zssr export)")
+        add_package_options(g)
+
+
+def add_package_options(group) -> None:
+    """--license and --author of a bioimage.io package (zssr export, --save-model NAME.zip)."""
+    group.add_argument("--license", default="CC-BY-4.0", metavar="SPDX",
+                       help="licence of a bioimage.io package (an SPDX id; default CC-BY-4.0)")
+    group.add_argument("--author", action="append", metavar="NAME",
+                       help="author of a bioimage.io package (repeatable; default $ZSSR_AUTHOR, "
+                            "$GIT_AUTHOR_NAME or the login name)")
 
 
 def check_model_args(args, spec: RunSpec) -> RunSpec:
@@ -301,6 +312,12 @@ def check_model_args(args, spec: RunSpec) -> RunSpec:
             raise OptionError(f"--save-model {path}: directory {path.parent} does not exist")
         if path.exists() and not getattr(args, "overwrite", False):
             raise OptionError(f"--save-model {path}: file exists (pass --overwrite to replace it)")
+        if path.suffix.lower() == ".zip":
+            from ..modelzoo import check_license
+            try:
+                check_license(getattr(args, "license", "CC-BY-4.0"))
+            except ValueError as exc:
+                raise OptionError(f"--save-model {path}: {exc}") from None
     return spec
 
 

@@ -83,7 +83,14 @@ def _execute(prep, config, args, argv) -> int:
                 raise
             except OSError as exc:       # the folder became unwritable, or the disk is full
                 raise _WriteError(f"{prep.output}: cannot write the output ({exc.strerror or exc})") from None
-            if args.save_model:
+            if args.save_model and str(args.save_model).lower().endswith(".zip"):
+                from dataclasses import replace
+
+                from ..modelzoo import export_result          # a bioimage.io package (issue 30)
+                export_result(result, replace(prep.image, axes=prep.axes), args.save_model,
+                              overwrite=args.overwrite, inputs=[prep.input, prep.output],
+                              license=args.license, authors=args.author)
+            elif args.save_model:
                 from ..nd import save_result_models
                 save_result_models(result, args.save_model, overwrite=args.overwrite,
                                    inputs=[prep.input, prep.output])
@@ -119,5 +126,6 @@ def _execute(prep, config, args, argv) -> int:
         if quality:
             _ui.info(quality)
         if args.save_model:
-            _ui.info(f"saved the trained network(s) to {args.save_model} (apply with --model)")
+            kind = "as a bioimage.io package " if str(args.save_model).lower().endswith(".zip") else ""
+            _ui.info(f"saved the trained network(s) {kind}to {args.save_model} (apply with --model)")
     return 0
