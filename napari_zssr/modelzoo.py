@@ -37,7 +37,7 @@ import torch
 from .engine import inference_module as im
 from .engine.infer import inference_module
 from .engine.model_io import load_models, read_model_meta
-from .engine.model_package import CONFIG_KEY, MODEL_FILE, PACKAGE_FORMAT, is_package, package_model_bytes
+from .engine.model_package import CONFIG_KEY, INFO_FILE, MODEL_FILE, PACKAGE_FORMAT, is_package, package_model_bytes
 
 DEFAULT_LICENSE = "CC-BY-4.0"
 PROJECT_URL = "https://github.com/napari-zssr/napari-zssr"
@@ -431,6 +431,7 @@ def build_description(model_bytes: bytes, image, tmp: Path, *, license: str = DE
     name = f"napari-zssr {'axial' if axial else 'lateral'} x{fac_txt} {stem}"
     name = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in " _+-()" else "_" for ch in name)[:120]
     (tmp / "README.md").write_text(_doc(info, name), encoding="utf-8")
+    (tmp / INFO_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
 
     space = list(sizes)
     ch_names = [f"c{i}" for i in range(n_ch)] if n_ch != 3 or extra.get("channels") != "joint" else ["r", "g", "b"]
@@ -472,7 +473,7 @@ def build_description(model_bytes: bytes, image, tmp: Path, *, license: str = DE
                                                            kwargs=kwargs)),
             torchscript=bmz.TorchscriptWeightsDescr(source=ts_path, pytorch_version=pyv,
                                                     parent="pytorch_state_dict")),
-        attachments=[bmz.FileDescr(source=mpath)],
+        attachments=[bmz.FileDescr(source=mpath), bmz.FileDescr(source=tmp / INFO_FILE)],
         config={CONFIG_KEY: json.loads(json.dumps(info))},
     )
     return descr

@@ -16,7 +16,7 @@ BLOCKED = ["napari", "magicgui", "qtpy", "superqt", "PyQt5", "PyQt6", "PySide2",
            "dask", "distributed"]
 # import name -> distribution name where they differ
 DIST = {"PIL": "pillow", "skimage": "scikit-image", "yaml": "pyyaml", "distributed": "dask",
-        "ome_zarr_models": "ome-zarr-models"}
+        "ome_zarr_models": "ome-zarr-models", "bioimageio": "bioimageio.spec"}
 
 
 def _run_blocked(code: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -1,11 +1,11 @@
 """Read the napari-zssr model inside a bioimage.io package (`zssr export`, `--save-model NAME.zip`).
 
 A package exported by napari-zssr carries, besides its torchscript and state-dict weights, the
-napari-zssr model file it was made from (an attachment, named in rdf.yaml under
-`config.napari_zssr.model_file`, with its sha256): `--model NAME.zip` applies that file exactly as
-`--model NAME.zssr` would. Anything else -- not a zip, a damaged one, another tool's package, an
-attachment that does not match its checksum -- is refused with one line (a ValueError).
-Standard library only (and PyYAML when present): reading needs no bioimage.io packages.
+napari-zssr model file it was made from and `napari_zssr.json` (attachments; the JSON is rdf.yaml's
+`config.napari_zssr`: format, the model file's name and sha256, mode, factors, ...):
+`--model NAME.zip` applies that file exactly as `--model NAME.zssr` would. Anything else -- not a
+zip, a damaged one, another tool's package, an attachment that does not match its checksum -- is
+refused with one line (a ValueError). Standard library only: reading needs no bioimage.io packages.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 CONFIG_KEY = "napari_zssr"
 MODEL_FILE = "napari_zssr_model.safetensors"
+INFO_FILE = "napari_zssr.json"          # rdf.yaml's config.napari_zssr, as JSON: read without YAML
 PACKAGE_FORMAT = "napari-zssr-bioimageio/1"
 
 
@@ -32,23 +33,9 @@ def is_package(path) -> bool:
         return False
 
 
-def _parse_rdf(text: str, where: str) -> dict:
-    try:
-        import yaml
-        rdf = yaml.safe_load(text)
-    except ImportError:                  # pragma: no cover -- napari brings PyYAML
-        rdf = _config_from_json_comment(text)
-    except Exception:
-        raise ValueError(f"{where}: not a readable bioimage.io package (rdf.yaml is not valid YAML)") from None
-    if not isinstance(rdf, dict):
-        raise ValueError(f"{where}: not a readable bioimage.io package (rdf.yaml is not a description)")
-    return rdf
-
-
-def _config_from_json_comment(text: str) -> dict:
-    """Without PyYAML: the exporter also writes its config as one JSON line in a comment."""
-    m = re.search(r"^# napari-zssr: (\{.*\})$", text, re.M)
-    return {"config": {CONFIG_KEY: json.loads(m.group(1))}} if m else {}
+def _rdf_name(text: str) -> str:
+    m = re.search(r"^name:\s*['\"]?(.*?)['\"]?\s*$", text, re.M)
+    return m.group(1) if m else "?"
 
 
 def package_info(path) -> dict:
@@ -72,10 +59,14 @@ def _read(path, with_model: bool):
             rdf_name = next((n for n in ("rdf.yaml", "bioimageio.yaml") if n in names), None)
             if rdf_name is None:
                 raise ValueError(f"{where}: not a bioimage.io package (no rdf.yaml inside)")
-            rdf = _parse_rdf(zf.read(rdf_name).decode("utf-8", errors="replace"), where)
-            info = (rdf.get("config") or {}).get(CONFIG_KEY) if isinstance(rdf.get("config"), dict) else None
+            info = None
+            if INFO_FILE in names:
+                try:
+                    info = json.loads(zf.read(INFO_FILE).decode("utf-8"))
+                except ValueError:
+                    raise ValueError(f"{where}: damaged napari-zssr package ({INFO_FILE} is not JSON)") from None
             if not isinstance(info, dict) or info.get("format") != PACKAGE_FORMAT:
-                name = rdf.get("name") or "?"
+                name = _rdf_name(zf.read(rdf_name).decode("utf-8", errors="replace"))
                 raise ValueError(f"{where}: the bioimage.io package {name!r} was not exported by napari-zssr; "
                                  f"--model takes only napari-zssr's own packages")
             model_name = info.get("model_file", MODEL_FILE)
