@@ -66,5 +66,11 @@ def cast_output(data: np.ndarray, dtype: np.dtype) -> Tuple[np.ndarray, int]:
         info = np.iinfo(dtype)
         r = np.rint(data)
         clipped = int(np.count_nonzero((r < info.min) | (r > info.max)))
-        return np.clip(r, info.min, info.max).astype(dtype), clipped
+        # the bounds as r's float type holds them: float32(2**31 - 1) is 2**31, which overflows int32
+        # (to -2**31: the brightest voxels came out darkest; found by the fuzz test of issue 28)
+        ft = r.dtype if r.dtype.kind == "f" else np.dtype(np.float64)
+        lo, hi = np.array(info.min, ft), np.array(info.max, ft)
+        if int(hi) > info.max:
+            hi = np.nextafter(hi, ft.type(0))
+        return np.clip(r, lo, hi).astype(dtype), clipped
     return data.astype(dtype), 0
