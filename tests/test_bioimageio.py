@@ -162,3 +162,33 @@ def test_corrupt_foreign_or_mismatched_packages_are_refused_with_one_line(images
         line = _one_error_line(capsys)
         assert why in line, line
         assert not out.exists()
+
+
+def test_widget_saves_the_network_as_model_file_and_package_and_reuses_them(zssr_viewer, qtbot, tmp_path):
+    from conftest import wait_done
+    viewer, open_widget = zssr_viewer()
+    crop = read_image(SAMPLES / "fluorescence_2d.tif").data[136:168, 128:160].astype(np.float32)
+    viewer.add_image(crop, name="cells", scale=(0.1, 0.1))
+    widget = open_widget(max_iters=5)
+    assert not widget.save_button.isEnabled()
+    assert widget.save_network(str(tmp_path / "early.zip")) is None and "run ZSSR first" in widget.last_error
+    widget.image.value = viewer.layers["cells"]
+    widget.run()
+    wait_done(qtbot, widget)
+    assert widget.last_error is None, widget.last_error
+    first = np.asarray(viewer.layers["cells ZSSR x2"].data)
+    assert widget.save_button.isEnabled()
+    pkg, plain = widget.save_network(str(tmp_path / "cells.zip")), widget.save_network(str(tmp_path / "cells.zssr"))
+    assert pkg.is_file() and plain.is_file()
+    info = package_info(pkg)
+    assert info["mode"] == "lateral" and info["factors"] == {"y": 2.0, "x": 2.0} and info["pixel_sizes"]["x"] == 0.1
+    from bioimageio.spec import load_description
+    from bioimageio.spec.model.v0_5 import ModelDescr
+    assert isinstance(load_description(pkg), ModelDescr)
+    assert widget.save_network(str(tmp_path / "cells.zip")) is None and "exists" in widget.last_error
+    # the package is a model the widget reuses: the same result without training
+    widget.model_path.value = str(pkg)
+    widget.run()
+    wait_done(qtbot, widget)
+    assert widget.last_error is None, widget.last_error
+    assert np.array_equal(np.asarray(viewer.layers[-1].data), first)

@@ -19,10 +19,11 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinB
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, Qt, QTimer
-from qtpy.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from napari_zssr import _layer_job as lj
+from napari_zssr import _save_network as savenet
 from napari_zssr.engine.progress import Cancelled
 from napari_zssr.nd.holdout import summary as holdout_summary
 
@@ -52,6 +53,7 @@ class ZSSRWidget(QWidget):
         self.viewer = napari_viewer
         self.last_error: Optional[str] = None
         self.last_result_layers: list = []
+        self.last_result = self.last_job = None     # the last in-memory run, for "Save network…"
         self.last_event = None            # the latest progress event shown (main thread)
         self._run: Optional[Run] = None
         self._warned: set = set()
@@ -68,13 +70,18 @@ class ZSSRWidget(QWidget):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.plot = LossPlot()
+        self.save_button = QPushButton("Save network…")
+        self.save_button.setToolTip("save the last run's network: .zssr (reuse with 'reuse model' or "
+                                    "zssr --model) or .zip (a bioimage.io model package)")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(lambda *_: self.save_network())
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        for w in (self.form.native, self.advanced, self.run_button, self.status, self.plot):
+        for w in (self.form.native, self.advanced, self.run_button, self.status, self.plot, self.save_button):
             layout.addWidget(w)
         layout.addStretch(1)
 
@@ -182,8 +189,9 @@ class ZSSRWidget(QWidget):
                                tooltip="compute devices available here")
         self.num_threads = SpinBox(label="CPU threads", min=0, max=max(1, os.cpu_count() or 1), value=0,
                                tooltip="threads for computing on the CPU; 0 = all cores")
-        self.model_path = FileEdit(label="reuse model", mode="r", filter="*.zssr *.safetensors", value="",
-                                   tooltip="apply a network saved with `zssr --save-model` instead of training")
+        self.model_path = FileEdit(label="reuse model", mode="r", filter="*.zssr *.safetensors *.zip", value="",
+                                   tooltip="apply a network saved with `zssr --save-model` or 'Save network…' "
+                                           "(or a bioimage.io package exported by napari-zssr) instead of training")
         self.init = ComboBox(label="start from",
                              choices=list(zip(("automatic", "learned prior", "random (paper)"), S.INITS)),
                              value=cfg.init, tooltip="the network's starting weights: automatic (the learned "
@@ -342,6 +350,8 @@ class ZSSRWidget(QWidget):
         except (ValueError, TypeError) as exc:
             return self._error(str(exc))
         self.last_error, self.last_result_layers, self.last_event, self._warned = None, [], None, set()
+        self.last_result = self.last_job = None
+        self.save_button.setEnabled(False)
         self._run = self._alive["run"] = Run(job, returned=self._on_returned, errored=self._on_errored,
                                              warned=self._on_warned, finished=self._on_finished)
         self.plot.clear()
@@ -415,6 +425,9 @@ class ZSSRWidget(QWidget):
                 show_info(f"ZSSR: {notice}")
             if worse:
                 show_warning(f"ZSSR: {worse}")
+            if not run.job.chunked and savenet.can_save(result) is None:
+                self.last_result, self.last_job = result, run.job
+                self.save_button.setEnabled(True)
         except Exception as exc:  # noqa: BLE001 - one line to the user, details to the log
             log.debug("adding the ZSSR result failed", exc_info=True)
             self._error(f"could not add the result: {exc}")
@@ -443,6 +456,27 @@ class ZSSRWidget(QWidget):
             self._set_running(False)
         if run is not None:
             run.close()
+
+    def save_network(self, path: Optional[str] = None):
+        """Save the last run's network; without a path, ask for one (.zssr or .zip). Returns the path."""
+        why = savenet.can_save(self.last_result)
+        if why:
+            return self._error(why)
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save network", "", savenet.FILTERS)
+            if not path:
+                return None
+            overwrite = True                # the dialog asked before replacing a file
+        else:
+            overwrite = False
+        try:
+            out = savenet.save_network(self.last_result, self.last_job, path, overwrite=overwrite)
+        except Exception as exc:  # noqa: BLE001 - one line to the user
+            log.debug("saving the network failed", exc_info=True)
+            return self._error(f"could not save the network: {str(exc).splitlines()[0] if str(exc) else exc}")
+        kind = " (a bioimage.io package)" if out.suffix == ".zip" else ""
+        self.status.setText(f"saved the network to {out}{kind}")
+        return out
 
     def _error(self, message: str) -> None:
         self.last_error = message
