@@ -1,6 +1,7 @@
 """Terminal side of the CLI: one-line errors, the tqdm progress bar, Ctrl-C as a cancel flag."""
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -9,6 +10,11 @@ from contextlib import contextmanager
 from tqdm import tqdm
 
 PROG = "zssr"
+
+# tifffile logs what it finds odd in a file (e.g. "invalid offset to first page") as WARNINGs, which
+# Python prints on stderr when nothing is configured: lines before our one-line error. The reason a
+# file cannot be read is in that line (io's ImageReadError); the command prints nothing else.
+logging.getLogger("tifffile").setLevel(logging.ERROR)
 
 
 def error(message: str, prog: str = PROG) -> None:
