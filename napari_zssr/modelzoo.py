@@ -120,6 +120,7 @@ def export_package(model_bytes: bytes, image, out, *, license: str = DEFAULT_LIC
     """Write the package for a napari-zssr model file's bytes and the image (io.ImageData) it was
     trained on; atomic: on any error nothing is written."""
     check_license(license)
+    model_bytes = without_local_paths(model_bytes)
     out = Path(out)
     if out.suffix.lower() != ".zip":
         raise ExportError(f"{out}: a bioimage.io package is a .zip file")
@@ -143,6 +144,22 @@ def export_package(model_bytes: bytes, image, out, *, license: str = DEFAULT_LIC
         except FileExistsError:
             raise ExportError(f"{out}: file exists (pass --overwrite to replace it)") from None
     return out
+
+
+def without_local_paths(model_bytes: bytes) -> bytes:
+    """The model file with the training image's folder dropped from its header (a package is
+    meant to be shared; the file name stays). Tensors and everything else are unchanged."""
+    n = int.from_bytes(model_bytes[:8], "little")
+    header = json.loads(model_bytes[8:8 + n].decode("utf-8"))
+    meta = json.loads(header["__metadata__"]["zssr"])
+    src = (meta.get("extra") or {}).get("source")
+    if not isinstance(src, dict) or "path" not in src:
+        return model_bytes
+    src.pop("path")
+    header["__metadata__"]["zssr"] = json.dumps(meta)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)                   # safetensors keeps the data 8-byte aligned
+    return len(text).to_bytes(8, "little") + text + model_bytes[8 + n:]
 
 
 # ---- the description ------------------------------------------------------------------------------
