@@ -19,6 +19,7 @@ import io
 import math
 import os
 import types
+import warnings
 from pathlib import Path
 from unittest import mock
 
@@ -245,7 +246,9 @@ def api_case(data, axes, kw, pixel_sizes, real):
     before = _snapshot(data)
     try:
         spec = RunSpec(**kw)
-        with engine(real):
+        # an overflow or an invalid value on the way is a wrong result, not a warning to ignore
+        with engine(real), warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
             res = super_resolve_nd(data, axes, spec, pixel_sizes=pixel_sizes, config=tiny_config())
     except Exception as exc:  # noqa: BLE001 -- the property: only one-line ValueErrors
         check_one_line(exc)
@@ -384,9 +387,10 @@ def _write_input(path: Path, data, kind):
         path.write_bytes(b"")
     elif kind == "png":
         import imageio.v3 as iio
-        try:
+        if data.dtype in (np.uint8, np.uint16) and (data.ndim == 2 or (data.ndim == 3 and data.shape[-1] in (3, 4))) \
+                and data.size:
             iio.imwrite(path, data, extension=".png")
-        except Exception:  # noqa: BLE001 -- not a PNG-able array: a TIFF then
+        else:                                          # not a PNG-able array: a TIFF (named .png) then
             tifffile.imwrite(path, data)
     else:
         tifffile.imwrite(path, data, ome=kind == "ometif" or None)
@@ -463,3 +467,21 @@ def test_real_engine_on_edge_inputs(dtype, shape, axes, kw):
     data = fill(np.random.default_rng(0), shape, dtype, "constant_channel" if axes == "CYX" else "random")
     res = api_case(data, axes, kw, None, real=True)
     assert res is not None
+
+
+def test_what_the_fuzz_found():
+    """Integer results at the top of a wide integer type came out at its bottom (float32(2**31 - 1)
+    is 2**31, which wraps in the cast), and float values beyond float32 gave NaN results."""
+    from napari_zssr.nd.intensity import cast_output, check_values
+
+    for dt in ("int32", "int64", "uint32", "uint64"):
+        info = np.iinfo(dt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            out, clipped = cast_output(np.array([float(info.max), 1e30, float(info.min), -1e30, 7.4], np.float32), dt)
+        assert out[0] > info.max // 2 and out[1] > info.max // 2, (dt, out)
+        assert out[2] == info.min and out[3] == info.min and out[4] == 7 and clipped == 2
+    with pytest.raises(ValueError, match="beyond"):
+        check_values(np.array([4e307, 1.0]))
+    with pytest.raises(ValueError, match="beyond"):
+        check_values(np.array([3e38, -3e38], np.float32))

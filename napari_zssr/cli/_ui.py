@@ -106,6 +106,8 @@ class ProgressBar:
         if ev.n_jobs > 1 or ev.job > 0:
             k = min(ev.job + 1, ev.n_jobs) if ev.stage == "done" else ev.job + 1
             parts.append(f"job {k}/{ev.n_jobs}" if k <= ev.n_jobs else f"job {k}")
+        if ev.message and not ev.stage.startswith("train"):     # what a stage without iterations does
+            parts.append(ev.message)
         self.bar.set_postfix_str(", ".join(parts), refresh=False)
         self.bar.refresh()
 
@@ -114,6 +116,21 @@ class ProgressBar:
             self.bar.close()
             self.bar = None
         self.counter = RunCounter()
+
+
+@contextmanager
+def slow_stage(bar, stage: str, message: str = "", after_s: float = 1.0):
+    """Show `stage` on the bar if the block takes longer than `after_s` (a quick one prints nothing:
+    a bad input's error stays the only line), e.g. reading a big file before any other progress."""
+    from ..engine.progress import ProgressEvent
+
+    timer = threading.Timer(after_s, lambda: bar(ProgressEvent(stage=stage, message=message)))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 @contextmanager

@@ -50,33 +50,40 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(normalise_argv(argv))
         config, spec = config_from_args(args)
-        prep = _run.prepare(args.input, args.output, spec, axes=args.axes, overwrite=args.overwrite)
+        bar = _ui.ProgressBar(disable=args.quiet)
+        with _ui.slow_stage(bar, "reading", str(args.input)):      # a big file: a stage from the first second
+            prep = _run.prepare(args.input, args.output, spec, axes=args.axes, overwrite=args.overwrite)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except (OptionError, _run.InputError) as exc:
+        if "bar" in locals():
+            bar.close()
         _ui.error(str(exc))
         return 2
     except KeyboardInterrupt:
         _ui.error("cancelled; nothing written")
         return 130
-    return _execute(prep, config, args, argv)
+    return _execute(prep, config, args, argv, bar)
 
 
 class _WriteError(Exception):
     """Writing the result failed after the work (one line; the input is untouched)."""
 
 
-def _execute(prep, config, args, argv) -> int:
+def _execute(prep, config, args, argv, bar=None) -> int:
+    from ..engine.progress import ProgressEvent
+
     cancel = threading.Event()
-    bar = _ui.ProgressBar(disable=args.quiet)
+    bar = bar or _ui.ProgressBar(disable=args.quiet)
     like = prep.image.meta
     try:
         with _ui.sigint_cancels(cancel):
             result = _run.run(prep, config, progress=bar, cancel=cancel)
-            bar.close()
             if cancel.is_set():
+                bar.close()
                 raise Cancelled("cancelled")
             params = _run.output_params(result, like, argv, input=prep.input, output=prep.output)
+            bar(ProgressEvent(stage="writing", message=str(prep.output)))
             try:
                 _run.write(prep.output, result, like, params, input=prep.input, overwrite=args.overwrite)
             except FileExistsError:
@@ -116,6 +123,7 @@ def _execute(prep, config, args, argv) -> int:
             raise
         _ui.error(f"{type(exc).__name__}: {exc} (set ZSSR_DEBUG=1 for the traceback)")
         return 1
+    bar.close()
     for notice in result.notices:              # e.g. a constant channel: shown even with -q
         _ui.info(notice)
     quality, worse = holdout_summary(result.params)

@@ -179,8 +179,11 @@ def _client(client, scheduler, n_workers, processes):
         except (OSError, TimeoutError) as exc:
             raise ValueError(f"cannot connect to the dask scheduler {scheduler} ({exc})") from None
         return c, c.close
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                           dashboard_address=None)
+    import warnings
+    with warnings.catch_warnings():     # another cluster's port: distributed picks another, and says so
+        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")   # in 4 lines on stderr
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
+                               dashboard_address=None)
     c = Client(cluster)
 
     def close():
@@ -268,6 +271,8 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
     run = spec.resolve(shape, order, sizes)   # every check, one line
     profile = None
     if model is None:                                  # as nd.plan
+        if progress and mode == "axial":
+            progress(ProgressEvent(stage="profile", message="estimating the slice profile (a central column)"))
         profile, spec = slice_profile(spec, run, lambda f: _column_profile(full, channels, f))
         if profile is not None and profile["used"]:
             z_fwhm, z_fwhm_unit = spec.z_fwhm, spec.z_fwhm_unit
@@ -328,6 +333,7 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
         quals, bp_iters = run.get("quality", [None] * len(models)), run["back_projection_iters"]
         say("resuming: models, normalisation and settings from the store")
     else:
+        say(f"reading {len(planes)} training planes of {n_t * n_z}", stage="read")
         norms = list(normalizers) if normalizers is not None else [
             Normalizer.fit(read_planes(full, planes, g)) for g in groups]
         if len(norms) != len(groups):
@@ -433,6 +439,8 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
         phases = [slabs, fuses]
     n_blocks = sum(len(p) for p in phases)
     result = BigResult(output, present, out_shape, new_sizes, factors, params, blocks=n_blocks)
+    say("starting the dask cluster" if client is None and not scheduler else "connecting to the cluster",
+        stage="cluster")
     cl, close = _client(client, scheduler, n_workers, processes)
     done = 0
 

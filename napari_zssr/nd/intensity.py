@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 LOW_PCT, HIGH_PCT = 0.1, 99.9
+MAX_ABS_VALUE = float(np.finfo(np.float32).max) / 4     # |values| a run can take (float32, with room)
 
 
 def check_values(data: np.ndarray) -> None:
@@ -20,6 +21,12 @@ def check_values(data: np.ndarray) -> None:
         raise ValueError(f"unsupported dtype {data.dtype}")
     if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
         raise ValueError("the image contains NaN or Inf values; replace them first")
+    if data.dtype.kind == "f" and data.dtype.itemsize > 2 and \
+            max(abs(float(data.min())), abs(float(data.max()))) > MAX_ABS_VALUE:
+        # the network and the normalisation compute in float32: beyond this, differences overflow to
+        # Inf and the result is NaN (found by the fuzz test of issue 28)
+        raise ValueError(f"the image has values beyond ±{MAX_ABS_VALUE:.1e}, more than float32 computes; "
+                         f"rescale it first")
 
 
 @dataclass

@@ -45,6 +45,9 @@ def output_scale_translate(scale: Sequence[float], translate: Sequence[float], f
     return new_scale, new_translate
 
 
+PRE_STAGES = ("read", "prepare", "profile", "noise")     # before a job's training: nothing done yet
+
+
 class _Progress:
     """Turns engine events of job k of n into overall fraction and ETA."""
 
@@ -54,7 +57,8 @@ class _Progress:
     def __call__(self, ev: ProgressEvent) -> None:
         if self.cb is None:
             return
-        within = 0.85 * min(ev.iteration / ev.total, 1.0) if ev.stage.startswith("train") and ev.total else 0.9
+        within = 0.85 * min(ev.iteration / ev.total, 1.0) if ev.stage.startswith("train") and ev.total else \
+            0.0 if ev.stage in PRE_STAGES else 0.9
         ev.job, ev.n_jobs = self.job, self.n
         ev.fraction = min((self.job + within) / self.n, 1.0)
         elapsed = time.perf_counter() - self.t0
@@ -126,6 +130,8 @@ def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, 
     hold = holdout.split(planes, sf, cfg.holdout_fraction, both_axes=both_axes)
     if model is None:
         if noisy and cfg.noise_aware and cfg.noise_std == 0 and not (cfg.noise_slope or cfg.noise_intercept):
+            if prog is not None:
+                prog(ProgressEvent(stage="noise", message="measuring the noise (for the training sons)"))
             nm = noise_on_sons(planes, sf, kernel)
             cfg = cfg.replace(noise_slope=nm.slope, noise_intercept=nm.intercept)
         model = _train(hold.train if sources is None else sources, sf, cfg, kernel, prog, cancel, init=init)
@@ -229,8 +235,12 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
     constant = _constant_groups(full, groups, allow_constant)   # every error before any work
     norms = [None if constant[gi] else Normalizer.fit(full[:, :, g]) for gi, g in enumerate(groups)]
     given = _given_models(spec.model, run, groups, full, cfg)
+    if progress:                    # every check passed: a stage from the first seconds (issue 28)
+        progress(ProgressEvent(stage="prepare", message="input checked and its intensities measured"))
     profile = None
     if given is None:
+        if progress and spec.mode == "axial":
+            progress(ProgressEvent(stage="profile", message="estimating the slice profile from the data"))
         # axial: no slice profile given -> estimated from the data, used when reliable; a given one
         # wins but is checked against that estimate
         profile, spec = slice_profile(spec, run, lambda f: _estimate_profile(full, groups, constant, norms, f))
