@@ -425,6 +425,9 @@ def build_description(model_bytes: bytes, image, tmp: Path, *, license: str = DE
     np.save(tmp / "test_input.npy", test_in)
     np.save(tmp / "test_output.npy", test_out)
     write_cover(test_in, test_out, tmp / "cover.png", axial)
+    import tifffile                                    # sample tensors: the test tensors as TIFF
+    tifffile.imwrite(tmp / "sample_input.tif", test_in)
+    tifffile.imwrite(tmp / "sample_output.tif", test_out)
 
     src = (extra.get("source") or {}).get("name")
     sizes_um = extra.get("pixel_sizes") or dict(getattr(image, "pixel_sizes", {}) or {})
@@ -477,10 +480,12 @@ def build_description(model_bytes: bytes, image, tmp: Path, *, license: str = DE
               "axial" if axial else "lateral"],
         inputs=[bmz.InputTensorDescr(id=bmz.TensorId("input"), axes=in_axes,
                                      test_tensor=bmz.FileDescr(source=tmp / "test_input.npy"),
+                                     sample_tensor=bmz.FileDescr(source=tmp / "sample_input.tif"),
                                      preprocessing=[_scale_linear(pre_g, pre_o)],
                                      description="the image, in the training image's units (float32)")],
         outputs=[bmz.OutputTensorDescr(id=bmz.TensorId("output"), axes=out_axes,
                                        test_tensor=bmz.FileDescr(source=tmp / "test_output.npy"),
+                                       sample_tensor=bmz.FileDescr(source=tmp / "sample_output.tif"),
                                        postprocessing=[_scale_linear(post_g, post_o)],
                                        description="the super-resolved image, in the input's units")],
         weights=bmz.WeightsDescr(
