@@ -485,3 +485,25 @@ def test_what_the_fuzz_found():
         check_values(np.array([4e307, 1.0]))
     with pytest.raises(ValueError, match="beyond"):
         check_values(np.array([3e38, -3e38], np.float32))
+
+
+def test_a_truncated_tiff_is_refused_not_zero_filled(tmp_path, capsys):
+    """tifffile read a TIFF cut in half as the whole stack with the missing planes zero, and logged
+    its complaint on stderr before the result was written; now one line, exit 2, nothing written."""
+    import tifffile
+
+    from napari_zssr.cli import main
+    from napari_zssr.io import ImageReadError, read_image
+    from napari_zssr.io.lazy import open_lazy
+
+    src = tmp_path / "t.tif"
+    tifffile.imwrite(src, np.random.default_rng(1).integers(0, 128, (5, 9, 9)).astype(np.int8))
+    raw = src.read_bytes()
+    src.write_bytes(raw[: len(raw) // 2])
+    for reader in (read_image, open_lazy):
+        with pytest.raises(ImageReadError, match="damaged|truncated"):
+            reader(src)
+    assert main([str(src), "-o", str(tmp_path / "o.tif"), "--scale", "2", "-q"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zssr: error: ") and "damaged" in lines[0], lines
+    assert not (tmp_path / "o.tif").exists()

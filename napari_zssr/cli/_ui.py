@@ -11,10 +11,12 @@ from tqdm import tqdm
 
 PROG = "zssr"
 
-# tifffile logs what it finds odd in a file (e.g. "invalid offset to first page") as WARNINGs, which
-# Python prints on stderr when nothing is configured: lines before our one-line error. The reason a
-# file cannot be read is in that line (io's ImageReadError); the command prints nothing else.
-logging.getLogger("tifffile").setLevel(logging.ERROR)
+# tifffile logs what it finds odd in a file (e.g. "invalid offset to first page") as WARNINGs and
+# ERRORs, which Python prints on stderr when nothing is configured: lines before our one-line error.
+# The reason a file cannot be read is in that line (io's ImageReadError); the command prints nothing
+# else. (A handler on the tifffile logger itself, as io's, still gets the records.)
+logging.getLogger("tifffile").addHandler(logging.NullHandler())     # io reads its ERRORs (a damaged
+logging.getLogger("tifffile").propagate = False                     # file): refused in one line
 
 
 def error(message: str, prog: str = PROG) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import warnings
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -49,11 +51,60 @@ def read_image(path) -> ImageData:
     return image
 
 
+class _TiffDamage(logging.Handler):
+    """tifffile's log records of a broken page chain (it then reads what it can and fills the rest)."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.found = []
+
+    def emit(self, record):
+        msg = record.getMessage()
+        if "offset" in msg:
+            self.found.append(msg.split("> ", 1)[-1])
+
+
+def check_complete(tif, series, path: Path) -> None:
+    """A truncated or damaged TIFF: tifffile gives the series its full shape and fills what the file
+    lacks with zeros (planes of nothing, a wrong result); refused instead (found by the fuzz test of
+    issue 28)."""
+    size = path.stat().st_size
+    off = getattr(series, "dataoffset", None)
+    if off is not None and off + series.nbytes > size:
+        raise ValueError(f"the file is truncated ({size} bytes; the image needs {off + series.nbytes})")
+    for page in series.pages:
+        if page is None:
+            raise ValueError("the file is damaged (a page of the image is missing)")
+        for o, n in zip(getattr(page, "dataoffsets", ()), getattr(page, "databytecounts", ())):
+            if o + n > size:
+                raise ValueError(f"the file is truncated ({size} bytes; a page's data ends at {o + n})")
+
+
+@contextmanager
+def tiff_damage():
+    """Collects tifffile's complaints about a broken page chain while a TIFF is opened."""
+    damage = _TiffDamage()
+    log = logging.getLogger("tifffile")
+    log.addHandler(damage)
+    try:
+        yield damage
+    finally:
+        log.removeHandler(damage)
+
+
 def _read_tiff(path: Path) -> ImageData:
+    with tiff_damage() as damage:
+        return _read_tiff_checked(path, damage)
+
+
+def _read_tiff_checked(path: Path, damage: "_TiffDamage") -> ImageData:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tifffile warns about odd-but-readable tags
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]  # first image; level 0 of a pyramid
+            check_complete(tif, series, path)
+            if damage.found:
+                raise ValueError(f"the file is damaged ({damage.found[0]})")
             data = series.asarray()
             page = tif.pages[0]
             if tif.is_ome:

@@ -22,7 +22,9 @@ from ._read import (
     _imagej_metadata,
     _ome_metadata,
     _shaped_metadata,
+    check_complete,
     read_image,
+    tiff_damage,
 )
 from .ome_zarr import is_zarr_path, read_ome_zarr
 
@@ -62,8 +64,11 @@ def open_tiff_lazy(path) -> ImageData:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with tifffile.TiffFile(path) as tif:
+            with tiff_damage() as damage, tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
+                check_complete(tif, series, path)          # truncated: refused, not zero-filled
+                if damage.found:
+                    raise ValueError(f"the file is damaged ({damage.found[0]})")
                 axes = series.axes
                 flavour, sizes, params = _tiff_metadata(tif)
             store = tifffile.imread(path, aszarr=True, series=0, level=0)
