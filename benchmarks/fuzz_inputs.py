@@ -107,7 +107,8 @@ def main(argv=None) -> int:
                         raise
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
                     failures.append({"property": kind, "seed": seed, "error": f"{type(exc).__name__}: {first}",
-                                     "trace": traceback.format_exc()[-2000:]})
+                                     "trace": traceback.format_exc()[-4000:]})
+                    print(f"FAILURE ({kind}, seed {seed}): {failures[-1]['error']}", flush=True)
                 print(f"{kind}: {count[kind]}/{target} examples, {len(failures)} failure(s), "
                       f"{time.time() - t0:.0f} s", flush=True)
     summary = {"examples": sum(count.values()), "per_property": dict(count), "failures": failures,
