@@ -283,7 +283,7 @@ def write_cover(test_in: np.ndarray, test_out: np.ndarray, path: Path, axial: bo
     iio.imwrite(path, img)
 
 
-def _doc(info: dict, name: str) -> str:
+def _doc(info: dict, name: str, file_name: str) -> str:
     f = info["factors"]
     fac = ", ".join(f"{a} x{v:g}" for a, v in f.items())
     axial = info["mode"] == "axial"
@@ -301,6 +301,11 @@ def _doc(info: dict, name: str) -> str:
     nets = "; ".join(f"{g['depth']} conv layers x {g['width']} channels ({g['channels']} in/out), float32"
                      for g in info["networks"])
     io_axes = "(batch, channel, z, y, x)" if axial else "(batch, channel, y, x)"
+    its = info.get("iterations")
+    its = ", ".join(str(i) for i in its) if isinstance(its, list) else its
+    ens = ", ".join("on" if g["ensemble"] else "off" for g in info["networks"])
+    bps = ", ".join(str(g["bp_iters"]) for g in info["networks"])
+    ups = ", ".join(f"x{v:g}" for v in f.values())
     axial_txt = (" (an anisotropic volume: z is upscaled; the package applies the network to the xz and "
                  "yz slices and fuses the two)") if axial else ""
     return f"""# {name}
@@ -320,7 +325,7 @@ the model's kernel, it reproduces the input.
 - mode: {info['mode']}{axial_txt}
 - factor: {fac}
 - downscaling kernel: {kern}
-{prof}- training iterations: {info.get('iterations')}
+{prof}- training iterations: {its}
 - expected gain: {gain_txt}
 - physical pixel size of the input: {px}; of the output: the input's divided by the factor
 - network: {nets}
@@ -329,15 +334,14 @@ the model's kernel, it reproduces the input.
 
 ## Use
 
-Input {io_axes}, float32 in the training image's units; output the same axes with the
-upscaled axes {', '.join(f'x{v:g}' for v in f.values())} larger. Input sizes along an upscaled
-axis are restricted so the output size is whole. Back-projection makes every output pixel depend
-on the whole input: do not run the network tile by tile. Inference: self-ensemble
-{', '.join('on' if g['ensemble'] else 'off' for g in info['networks'])}, back-projection iterations
-{', '.join(str(g['bp_iters']) for g in info['networks'])}.
+Input {io_axes}, float32 in the training image's units; output: the same axes, the upscaled
+ones {ups} larger. Sizes along an upscaled axis are restricted so that the output size is whole.
+Back-projection makes every output pixel depend on the whole input: do not run the network tile
+by tile. Inference settings of the run: self-ensemble {ens}; back-projection iterations {bps}.
 
-In napari-zssr: `zssr IN -o OUT --model {name}.zip` (or the widget's model field) applies the
-network exactly as the run that trained it.
+In napari-zssr, `zssr IN -o OUT --model {file_name}` (or the widget's *reuse model* field)
+applies the network exactly as the run that trained it (re-fitting the intensity normalisation
+to IN).
 
 ## Validation
 
@@ -447,7 +451,7 @@ def build_description(model_bytes: bytes, image, tmp: Path, *, license: str = DE
     stem = Path(src).name.split(".")[0] if src else name_hint
     name = f"napari-zssr {'axial' if axial else 'lateral'} x{fac_txt} {stem}"
     name = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in " _+-()" else "_" for ch in name)[:120]
-    (tmp / "README.md").write_text(_doc(info, name), encoding="utf-8")
+    (tmp / "README.md").write_text(_doc(info, name, f"{name_hint}.zip"), encoding="utf-8")
     (tmp / INFO_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
 
     space = list(sizes)
