@@ -141,12 +141,22 @@ def test_holdout_run_records_the_estimate_and_the_estimated_profile(acquisition)
         axial_with_estimate(acquisition, scale=3, config=TINY, z_fwhm="guess")
 
 
-def test_a_reliable_estimate_sets_the_slice_profile_of_an_axial_run():
+def test_a_reliable_narrow_estimate_sets_the_slice_profile_of_an_axial_run():
+    acq = simulate_acquisition((64, 96, 96), z_step=4, seed=1, photons=1000.0, z_fwhm_px=2.0)
+    res = super_resolve_nd(acq.raw, "ZYX", mode="axial", scale=4, config=TINY.replace(max_iters=5))
+    est = res.params["z_fwhm_estimate"]
+    assert est["used"] and est["z_fwhm_steps"] < 1 / 1.25
+    assert res.params["z_fwhm"] == est["z_fwhm_steps"] and res.params["z_fwhm_unit"] == "steps"
+
+
+def test_a_reliable_wide_estimate_is_reported_not_used():
+    # wider than one z step: the slice profile or the microscope's axial PSF, the data cannot tell
     acq = simulate_acquisition((64, 96, 96), z_step=4, seed=1, photons=1000.0, z_fwhm_px=6.0)
     res = super_resolve_nd(acq.raw, "ZYX", mode="axial", scale=4, config=TINY.replace(max_iters=5))
     est = res.params["z_fwhm_estimate"]
-    assert est["used"] and est["z_fwhm_px"] == pytest.approx(6.0, rel=0.25)
-    assert res.params["z_fwhm"] == est["z_fwhm_steps"] and res.params["z_fwhm_unit"] == "steps"
+    assert est["reliable"] and est["z_fwhm_px"] == pytest.approx(6.0, rel=0.25)
+    assert not est["used"] and est["wider_than_one_step"] and res.params["z_fwhm"] is None
+    assert any("cannot tell apart" in n for n in res.notices)
 
 
 @pytest.mark.parametrize("given, disagrees", [(0.8, True), (1.5, False)])
@@ -203,9 +213,9 @@ def test_noise_on_sons_is_measured_in_the_data_by_default_and_recorded(acquisiti
     assert lateral.params["noise_on_sons_std"] == [0.0]       # lateral inputs: their noise is not measurable
 
 
-@pytest.mark.parametrize("steps, used, near", [(1.1, False, True), (0.85, False, True), (1.4, True, False),
+@pytest.mark.parametrize("steps, used, near", [(1.1, False, True), (0.85, False, True), (1.4, False, False),
                                                (0.7, True, False)])
-def test_a_reliable_estimate_near_one_step_keeps_one_step(monkeypatch, steps, used, near):
+def test_a_reliable_estimate_near_one_step_or_wider_keeps_one_step(monkeypatch, steps, used, near):
     from napari_zssr.nd import profile_estimate as pe
 
     class Fake:
@@ -217,8 +227,12 @@ def test_a_reliable_estimate_near_one_step_keeps_one_step(monkeypatch, steps, us
     rec = pe.profile_record(np.zeros((8, 8, 8)), 4.0)
     assert rec["used"] is used and rec["near_one_step"] is near
     notice = pe.profile_notice(rec)
-    assert notice.startswith("slice profile estimated from the data: FWHM")
-    assert ("assumed one z step" in notice) is near
+    assert rec["wider_than_one_step"] is (steps > pe.NEAR_ONE_STEP)
+    if rec["wider_than_one_step"]:       # a wide estimate: the axial PSF may be why; one step is kept
+        assert "cannot tell apart" in notice and "assumed one z step" in notice
+    else:
+        assert notice.startswith("slice profile estimated from the data: FWHM")
+        assert ("assumed one z step" in notice) is near
 
 
 def test_the_noise_correction_uses_each_methods_own_share_of_the_fathers_noise(monkeypatch):
