@@ -83,6 +83,20 @@ def test_summary_speaks_for_the_worst_network_and_warns_below_cubic():
     assert holdout.expected_gain({"quality": [good, bad]}) == -0.8
 
 
+def test_an_axial_summary_gives_the_real_volume_range_and_may_lose_to_cubic_when_it_reaches_below_zero():
+    lo, hi = holdout.AXIAL_ERROR_DB
+    for gain in (3.0, 1.0):
+        est = GainEstimate(gain, 30.0 + gain, 30.0, 2, 0.0).to_dict()
+        rec = est | {"expected_gain_range_db": [gain + lo, gain + hi]}
+        msg, warn = holdout.summary({"quality": [rec]})
+        span = f"likely {gain + lo:+.1f} to {gain + hi:+.1f} dB"
+        assert msg.startswith(f"expected gain over cubic: {gain:+.1f} dB, {span}")
+        # a range reaching below 0 dB: the user is told the result may lose to cubic
+        assert (warn is not None and "may be no better than cubic" in warn) is (gain + lo < 0)
+    below = GainEstimate(-0.5, 29.5, 30.0, 2, 0.0).to_dict() | {"expected_gain_range_db": [-2.0, 1.5]}
+    assert "WORSE than cubic" in holdout.summary({"quality": [below]})[1]
+
+
 @pytest.fixture(scope="module")
 def image():
     return simulate_image_2d((96, 96), seed=3)
@@ -192,6 +206,9 @@ def test_the_fusion_correction_is_exact_for_the_mean_of_two_results():
     assert out["expected_gain_db"] == pytest.approx(10 * np.log10(1 / np.mean((mean - truth) ** 2)), abs=1e-3)
     assert out["single_direction_gain_db"] == rec["expected_gain_db"] < out["expected_gain_db"] - 2.5  # ~+3 dB
     assert out["fusion"]["how"] == "arithmetic" and out["message"].startswith("expected gain over cubic: +")
+    g = out["expected_gain_db"]
+    lo, hi = holdout.AXIAL_ERROR_DB
+    assert out["expected_gain_range_db"] == pytest.approx([g + lo, g + hi], abs=0.01)
     # a geometric fusion adds its distance from the mean; identical results gain nothing
     geo = holdout.with_fusion(rec, holdout.fusion_sums(a, b, mean - 0.05, (0, 12)), "geometric")
     assert geo["fusion"]["excess_mse"] == pytest.approx(0.05 ** 2) and geo["mse_model"] > out["mse_model"]
