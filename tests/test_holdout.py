@@ -71,6 +71,19 @@ def test_back_projection_is_kept_only_where_it_helps(monkeypatch, with_bp, witho
     assert fixed["expected_gain_db"] == with_bp
 
 
+@pytest.mark.parametrize("with_bp, without_bp, used", [(1.0, 1.3, True), (1.0, 1.6, False), (-1.5, 0.4, False)])
+def test_an_axial_run_drops_back_projection_only_for_a_clear_loss(monkeypatch, with_bp, without_bp, used):
+    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None, noise_filter=None,
+                  edge_share=None):
+        g = with_bp if config.back_projection_iters else without_bp
+        return GainEstimate(g, 30 + g, 30.0, len(fathers), noise_var)
+    monkeypatch.setattr(holdout, "held_out_gain", fake_gain)
+    hold = holdout.split(_planes(12), (2.0, 1.0), 0.1, both_axes=True)       # axial: xy planes for z
+    record, icfg = holdout.measure(None, hold, TINY.replace(back_projection_iters=10), deaverage_planes=False)
+    assert without_bp - with_bp < holdout.AXIAL_BP_MARGIN_DB or not used
+    assert record["back_projection"]["used"] is used and icfg.back_projection_iters == (10 if used else 0)
+
+
 def test_summary_speaks_for_the_worst_network_and_warns_below_cubic():
     good = GainEstimate(1.23, 31.2, 30.0, 2, 0.0).to_dict()
     bad = GainEstimate(-0.8, 29.2, 30.0, 2, 0.0).to_dict()
