@@ -61,12 +61,15 @@ class ZSSRConfig:
     gradual_ensemble: bool = True         # self-ensemble for the stage outputs that become fathers
     gradual_father_pixels: int = 512 * 512  # stage outputs (of a central crop of the input): at most this big
     back_projection_iters: int = 10       # 0 disables back-projection
-    # keep back-projection only where it does better on held-out examples (nd/quality.py): it is
-    # an unregularised deconvolution that amplifies noise (axial x4 at 200 photons: -1.5 dB with it,
-    # +0.4 without; benchmarks/results/axial_realistic_notes.md); False: always use it
+    # keep back-projection only where it does better on held-out examples (nd/holdout.py; axial: unless
+    # it costs more than AXIAL_BP_MARGIN_DB there): it is an unregularised deconvolution that amplifies
+    # noise (simulated axial x4 at 200 photons: -1.5 dB with it, +0.4 without), while on real volumes
+    # it helped on every row (benchmarks/results/real/); False: always use it
     back_projection_auto: bool = True
     ensemble: bool = True
-    stack_ensemble: bool = False          # self-ensemble for every plane of a stack too (8x inference)
+    # self-ensemble for every plane of a stack, and an axial run's slices, too (8x inference, 4x for
+    # axial slices): on the real confocal nucleus at x4 it changed the result by 0.001 dB
+    stack_ensemble: bool = False
     # the quality estimate: this fraction of a stack's planes (or a band of a single image) is never
     # trained on; degraded as the input was, it measures the expected gain over cubic (nd/quality.py).
     # 0: train on everything, no estimate (the paper preset)
@@ -143,7 +146,7 @@ class ZSSRConfig:
 
 # The dataclass defaults are the "default" preset: bf16 where the hardware has it (first layer in
 # fp32), a cosine learning-rate decay from 1e-3 over max_iters (on Set5 x2 it beats the paper's
-# plateau rule at equal iterations: benchmarks/results/set5.md), and reconstruction tests
+# plateau rule at equal iterations: benchmarks/results/archive/set5.md), and reconstruction tests
 # (now only reported and watched for divergence) on at most 512x512 of the input.
 # Crops are 96x96 for 2000 iterations: 0.74x the pixel updates of 1500 on 128x128. On Set5 x2
 # (1 thread, seed 0) 96x2000 gave a mean of 36.99 dB, 96x2700 37.04 and 128x1500 37.02, while one
@@ -155,7 +158,7 @@ class ZSSRConfig:
 # (1 thread, seed 0) Set5 x2 went from 36.99 dB (one jump) to 37.06 (2 steps) and 37.11 (4 steps).
 # "No interpolation" fathers are drawn from those outputs too (as the original's augmentation
 # picks its image by the drawn scale): x2 37.11 -> 37.19, x4 30.48 -> 30.64.
-# Past x2 a run needs more (benchmarks/results/x4_study/): Set5 x4 at 2000 iterations 30.64,
+# Past x2 a run needs more (benchmarks/results/archive/x4_study/): Set5 x4 at 2000 iterations 30.64,
 # 4000 30.89, 6000 on 24 stages about +0.13 more, 128x128 crops about +0.08 at 4000. So a gradual
 # run past x2 trains budget_growth (3) times max_iters at most, in stages of 250 iterations, on
 # crop_size_beyond_x2 crops (the paper's 128: the son of a x4 father keeps 32 pixels).

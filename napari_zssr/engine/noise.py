@@ -6,7 +6,7 @@ its downscaling removed at one global level (the mean variance) gives dim parts 
 ones too little; a network trained and checked on such sons meets, on the real input, more noise
 where the signal is: on the realistic axial benchmark (x2, 1000 photons) the held-out estimate read
 +3.3 dB where the network gained +1.35 on the volume itself, and with the signal-dependent model
-+1.36 (benchmarks/results/holdout_noise_model.md).
++1.36 (benchmarks/results/archive/holdout_noise_model.md).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Learned starting weights ("priors") for ZSSR's per-image training, shipped in the package.
 
 A prior is the ZSSR network's weights after multi-task training on many images and degradations
-(`benchmarks/train_prior.py`; see priors/MODEL_CARD.md). Starting from it, a short run on the
+(`tools/train_prior.py`; see priors/MODEL_CARD.md). Starting from it, a short run on the
 user's image reaches what a long run from random weights reaches: the training is still the
 image's own, only its starting point is learned.
 
