@@ -127,13 +127,19 @@ def export_package(model_bytes: bytes, image, out, *, license: str = DEFAULT_LIC
         raise ExportError(f"{out}: a bioimage.io package is a .zip file")
     if out.exists() and not overwrite:
         raise ExportError(f"{out}: file exists (pass --overwrite to replace it)")
-    from bioimageio.spec import save_bioimageio_package
+    from bioimageio.spec import get_validation_context, save_bioimageio_package
+    # nothing here goes on the network: the cited URLs count as known (bioimageio.spec would check
+    # them with HEAD requests), and the package is re-read after writing without io checks (its
+    # files were hashed while the description was built)
+    context = get_validation_context()
     with tempfile.TemporaryDirectory(prefix="zssr-bmz-") as tmp:
         tmp = Path(tmp)
-        descr = build_description(model_bytes, image, tmp, license=license, authors=authors,
-                                  name_hint=out.name[:-4])
+        with context.replace(known_files={ZSSR_URL: None, PROJECT_URL: None}):
+            descr = build_description(model_bytes, image, tmp, license=license, authors=authors,
+                                      name_hint=out.name[:-4])
         built = tmp / "package.zip"
-        save_bioimageio_package(descr, output_path=built)
+        with context.replace(perform_io_checks=False):
+            save_bioimageio_package(descr, output_path=built)
         from .io import atomic_file
         try:
             with atomic_file(out, overwrite, inputs) as fh, open(built, "rb") as src:
