@@ -102,12 +102,18 @@ def test_package_validates_passes_core_test_and_reproduces_zssr_model(name, imag
     assert src in readme and "same acquisition" in readme
 
 
-def test_export_subcommand_from_a_model_file_and_its_errors(images, capsys):
+def test_export_subcommand_from_a_model_file_and_its_errors(images, capsys, monkeypatch):
     d = images
     assert main([str(d / "fluo.tif"), "-o", str(d / "f_t.tif"), "--save-model", str(d / "fluo.zssr"),
                  "--scale", "2", *FAST]) == 0
+    import httpx
+    online = []                                   # the export never goes on the network (cited URLs included)
+    monkeypatch.setattr(httpx, "request", lambda *a, **k: online.append(a) or (_ for _ in ()).throw(OSError("net")))
+    monkeypatch.setattr(httpx, "get", lambda *a, **k: online.append(a) or (_ for _ in ()).throw(OSError("net")))
     assert main(["export", str(d / "fluo.zssr"), "-o", str(d / "fluo_export.zip"), "--license", "CC0-1.0",
                  "-q"]) == 0
+    assert online == []
+    monkeypatch.undo()
     with zipfile.ZipFile(d / "fluo_export.zip") as zf:
         names = set(zf.namelist())
         assert {"rdf.yaml", "weights_torchscript.pt", "weights_state_dict.pt", "zssr_inference.py", "cover.png",
