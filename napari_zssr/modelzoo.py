@@ -461,7 +461,8 @@ def build_description(model_bytes: bytes, image, tmp: Path, *, license: str = DE
     (tmp / INFO_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
 
     space = list(sizes)
-    ch_names = [f"c{i}" for i in range(n_ch)] if n_ch != 3 or extra.get("channels") != "joint" else ["r", "g", "b"]
+    rgb = n_ch == 3 and "S" in str(getattr(image, "axes", "")) and np.asarray(image.data).shape[-1] == 3
+    ch_names = ["r", "g", "b"] if rgb else [f"c{i}" for i in range(n_ch)]
     in_axes = [bmz.BatchAxis(), bmz.ChannelAxis(channel_names=[bmz.Identifier(n) for n in ch_names])]
     out_axes = [bmz.BatchAxis(), bmz.ChannelAxis(channel_names=[bmz.Identifier(n) for n in ch_names])]
     for a in space:
