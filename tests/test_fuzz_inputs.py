@@ -516,3 +516,21 @@ def test_a_truncated_tiff_is_refused_not_zero_filled(tmp_path, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("zssr: error: ") and "damaged" in lines[0], lines
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_chunked_refusals_the_fuzz_found(tmp_path):
+    """A chunked run read float values beyond float32 into its training planes (RuntimeWarnings on
+    stderr, NaN training), and an RGB input failed with numpy's "axes don't match array"."""
+    from napari_zssr.nd.chunked import run_big_volume
+
+    big = np.full((4, 9, 9), 4.4e307)
+    big[0, 0, 0] = -4.4e307
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="beyond"):
+            run_big_volume(big, tmp_path / "a.zarr", axes="ZYX", scale=2.0, config=tiny_config())
+        with pytest.raises(ValueError, match="beyond"):
+            run_big_volume(big, tmp_path / "b.zarr", axes="ZYX", mode="axial", scale=2.0, config=tiny_config())
+    with pytest.raises(ValueError, match="RGB"):
+        run_big_volume(np.zeros((9, 9, 3), np.uint8), tmp_path / "c.zarr", axes="YXS", scale=2.0)
+    assert not any(tmp_path.iterdir())                         # nothing written

@@ -92,9 +92,10 @@ class Context:
         return self._arrays[name]
 
     def read(self, region5: tuple) -> np.ndarray:
+        from .intensity import check_values
+
         data = np.asarray(self.source[region5].compute(scheduler="synchronous"))
-        if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
-            raise ValueError("the image contains NaN or Inf values; replace them first")
+        check_values(data)              # NaN/Inf, or values beyond what float32 computes
         return data
 
 

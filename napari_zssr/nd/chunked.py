@@ -87,6 +87,8 @@ def _open(source, axes, pixel_sizes):
     data = data if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks="auto")
     axes = validate_axes(axes, data.ndim)
     check_values(np.zeros(1, data.dtype))               # dtype only: values are checked per block
+    if "S" in axes:                                     # before the transpose below, which has no S
+        raise ValueError("RGB(A) images are not supported by the chunked path; use the in-memory one")
     order = [axes.index(a) for a in FULL if a in axes]
     full = data.transpose(order)
     for i, a in enumerate(FULL):
@@ -508,7 +510,9 @@ def _column_profile(full, channels: str, factor: float):
     _, n_z, n_c, n_y, n_x = full.shape
     e = min(256, n_y, n_x)
     y0, x0 = (n_y - e) // 2, (n_x - e) // 2
-    col = np.asarray(full[0, :, :, y0:y0 + e, x0:x0 + e], dtype=np.float32)       # (Z, C, e, e)
+    col = np.asarray(full[0, :, :, y0:y0 + e, x0:x0 + e])                          # (Z, C, e, e)
+    check_values(col)                                  # before the float32 cast (values beyond it)
+    col = col.astype(np.float32)
     vol = col[:, :1] if channels != "joint" else col                  # channel groups: the first
     if vol.min() == vol.max():
         return None

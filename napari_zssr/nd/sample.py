@@ -21,8 +21,16 @@ def choose_planes(n_t: int, n_z: int, n: int, seed: int) -> list[tuple[int, int]
 
 
 def read_planes(source, planes, channels: slice) -> np.ndarray:
-    """(P, Cg, Y, X) float32 of the chosen planes of a 5-D (T, Z, C, Y, X) dask array."""
-    return np.stack([np.asarray(source[t, z, channels].compute(), dtype=np.float32) for t, z in planes])
+    """(P, Cg, Y, X) float32 of the chosen planes of a 5-D (T, Z, C, Y, X) dask array; their values
+    checked first (NaN/Inf, or beyond what float32 computes: one line, before any training)."""
+    from .intensity import check_values
+
+    out = []
+    for t, z in planes:
+        raw = np.asarray(source[t, z, channels].compute())
+        check_values(raw)
+        out.append(raw.astype(np.float32))
+    return np.stack(out)
 
 
 def read_slices(source, t: int, n: int, seed: int, channels: slice) -> tuple[list, dict]:
