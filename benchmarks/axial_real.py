@@ -181,18 +181,21 @@ def report(jsonl: Path, out: Path) -> str:
         for line in path.read_text().splitlines():
             r = json.loads(line)
             recs[r["row"]] = recs.get(r["row"], {}) | r      # columns from several runs of a row
+            if "default" in r:
+                recs[r["row"]]["default_commit"] = r.get("commit", "?")
     recs = {k: r for k, r in recs.items() if "default" in r}
     rows = sorted(recs.values(), key=lambda r: (r["ref"] != "iso", r["factor"], r["profile"], r["volume"]))
     head = rows[0] if rows else {}
     lines = ["# Real-volume axial benchmark (issue 32)", "",
-             f"Machine: {head.get('device', describe_device())}; commit {head.get('commit', '?')}; "
-             f"regenerate: `python benchmarks/axial_real.py --report`.", "",
+             f"Machine: {head.get('device', describe_device())}; each row names the commit that made it "
+             f"(the default is the code's at that commit); regenerate: `python benchmarks/axial_real.py --report`.",
+             "",
              "Gain: ZSSR - cubic PSNR (dB); SSIM run / cubic; exp.: the run's expected gain over cubic "
              "(err = expected - true gain); FWHM est: the slice-profile estimate in z steps (true: p), "
              "'u' unreliable (then one step is used). given: the run with `--z-fwhm p`.", "",
              "| row | sigma iso | cubic dB | default gain | SSIM run / cubic | exp. | err | BP | FWHM est "
-             "| always BP | never BP | given gain | given SSIM | given exp. | one step gain | CPU s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| always BP | never BP | given gain | given SSIM | given exp. | one step gain | CPU s | default's commit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         c, d = r["cubic"], r["default"]
         g = r.get("given") or {"metrics": [float("nan")] * 2, "expected_db": None}
@@ -205,7 +208,8 @@ def report(jsonl: Path, out: Path) -> str:
             f"{'-' if est is None else f'{est:.2f}'}{'' if d.get('fwhm_reliable') else ' u'} | "
             f"{r['always_bp']['metrics'][0] - c[0]:+.2f} | {r['never_bp']['metrics'][0] - c[0]:+.2f} | "
             f"{g['metrics'][0] - c[0]:+.2f} | {g['metrics'][1]:.3f} | {(g['expected_db'] or float('nan')):+.2f} | "
-            f"{r['one_step']['metrics'][0] - c[0] if 'one_step' in r else float('nan'):+.2f} | {d['cpu_s']:.0f} |")
+            f"{r['one_step']['metrics'][0] - c[0] if 'one_step' in r else float('nan'):+.2f} | {d['cpu_s']:.0f} | "
+            f"{r.get('default_commit', '?')} |")
     alt = [r for r in rows if "paper" in r]
     if alt:
         lines += ["", "## The simple alternatives (gain over cubic, dB; SSIM)", "",
