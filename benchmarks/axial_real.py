@@ -194,7 +194,7 @@ def report(jsonl: Path, out: Path) -> str:
              "(err = expected - true gain); FWHM est: the slice-profile estimate in z steps (true: p), "
              "'u' unreliable (then one step is used). given: the run with `--z-fwhm p`.", "",
              "| row | sigma iso | cubic dB | default gain | SSIM run / cubic | exp. | err | BP | FWHM est "
-             "| always BP | never BP | given gain | given SSIM | given exp. | one step gain | CPU s | default's commit |",
+             "| always BP | never BP | given gain | given SSIM | given exp. | one step gain | CPU s | made by |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         c, d = r["cubic"], r["default"]
