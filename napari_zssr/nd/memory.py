@@ -46,19 +46,14 @@ def _gib(n: float) -> str:
 
 
 def available_bytes() -> int:
-    """Memory a new allocation can get without swapping: MemAvailable (Linux), else psutil's
-    available, else free pages; never less than 0."""
+    """Memory a new allocation can get without swapping: MemAvailable (Linux), else the free pages;
+    unknown (no refusal) where neither can be read."""
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import psutil
-        return int(psutil.virtual_memory().available)
-    except Exception:  # noqa: BLE001 -- psutil missing or unsupported platform
         pass
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
