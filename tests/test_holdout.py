@@ -338,3 +338,12 @@ def test_axial_held_out_planes_are_deaveraged_before_the_measure(monkeypatch):
     lateral = holdout.split(planes, (2.0, 2.0), 0.25)
     record, _ = holdout.measure(Model(), lateral, TINY.replace(back_projection_iters=0))
     assert "deaveraged" not in record and seen["fathers"][0] is lateral.held[0]
+
+
+def test_held_out_parts_too_small_to_measure_give_no_estimate_not_a_crash():
+    # found by the fuzz test: a 9-pixel plane at x2.5 keeps no interior once shaved
+    from napari_zssr.engine.quality import measurable
+    assert not measurable((9, 9), (2.5, 1.0)) and measurable((40, 40), (2.5, 1.0))
+    data = np.random.default_rng(1).integers(0, 128, (5, 9, 9)).astype(np.int8)
+    res = super_resolve_nd(data, "ZYX", mode="axial", scale=2.5, config=TINY.replace(max_iters=3))
+    assert res.data.shape == (13, 9, 9) and res.params["quality"] == [None]

@@ -105,6 +105,12 @@ def noise_kept(shape, sf, kernel, device="cpu", noise_filter=None) -> float:
 DIV_EPS = 0.1      # the perturbation of the divergence pass, in the noise's standard deviations
 
 
+def measurable(shape, sf) -> bool:
+    """Whether a held-out example of `shape` (H, W) keeps an interior once cut to whole low-resolution
+    pixels and shaved by ceil(sf) at each end (a 9-pixel plane at x2.5 keeps none)."""
+    return all(aligned_length(int(n), float(s)) > 2 * math.ceil(float(s)) for n, s in zip(shape, sf))
+
+
 def noise_gain(noise_filter, shape, device="cpu") -> float:
     """Factor by which a linear filter multiplies white noise's variance (measured)."""
     g = torch.Generator(device="cpu").manual_seed(4321)

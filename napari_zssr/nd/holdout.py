@@ -22,7 +22,8 @@ import torch
 from ..engine.config import ZSSRConfig
 from ..engine.examples import central_crop
 from ..engine.noise import NoiseModel, fit_noise_model
-from ..engine.quality import MESSAGE, WARNING, GainEstimate, fused_estimate, held_out_gain, noise_gain
+from ..engine.quality import (MESSAGE, WARNING, GainEstimate, fused_estimate, held_out_gain, measurable,
+                              noise_gain)
 from .deaverage import RadialFilter, deaverage, slice_sigma
 from .profile_estimate import FWHM_PER_SIGMA, noise_variance
 
@@ -149,8 +150,9 @@ def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False, deav
     profile explains (`z_extra_blur`): the held-out planes get it laterally, so that they are no
     sharper than the z lines the result restores (real volumes: the microscope's axial PSF).
     Returns (record dict or None, inference config)."""
-    if not hold.held:
-        return None, icfg
+    sf = getattr(model, "sf", None)
+    if not hold.held or (sf is not None and not all(measurable(f.shape[-2:], sf) for f in hold.fathers)):
+        return None, icfg             # too small to measure on: no estimate rather than a crash
     fathers = hold.fathers
     noise_var = hold.noise_variance() if noisy else 0.0
     nm = hold.noise_model(noise_var) if noise_var > 0 else None
