@@ -174,14 +174,23 @@ def run_row(name: str, vol: np.ndarray, sigma: float, cfg, columns: set) -> dict
     return rec
 
 
+def _age(commit) -> int:
+    """How many commits lead to `commit` (a later commit counts more; unknown: 0)."""
+    out = os.popen(f"git -C {HERE} rev-list --count {commit} 2>/dev/null").read().strip() if commit else ""
+    return int(out) if out.isdigit() else 0
+
+
 def report(jsonl: Path, out: Path) -> str:
     from report import describe_device
     recs = {}
     for path in sorted(jsonl.parent.glob(jsonl.stem + "*.jsonl")):     # the parallel halves of one run
         for line in path.read_text().splitlines():
             r = json.loads(line)
-            recs[r["row"]] = recs.get(r["row"], {}) | r      # columns from several runs of a row
-            if "default" in r:
+            old = recs.get(r["row"], {})
+            if "default" in r and "default" in old and _age(r.get("commit")) < _age(old.get("default_commit")):
+                r = {k: v for k, v in r.items() if k not in ("default", "always_bp", "never_bp", "ensemble")}
+            recs[r["row"]] = old | r                          # columns from several runs of a row
+            if "default" in r:                                # the newest code's default wins
                 recs[r["row"]]["default_commit"] = r.get("commit", "?")
     recs = {k: r for k, r in recs.items() if "default" in r}
     rows = sorted(recs.values(), key=lambda r: (r["ref"] != "iso", r["factor"], r["profile"], r["volume"]))
