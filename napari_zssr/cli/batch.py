@@ -230,6 +230,9 @@ def main(argv=None) -> int:
     outcome = "ok"
     try:
         if plan.jobs:
+            if not args.quiet:              # the workers take seconds to start: a line from the first ones
+                where = f"connecting to {args.scheduler}" if args.scheduler else "starting a local cluster"
+                _ui.info(f"{where} for {len(plan.jobs)} file(s)", prog=PROG)
             with _interrupts(interrupted):
                 outcome = run_batch(plan, opts, config, ["batch"] + argv, interrupted, _Printer(args.quiet))
     except UsageError as exc:                       # e.g. cannot reach the scheduler
