@@ -28,10 +28,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from axial import interp_z
+from realistic_rows import metrics
+
+from napari_zssr.nd.profile_estimate import FWHM_PER_SIGMA
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent.parent / "shared" / "data" / "real"
-FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 FACTORS = (2, 3, 4, 6)
 PROFILES = (0.7, 1.0, 1.5)
 ALTERNATIVES = ("always_bp", "never_bp", "no_noise_sons", "random_init", "paper")
@@ -89,24 +92,6 @@ def degrade_z(ref: np.ndarray, f: int, p: float) -> np.ndarray:
     return degrade(ref, z_step=f, z_sigma_px=p * f / FWHM_PER_SIGMA, xy_sigma=0.0, photons=None, read_noise=0.0)
 
 
-def metrics(ref: np.ndarray, out: np.ndarray):
-    """PSNR over the reference's range and SSIM, on the planes both have."""
-    from skimage.metrics import structural_similarity
-    n = min(ref.shape[0], out.shape[0])
-    ref, out = ref[:n].astype(np.float64), out[:n].astype(np.float64)
-    rng = float(ref.max() - ref.min())
-    psnr = 10 * np.log10(rng ** 2 / float(np.mean((ref - out) ** 2)))
-    return float(psnr), float(structural_similarity(ref, out, data_range=rng))
-
-
-def cubic_z(raw: np.ndarray, f: int) -> np.ndarray:
-    import torch
-
-    from napari_zssr.engine.resize import imresize
-    x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(raw, 0, -1)))
-    return np.moveaxis(imresize(x, (1.0, float(f)), kernel="cubic").numpy(), -1, 0)
-
-
 def row_names(vols, refs=("iso", "acq")):
     """Every row, the most telling first (x4, one-step profile) so a stopped run has told the most."""
     names = [f"{r}-x{f}-p{p:g}-{v}" for r in refs for f in FACTORS for p in PROFILES for v in vols]
@@ -127,7 +112,7 @@ def run_row(name: str, vol: np.ndarray, sigma: float, cfg, columns: set) -> dict
     raw = degrade_z(ref, f, p)
     rec = {"row": name, "ref": ref_kind, "factor": f, "profile": p, "volume": vname, "sigma_iso": sigma,
            "shape_in": list(raw.shape)}
-    rec["cubic"] = metrics(ref, cubic_z(raw, f))
+    rec["cubic"] = metrics(ref, interp_z(raw, f, "cubic"))
 
     def one(key, **kw):
         c0 = time.process_time()

@@ -54,13 +54,18 @@ def test_both_axes_adds_the_transposed_parts():
     np.testing.assert_array_equal(b, a.transpose(0, 2, 1))
 
 
-@pytest.mark.parametrize("with_bp, without_bp, used", [(1.0, 0.5, True), (-1.5, 0.4, False)])
-def test_back_projection_is_kept_only_where_it_helps(monkeypatch, with_bp, without_bp, used):
+def _fake_gain(with_bp: float, without_bp: float):
+    """held_out_gain that reads `with_bp` with back-projection and `without_bp` without."""
     def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None, noise_filter=None,
                   edge_share=None):
         g = with_bp if config.back_projection_iters else without_bp
         return GainEstimate(g, 30 + g, 30.0, len(fathers), noise_var)
-    monkeypatch.setattr(holdout, "held_out_gain", fake_gain)
+    return fake_gain
+
+
+@pytest.mark.parametrize("with_bp, without_bp, used", [(1.0, 0.5, True), (-1.5, 0.4, False)])
+def test_back_projection_is_kept_only_where_it_helps(monkeypatch, with_bp, without_bp, used):
+    monkeypatch.setattr(holdout, "held_out_gain", _fake_gain(with_bp, without_bp))
     hold = holdout.split(_planes(12), (2.0, 2.0), 0.1)
     record, icfg = holdout.measure(None, hold, TINY.replace(back_projection_iters=10))
     assert record["back_projection"]["used"] is used
@@ -73,11 +78,7 @@ def test_back_projection_is_kept_only_where_it_helps(monkeypatch, with_bp, witho
 
 @pytest.mark.parametrize("with_bp, without_bp, used", [(1.0, 1.3, True), (1.0, 1.6, False), (-1.5, 0.4, False)])
 def test_an_axial_run_drops_back_projection_only_for_a_clear_loss(monkeypatch, with_bp, without_bp, used):
-    def fake_gain(model, fathers, *, noise_var=0.0, config=None, seed=0, noise_model=None, noise_filter=None,
-                  edge_share=None):
-        g = with_bp if config.back_projection_iters else without_bp
-        return GainEstimate(g, 30 + g, 30.0, len(fathers), noise_var)
-    monkeypatch.setattr(holdout, "held_out_gain", fake_gain)
+    monkeypatch.setattr(holdout, "held_out_gain", _fake_gain(with_bp, without_bp))
     hold = holdout.split(_planes(12), (2.0, 1.0), 0.1, both_axes=True)       # axial: xy planes for z
     record, icfg = holdout.measure(None, hold, TINY.replace(back_projection_iters=10), deaverage_planes=False)
     assert without_bp - with_bp < holdout.AXIAL_BP_MARGIN_DB or not used

@@ -17,15 +17,14 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from ..engine.config import ZSSRConfig
 from ..engine.examples import central_crop
 from ..engine.noise import NoiseModel, fit_noise_model
 from ..engine.quality import (MESSAGE, WARNING, GainEstimate, fused_estimate, held_out_gain, measurable,
                               noise_gain)
-from .deaverage import RadialFilter, deaverage, slice_sigma
-from .profile_estimate import FWHM_PER_SIGMA, noise_variance
+from .deaverage import deaverage, slice_sigma
+from .profile_estimate import noise_variance
 
 MAX_FRACTION = 0.5         # more held out than this leaves too little to learn from
 HOLDOUT_MAX = 4            # planes held out at most, at least one, never the outermost planes
@@ -115,7 +114,7 @@ def split(planes, sf, fraction: float, *, both_axes: bool = False) -> Holdout:
 # xy planes can see, in either direction.
 AXIAL_ERROR_DB = (-2.0, 2.5)
 # Back-projection in an axial run is dropped only when the held-out planes say it costs more than
-# this: on every real row it did better than without (by 0.07-0.38 dB at x2-x4, results/real/), while on
+# this: on every real row with the right profile it did better than without (by 0.03-0.4 dB, results/real/), while on
 # a real volume we lack the held-out choice dropped it for a -0.55 dB loss; on simulated noisy
 # volumes it costs 1.5-2.7 dB (archive/axial_realistic_notes.md), far beyond this margin.
 AXIAL_BP_MARGIN_DB = 0.5
@@ -135,7 +134,7 @@ def edge_share(length_out: int, factor: float) -> float:
 
 
 def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False, deaverage_planes: bool | None = None,
-            edge: float | None = None, extra_blur: float = 0.0):
+            edge: float | None = None):
     """The gain over cubic on the held-out fathers with the run's inference settings, and those
     settings with back-projection kept only if it does better there (back_projection_auto).
 
@@ -146,9 +145,6 @@ def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False, deav
     slice profile (nd/deaverage.py); default: in axial mode (both_axes), where they stand for z
     lines of an isotropic volume. edge: the output's `edge_share` along the upscaled axis (axial:
     z), with which the held-out parts' own edge rows count (None: shaved off).
-    extra_blur: a Gaussian sigma (pixels) by which the data's z lines are blurrier than the slice
-    profile explains (`z_extra_blur`): the held-out planes get it laterally, so that they are no
-    sharper than the z lines the result restores (real volumes: the microscope's axial PSF).
     Returns (record dict or None, inference config)."""
     sf = getattr(model, "sf", None)
     if not hold.held or (sf is not None and not all(measurable(f.shape[-2:], sf) for f in hold.fathers)):
@@ -165,13 +161,6 @@ def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False, deav
         fathers = Holdout([], held, hold.both_axes).fathers
         record["deaveraged"] = {"slice_sigma_px": round(sigma, 3),
                                 "noise_gain": round(noise_gain(filt, held[0].shape[-2:]), 3)}
-    if extra_blur > 0:
-        blur = gaussian_filter(extra_blur)
-        filt = blur if filt is None else _chain(filt, blur)
-        held = [np.ascontiguousarray(filt(torch.from_numpy(np.asarray(p, np.float32))[None])[0].numpy())
-                for p in hold.held]
-        fathers = Holdout([], held, hold.both_axes).fathers
-        record["z_extra_blur_px"] = round(float(extra_blur), 3)
     est = held_out_gain(model, fathers, noise_var=noise_var, config=icfg, noise_model=nm, noise_filter=filt,
                         edge_share=edge)
     if icfg.back_projection_auto and icfg.back_projection_iters > 0:
@@ -189,25 +178,6 @@ def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False, deav
     if edge is not None:
         record["edge_share"] = round(float(edge), 4)
     return est.to_dict() | {"held_out": hold.where} | record, icfg
-
-
-def gaussian_filter(sigma: float) -> RadialFilter:
-    """An isotropic 2-D Gaussian blur of `sigma` pixels as a radial filter (linear, like de-averaging)."""
-    rho = np.linspace(0.0, 0.75, 64)
-    return RadialFilter(rho, np.exp(-2.0 * math.pi ** 2 * sigma ** 2 * rho ** 2))
-
-
-def _chain(first, then):
-    return lambda x: then(first(x))
-
-
-def z_extra_blur(estimate_px: float | None, used_px: float) -> float:
-    """The Gaussian sigma (pixels) by which the data's z lines are blurrier than the slice profile in
-    use explains: sqrt(s_est^2 - s_used^2) from the profile estimate's FWHM (0 when narrower or
-    unknown). Gaussian blurs add in variance."""
-    if not estimate_px or not used_px:
-        return 0.0
-    return math.sqrt(max(0.0, estimate_px ** 2 - used_px ** 2)) / FWHM_PER_SIGMA
 
 
 def fusion_sums(a: np.ndarray, b: np.ndarray, fused: np.ndarray, z_range: tuple) -> tuple:
