@@ -24,8 +24,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from napari_zssr.nd.axes import guess_axes
-from napari_zssr.nd.axes import validate_axes as nd_validate_axes
+from napari_zssr.axes import guess_axes
+from napari_zssr.axes import validate_axes as nd_validate_axes
 from napari_zssr.nd.spec import RunSpec, default_factors
 
 # colormaps for one layer per channel when the source is plain gray (as napari's channel_axis)

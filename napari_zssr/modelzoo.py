@@ -182,7 +182,7 @@ def _fit(n: int, lo: int, step: int) -> int:
 
 def _work_layout(image, extra: dict) -> np.ndarray:
     """The image as the engine saw it: (T, Z, Ce, Y, X), Ce = channels x RGB samples."""
-    from .nd.axes import canonical_order
+    from .axes import canonical_order
     from .nd.plan import _to_work
     data = np.asarray(image.data)
     full = _to_work(data, image.axes, canonical_order(image.axes))              # (T, Z, C, Y, X, S)

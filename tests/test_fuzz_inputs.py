@@ -273,7 +273,7 @@ def api_case(data, axes, kw, pixel_sizes, real):
 @settings(max_examples=N_API, **FUZZ)
 @given(case=st.data(), kw=spec_kwargs(), pixel_sizes=PIXEL_SIZES, real=st.integers(0, 7))
 def test_fuzz_api(case, kw, pixel_sizes, real):
-    from napari_zssr.nd.axes import guess_axes
+    from napari_zssr.axes import guess_axes
 
     data = case.draw(arrays(), "data")
     axes = case.draw(axes_for(data), "axes")

@@ -10,7 +10,7 @@ from napari.layers import Image
 from napari_zssr import _layer_job as lj
 from napari_zssr.engine.config import ZSSRConfig
 from napari_zssr.nd import RunSpec
-from napari_zssr.nd.axes import guess_axes
+from napari_zssr.axes import guess_axes
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ from napari_zssr.nd.axes import guess_axes
     ],
 )
 def test_guess_axes(shape, rgb, labels, expected):
-    """One rule for layers and files (nd.axes.guess_axes); the widget asks it with the layer's shape."""
+    """One rule for layers and files (axes.guess_axes); the widget asks it with the layer's shape."""
     assert guess_axes(shape, rgb, labels) == expected
     layer = Image(np.zeros(shape, np.uint8), rgb=rgb, axis_labels=labels)
     assert lj.layer_guess_axes(layer) == expected

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # the project's axis letters and the one axes-guessing rule; "S" = RGB(A) samples, last
-from ..nd.axes import AXES, guess_axes, validate_axes
+from ..axes import AXES, guess_axes, validate_axes
 IMAGEJ_ORDER = "TZCYXS"  # ImageJ hyperstacks store dimensions in exactly this order
 PARAMS_KEY = "zssr"  # key under which the run parameters are stored in every flavour
 

@@ -28,7 +28,7 @@ CONTRACT (front ends rely on this; implementation lands in this package):
 Errors on bad input raise ValueError with a one-line message before any work.
 """
 
-from .axes import AXES, canonical_order, validate_axes
+from ..axes import AXES, canonical_order, validate_axes
 from .intensity import Normalizer
 from .models import check_model_file, check_models, load_for_run, save_result_models
 from .plan import NDResult, merge_channel_results, output_scale_translate, super_resolve_nd

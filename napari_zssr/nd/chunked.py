@@ -34,7 +34,7 @@ import numpy as np
 
 from ..engine.config import ZSSRConfig
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, is_cancelled
-from .axes import validate_axes
+from ..axes import validate_axes
 from .blocks import FULL, MARKERS, STORE, Block, Context, run_block
 from .holdout import edge_share, expected_gain, with_fusion
 from .intensity import Normalizer, check_values

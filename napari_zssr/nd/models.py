@@ -10,12 +10,12 @@ from typing import List, Optional, Sequence, Tuple
 
 from ..engine.model_io import load_models, models_to_bytes, read_model_meta
 from ..engine.zssr import TrainedModel
+from ..io import atomic_file
 
 
 def save_result_models(result, path, overwrite: bool = False, inputs=()) -> Path:
     """Store the networks an NDResult was made with, with what is needed to reuse them safely."""
     data = result_model_bytes(result, inputs)
-    from ..io import atomic_file          # io imports nd.axes: import it when needed
     path = Path(path)
     try:
         with atomic_file(path, overwrite, inputs) as fh:

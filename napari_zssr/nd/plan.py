@@ -16,7 +16,7 @@ from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, check
 from ..engine.examples import central_crop, evenly_spaced
 from ..engine.zssr import TrainedModel, apply, train
 from . import holdout
-from .axes import AXES, canonical_order
+from ..axes import AXES, canonical_order
 from .intensity import Normalizer, cast_output, check_values
 from .memory import API_WAY_OUT, check_fits
 from .models import check_models, load_for_run

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..engine.kernels import fwhm_to_sigma, gaussian_kernel, resolve_kernel
 from ..engine.zssr import MAX_FACTOR, check_image, parse_scale
-from .axes import validate_axes
+from ..axes import validate_axes
 
 # --- the allowed values (the only place they are listed) ------------------------------------------
 MODES = ("lateral", "axial")

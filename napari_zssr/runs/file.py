@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import __version__
 from ..io import ImageData, ImageMeta, ImageReadError, check_format, check_output_path, read_image, write_like
-from ..nd.axes import validate_axes
+from ..axes import validate_axes
 from ..nd.intensity import check_values
 from ..nd.spec import RunSpec
 

@@ -1,10 +1,19 @@
-"""Axis letters: T (time), Z, C (channels), Y, X, S (RGB(A) samples, processed jointly)."""
+"""Axis letters: T (time), Z, C (channels), Y, X, S (RGB(A) samples, processed jointly).
+
+The ground floor of napari_zssr: io, nd and the front ends all read axes through this module,
+and it imports nothing of the package.
+"""
 from __future__ import annotations
 
 AXES = "TZCYXS"
 
 
-def validate_axes(axes: str, ndim: int) -> str:
+def validate_axes(axes: str, ndim: int, rgb: bool | None = None) -> str:
+    """Check axes for data with `ndim` dimensions and return them in upper case; ValueError if bad.
+
+    rgb: True when the data are RGB(A) (a napari layer says so): the last axis must be S;
+    False: S is refused (channels are C); None (files, arrays): S is allowed, last.
+    """
     axes = (axes or "").upper()
     if len(axes) != ndim:
         raise ValueError(f"axes {axes!r} has {len(axes)} letters but the data has {ndim} dimension(s)")
@@ -17,6 +26,10 @@ def validate_axes(axes: str, ndim: int) -> str:
         raise ValueError(f"axes {axes!r} must include Y and X")
     if "S" in axes and axes[-1] != "S":
         raise ValueError("the RGB samples axis S must be the last axis")
+    if rgb and not axes.endswith("S"):
+        raise ValueError(f"axes {axes!r}: an RGB layer's last axis is S (the colour samples)")
+    if rgb is False and "S" in axes:
+        raise ValueError(f"axes {axes!r}: S is only for RGB layers; use C for channels")
     return axes
 
 
