@@ -31,7 +31,7 @@ import numpy as np
 from axial import interp_z
 from realistic_rows import metrics
 
-from napari_zssr.nd.profile_estimate import FWHM_PER_SIGMA
+from napari_zssr.quality.profile_estimate import FWHM_PER_SIGMA
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent.parent / "shared" / "data" / "real"
@@ -105,7 +105,7 @@ def run_row(name: str, vol: np.ndarray, sigma: float, cfg, columns: set) -> dict
     without back-projection, "given": --z-fwhm p, "one_step": --z-fwhm 1, "alternatives")."""
     from napari_zssr.engine import ZSSRConfig
     from napari_zssr.nd import super_resolve_nd
-    from napari_zssr.nd.quality import axial_with_estimate
+    from napari_zssr.testing.estimates import axial_with_estimate
     ref_kind, fs, ps, vname = name.split("-", 3)
     f, p = int(fs[1:]), float(ps[1:])
     ref = reference(vol, ref_kind, sigma)
@@ -232,7 +232,7 @@ def summary(rows) -> str:
         gains = np.array([m[0] - r["cubic"][0] for r, m in zip(rs, now)])
         ssim_win = sum(m[1] > r["cubic"][1] for r, m in zip(rs, now))
         errs = np.array([(r["default"]["expected_db"] or np.nan) - g for r, g in zip(rs, gains)])
-        from napari_zssr.nd.holdout import AXIAL_ERROR_DB
+        from napari_zssr.quality.holdout import AXIAL_ERROR_DB
         lo, hi = AXIAL_ERROR_DB
         in_range = sum(e + lo <= g <= e + hi for e, g in zip(errs + gains, gains))
         given = np.array([r["given"]["metrics"][0] - r["cubic"][0] for r in rs if "given" in r] or [np.nan])
@@ -250,8 +250,8 @@ def summary(rows) -> str:
 
 def current(r) -> list:
     """(PSNR, SSIM) of a row's default under today's rules: a default made before the back-projection margin
-    (nd.holdout.AXIAL_BP_MARGIN_DB) that dropped it for a near tie is the same network back-projected."""
-    from napari_zssr.nd.holdout import AXIAL_BP_MARGIN_DB
+    (quality.holdout.AXIAL_BP_MARGIN_DB) that dropped it for a near tie is the same network back-projected."""
+    from napari_zssr.quality.holdout import AXIAL_BP_MARGIN_DB
     bp = (r["default"].get("quality") or {}).get("back_projection") or {}
     if bp and not bp.get("used") and bp["gain_without_db"] - bp["gain_with_db"] <= AXIAL_BP_MARGIN_DB:
         return r["always_bp"]["metrics"]

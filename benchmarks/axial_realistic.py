@@ -6,7 +6,7 @@ factors, mismatched slice profiles, and the original noise-free case as one row.
     python benchmarks/axial_realistic.py --profile-run                 # also a run with the estimated FWHM
 
 Rows and simulation: benchmarks/realistic_rows.py. Each row is restored with the default
-settings by `napari_zssr.nd.quality.axial_with_estimate`, i.e. `super_resolve_nd(mode="axial")`:
+settings by `napari_zssr.testing.estimates.axial_with_estimate`, i.e. `super_resolve_nd(mode="axial")`:
 ~10 % of the xy planes (at most 4) are held out to measure the expected gain over cubic ("held-out"),
 shown next to the true gain against the isotropic noise-free reference ("gain"); "BP": whether
 back-projection was kept (it is only where it helps on the held-out planes). "FWHM est" is the
@@ -51,8 +51,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     use_prior_dir(args.prior_dir)
     from napari_zssr.engine import ZSSRConfig
-    from napari_zssr.nd.profile_estimate import estimate_z_fwhm
-    from napari_zssr.nd.quality import axial_with_estimate
+    from napari_zssr.quality.profile_estimate import estimate_z_fwhm
+    from napari_zssr.testing.estimates import axial_with_estimate
 
     cfg = ZSSRConfig.from_preset(args.preset, seed=args.seed, max_iters=args.iters, num_threads=args.threads)
     overrides = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}

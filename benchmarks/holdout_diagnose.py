@@ -36,7 +36,7 @@ def main(argv=None):
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "holdout_diagnose.md"))
     args = ap.parse_args(argv)
     from napari_zssr.engine import ZSSRConfig
-    from napari_zssr.nd.quality import axial_with_estimate
+    from napari_zssr.testing.estimates import axial_with_estimate
 
     cfg = ZSSRConfig.from_preset("default", seed=args.seed, max_iters=args.iters)
     seen = spy_axial_runs()

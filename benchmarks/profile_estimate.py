@@ -3,7 +3,7 @@
     python benchmarks/profile_estimate.py                 # all rows, 96 x 256 x 256 ground truth
     python benchmarks/profile_estimate.py --rows x2,x4 --size 128
 
-The estimate (`napari_zssr.nd.profile_estimate.estimate_z_fwhm`) sees only the acquired volume and
+The estimate (`napari_zssr.quality.profile_estimate.estimate_z_fwhm`) sees only the acquired volume and
 its z factor. Pass: within +-25 % of the true FWHM (issue 16).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "profile_estimate.md"))
     args = ap.parse_args(argv)
-    from napari_zssr.nd.profile_estimate import GIVEN_MISMATCH, check_given, estimate_z_fwhm
+    from napari_zssr.quality.profile_estimate import GIVEN_MISMATCH, check_given, estimate_z_fwhm
     title = (f"# Slice-profile estimate vs truth: ground truth ({args.depth}, {args.size}, {args.size}), "
              f"seed {args.seed}")
     lines = [title, "",

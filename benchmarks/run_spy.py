@@ -7,7 +7,8 @@ from __future__ import annotations
 def spy_axial_runs() -> dict:
     """From now on (for the rest of the script) every axial run fills the returned dict, which the
     caller clears per run: model, hold, icfg (after the back-projection choice), record, xz, yz."""
-    from napari_zssr.nd import holdout, plan
+    from napari_zssr.nd import plan
+    from napari_zssr.quality import holdout
 
     seen = {}
     measure, fuse = holdout.measure, plan.fuse

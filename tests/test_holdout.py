@@ -1,5 +1,5 @@
 """Every run measures its expected gain over cubic on held-out parts and keeps back-projection only
-where it helps there (nd/holdout.py); the CLI, batch and the records carry the estimate."""
+where it helps there (quality/holdout.py); the CLI, batch and the records carry the estimate."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,9 @@ import tifffile
 
 from napari_zssr.cli import main
 from napari_zssr.engine.config import ZSSRConfig
-from napari_zssr.engine.quality import GainEstimate
-from napari_zssr.nd import holdout, merge_channel_results, super_resolve_nd
+from napari_zssr.quality.gain import GainEstimate
+from napari_zssr.nd import merge_channel_results, super_resolve_nd
+from napari_zssr.quality import holdout
 from napari_zssr.simulate import simulate_image_2d
 
 TINY = ZSSRConfig(max_iters=20, crop_size=32, ensemble=False, n_steps=1, back_projection_iters=2, num_threads=1,
@@ -247,14 +248,14 @@ def test_an_axial_run_reports_the_estimate_for_its_fused_result():
 
 
 def test_held_out_fathers_are_cut_to_whole_low_resolution_pixels():
-    from napari_zssr.engine.quality import aligned_length
+    from napari_zssr.quality.gain import aligned_length
     assert aligned_length(256, 6.0) == 252 and aligned_length(256, 4.0) == 256
     assert aligned_length(256, 2.5) == 255 and aligned_length(100, 1.0) == 100
     assert aligned_length(5, 6.0) == 5                       # nothing fits: left as it is
 
 
 def test_big_held_out_planes_are_cropped_to_a_central_part():
-    from napari_zssr.nd.holdout import MAX_FATHER_PIXELS, split
+    from napari_zssr.quality.holdout import MAX_FATHER_PIXELS, split
     planes = [np.full((1, 1100, 900), float(i), np.float32) for i in range(12)]
     hold = split(planes, (2.0, 2.0), 0.1)
     assert hold.held and all(f.shape[-2] * f.shape[-1] <= MAX_FATHER_PIXELS for f in hold.held)
@@ -275,7 +276,7 @@ def _isotropic_volume(n=64, seed=0):
 
 def test_slice_sigma_reads_a_gaussian_profiles_width():
     from napari_zssr.engine.kernels import gaussian_kernel
-    from napari_zssr.nd.deaverage import slice_sigma
+    from napari_zssr.quality.deaverage import slice_sigma
     assert slice_sigma(gaussian_kernel(2.5, 0.0)) == pytest.approx(2.5, rel=0.01)
     assert slice_sigma(gaussian_kernel(0.0, 1.5)) == 0.0 and slice_sigma(None) == 0.0
 
@@ -284,7 +285,7 @@ def test_deaveraged_planes_get_the_spectrum_of_planes_not_averaged_along_z():
     """xy planes averaged over a slice profile lose high lateral frequencies (3-D structure is
     averaged out); de-averaged, their spectrum is that of the un-averaged planes again."""
     from scipy import ndimage
-    from napari_zssr.nd.deaverage import RHO_MAX, deaverage, radial_spectrum
+    from napari_zssr.quality.deaverage import RHO_MAX, deaverage, radial_spectrum
     v = _isotropic_volume()
     sigma = 2.55                                  # FWHM 6 px: a x6 slice profile
     avg = ndimage.gaussian_filter1d(v, sigma, axis=0, mode="wrap")
@@ -300,7 +301,7 @@ def test_deaveraged_planes_get_the_spectrum_of_planes_not_averaged_along_z():
     before, after = np.abs(shape(planes)[mid] - 1.0), np.abs(shape(out)[mid] - 1.0)
     assert np.all(shape(planes)[mid] < 0.85)                      # averaged: clearly weaker
     assert np.all(after < 0.2) and after.mean() < 0.1 < before.mean()   # de-averaged: as un-averaged
-    from napari_zssr.engine.quality import noise_gain
+    from napari_zssr.quality.gain import noise_gain
     assert noise_gain(filt, (48, 48)) > 1.0                       # a sharpening filter: more noise
     same, ident = deaverage(planes, 0.0)
     assert noise_gain(ident, (48, 48)) == pytest.approx(1.0) and np.allclose(same[0], planes[0], atol=1e-5)
@@ -309,8 +310,8 @@ def test_deaveraged_planes_get_the_spectrum_of_planes_not_averaged_along_z():
 def test_a_filtered_fathers_noise_is_measured_through_the_filter():
     """held_out_gain(noise_filter=...): white noise through a sharpening filter keeps more of its
     variance in a son than the son of white noise does (the noise correction is made with it)."""
-    from napari_zssr.engine.quality import noise_gain, noise_kept
-    from napari_zssr.nd.deaverage import RadialFilter
+    from napari_zssr.quality.gain import noise_gain, noise_kept
+    from napari_zssr.quality.deaverage import RadialFilter
     sharpen = RadialFilter(np.array([0.0, 0.1, 0.3, 0.7]), np.array([1.0, 1.0, 2.0, 3.0]))
     assert noise_gain(sharpen, (64, 64)) > 2.0
     plain = noise_kept((64, 64), (2.0, 1.0), None)
@@ -343,7 +344,7 @@ def test_axial_held_out_planes_are_deaveraged_before_the_measure(monkeypatch):
 
 def test_held_out_parts_too_small_to_measure_give_no_estimate_not_a_crash():
     # found by the fuzz test: a 9-pixel plane at x2.5 keeps no interior once shaved
-    from napari_zssr.engine.quality import measurable
+    from napari_zssr.quality.gain import measurable
     assert not measurable((9, 9), (2.5, 1.0)) and measurable((40, 40), (2.5, 1.0))
     data = np.random.default_rng(1).integers(0, 128, (5, 9, 9)).astype(np.int8)
     res = super_resolve_nd(data, "ZYX", mode="axial", scale=2.5, config=TINY.replace(max_iters=3))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_zssr.nd.profile_estimate import estimate_z_fwhm, noise_variance
+from napari_zssr.quality.profile_estimate import estimate_z_fwhm, noise_variance
 from napari_zssr.simulate import simulate_acquisition
 
 

@@ -7,12 +7,12 @@ from scipy import ndimage
 
 from napari_zssr.engine import ZSSRConfig
 from napari_zssr.engine.kernels import fwhm_to_sigma, gaussian_kernel
-from napari_zssr.engine.quality import GainEstimate, held_out_gain
+from napari_zssr.quality.gain import GainEstimate, held_out_gain
 from napari_zssr.engine.zssr import TrainedModel, new_net, train
 from napari_zssr.nd import super_resolve_nd
-from napari_zssr.nd.holdout import holdout_planes
-from napari_zssr.nd.profile_estimate import WIDE_FIT_MAX
-from napari_zssr.nd.quality import axial_with_estimate
+from napari_zssr.quality.holdout import holdout_planes
+from napari_zssr.quality.profile_estimate import WIDE_FIT_MAX
+from napari_zssr.testing.estimates import axial_with_estimate
 from napari_zssr.simulate import degrade, simulate_acquisition, simulate_image_2d, simulate_volume
 
 TINY = ZSSRConfig(max_iters=30, test_every=10, crop_size=32, num_threads=1, precision="fp32", warmup_iters=10)
@@ -78,7 +78,7 @@ def test_edge_rows_count_with_the_share_the_output_gives_them(noise_var):
 
 
 def test_edge_share_of_an_axis():
-    from napari_zssr.nd.holdout import edge_share
+    from napari_zssr.quality.holdout import edge_share
     assert edge_share(96, 4.0) == pytest.approx(8 / 96)
     assert edge_share(96, 2.5) == pytest.approx(6 / 96)
     assert edge_share(6, 4.0) == 1.0
@@ -186,7 +186,7 @@ def test_a_given_profile_wins_but_a_far_one_gets_a_notice(given, disagrees):
 
 
 def test_check_given_only_flags_a_reliable_estimate_far_from_the_given_profile():
-    from napari_zssr.nd.profile_estimate import GIVEN_MISMATCH, check_given, profile_notice
+    from napari_zssr.quality.profile_estimate import GIVEN_MISMATCH, check_given, profile_notice
     rec = {"z_fwhm_px": 6.0, "z_fwhm_steps": 1.5, "reliable": True}
     assert check_given(rec, 1.0)["disagrees"] is (1.5 > GIVEN_MISMATCH)
     assert check_given(rec, 0.9)["disagrees"] and check_given(rec, 2.5)["disagrees"]
@@ -197,7 +197,7 @@ def test_check_given_only_flags_a_reliable_estimate_far_from_the_given_profile()
 
 
 def test_noise_kept_by_a_gaussian_slice_profile():
-    from napari_zssr.engine.quality import noise_kept
+    from napari_zssr.quality.gain import noise_kept
     kernel = gaussian_kernel(fwhm_to_sigma(4.0), 0.0)
     # a Gaussian of sigma s keeps about 1 / (2 sqrt(pi) s) of white noise's variance
     assert noise_kept((128, 128), (4.0, 1.0), kernel) == pytest.approx(1 / (2 * np.sqrt(np.pi) * fwhm_to_sigma(4.0)),
@@ -227,7 +227,7 @@ def test_noise_on_sons_is_measured_in_the_data_by_default_and_recorded(acquisiti
                                                      (1.4, 0.01, True, False), (1.4, 0.1, False, False),
                                                      (0.7, 0.1, True, False)])
 def test_a_reliable_estimate_near_one_step_or_wide_and_ill_fitted_keeps_one_step(monkeypatch, steps, cost, used, near):
-    from napari_zssr.nd import profile_estimate as pe
+    from napari_zssr.quality import profile_estimate as pe
 
     class Fake:
         reliable, fwhm_steps, costs = True, steps, np.array([cost, 1.0])
@@ -249,7 +249,7 @@ def test_a_reliable_estimate_near_one_step_or_wide_and_ill_fitted_keeps_one_step
 def test_the_noise_correction_uses_each_methods_own_share_of_the_fathers_noise(monkeypatch):
     # a "network" that smooths cubic's result carries along less of a father's noise than cubic;
     # the corrected errors must match the errors against the noise-free father for both methods
-    from napari_zssr.engine import quality
+    from napari_zssr.quality import gain
     from napari_zssr.engine.kernels import downscale
     from napari_zssr.engine.resize import imresize
 
@@ -262,7 +262,7 @@ def test_the_noise_correction_uses_each_methods_own_share_of_the_fathers_noise(m
     def fake_sr(net, lr, sf, kernel, precision, **kw):
         return smooth(imresize(lr, sf))
 
-    monkeypatch.setattr(quality, "super_resolve_tensor", fake_sr)
+    monkeypatch.setattr(gain, "super_resolve_tensor", fake_sr)
     sf, kernel = (4.0, 1.0), gaussian_kernel(fwhm_to_sigma(4.0), 0.0)
     clean = simulate_image_2d((128, 128), seed=2)[None].astype(np.float32)
     clean = (clean - clean.min()) / (clean.max() - clean.min())
@@ -272,7 +272,7 @@ def test_the_noise_correction_uses_each_methods_own_share_of_the_fathers_noise(m
     est = held_out_gain(cubic_model(sf, kernel), fathers, noise_var=nv)
     # the truth: the same pipelines on noisy fathers (with the noise their sons lost put back),
     # measured against the clean father
-    kept = quality.noise_kept((128, 128), sf, kernel)
+    kept = gain.noise_kept((128, 128), sf, kernel)
     se_m = se_c = 0.0
     c = torch.as_tensor(clean)
     for _ in range(6):

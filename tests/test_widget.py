@@ -332,8 +332,8 @@ def test_form_uses_the_spec_limits_and_names(zssr_viewer):
 
 
 def test_the_status_shows_the_held_out_estimate_and_warns_below_cubic(zssr_viewer, qtbot, monkeypatch):
-    from napari_zssr.engine.quality import GainEstimate
-    from napari_zssr.nd import holdout
+    from napari_zssr.quality.gain import GainEstimate
+    from napari_zssr.quality import holdout
     warned = []
     monkeypatch.setattr(widget_module, "show_warning", warned.append)
     viewer, open_widget = zssr_viewer()

@@ -1,4 +1,4 @@
-"""The axial held-out estimate with and without de-averaged held-out planes (nd/deaverage.py),
+"""The axial held-out estimate with and without de-averaged held-out planes (quality/deaverage.py),
 beside the true gain, on networks saved by holdout_diagnose.py --save (issue 16).
 
     python benchmarks/holdout_diagnose.py --rows x6-mid --size 128 --depth 96 --save caps/s0_x6-mid.pt \
@@ -6,7 +6,7 @@ beside the true gain, on networks saved by holdout_diagnose.py --save (issue 16)
     python benchmarks/holdout_deaverage.py caps/*.pt
 
 No training: each saved network is measured on its saved held-out planes twice (the engine's
-`nd.holdout.measure`, back-projection as the run chose), then corrected for the fusion of the xz
+`quality.holdout.measure`, back-projection as the run chose), then corrected for the fusion of the xz
 and yz results with the run's own fusion record. CPU, fp32, 1 thread.
 """
 from __future__ import annotations
@@ -21,9 +21,9 @@ import torch
 
 def estimates(cap):
     from napari_zssr.engine import ZSSRConfig
-    from napari_zssr.engine.quality import GainEstimate, fused_estimate
+    from napari_zssr.quality.gain import GainEstimate, fused_estimate
     from napari_zssr.engine.zssr import TrainedModel, new_net
-    from napari_zssr.nd.holdout import Holdout, measure
+    from napari_zssr.quality.holdout import Holdout, measure
 
     cfg = ZSSRConfig(**cap["config"])
     icfg = ZSSRConfig(**cap["icfg"]).replace(back_projection_auto=False)

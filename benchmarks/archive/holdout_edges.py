@@ -1,7 +1,7 @@
 """Why the axial held-out estimate counts the z edge planes (issue 16): for realistic rows, the true
 gain over cubic with and without the first and last ceil(f) output planes, beside the held-out
 estimate with its edge rows shaved off (before) and weighted by the output's share of edge planes
-(`nd.holdout.edge_share`, the default now).
+(`quality.holdout.edge_share`, the default now).
 
     python benchmarks/holdout_edges.py --rows old-x4,x4-mid --out benchmarks/results/session10/holdout_edges.md
     python benchmarks/holdout_edges.py --rows x4-high --size 64 --depth 32 --iters 30     # smoke
@@ -40,9 +40,9 @@ def main(argv=None):
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "holdout_edges.md"))
     args = ap.parse_args(argv)
     from napari_zssr.engine import ZSSRConfig
-    from napari_zssr.engine.quality import GainEstimate, fused_estimate
-    from napari_zssr.nd.holdout import measure          # the measure itself, before the spy wraps it
-    from napari_zssr.nd.quality import axial_with_estimate
+    from napari_zssr.quality.gain import GainEstimate, fused_estimate
+    from napari_zssr.quality.holdout import measure          # the measure itself, before the spy wraps it
+    from napari_zssr.testing.estimates import axial_with_estimate
 
     cfg = ZSSRConfig.from_preset("default", seed=args.seed, max_iters=args.iters, num_threads=args.threads)
     seen = spy_axial_runs()

@@ -3,7 +3,7 @@
 For each saved row it rebuilds the row's noise-free acquisition (the simulation is deterministic),
 finds the held-out planes' normalisation, and prints, beside the true gain of one direction on the
 volume (from the diagnose table next to the .pt file):
-  - "engine": the estimate of `nd.holdout.measure` on the saved network (no back-projection choice);
+  - "engine": the estimate of `quality.holdout.measure` on the saved network (no back-projection choice);
   - "oracle": the same held-out sons judged against the noise-free father (the best any noise
     correction could do; what is left is the xy planes' own bias);
   - with --sons, the oracle for three ways to give sons noise: like a real acquisition (noise-free
@@ -60,10 +60,10 @@ def study(cap, seed, truth, sons: bool):
     from napari_zssr.engine.infer import super_resolve_tensor
     from napari_zssr.engine.kernels import downscale
     from napari_zssr.engine.noise import local_signal
-    from napari_zssr.engine.quality import aligned_length, noise_kept
+    from napari_zssr.quality.gain import aligned_length, noise_kept
     from napari_zssr.engine.resize import imresize
     from napari_zssr.engine.zssr import TrainedModel, new_net
-    from napari_zssr.nd.holdout import Holdout, holdout_planes, measure
+    from napari_zssr.quality.holdout import Holdout, holdout_planes, measure
 
     row = select(cap["row"])[0]
     raw, clean = noise_free_raw(row, seed)

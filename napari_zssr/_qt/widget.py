@@ -25,7 +25,7 @@ from superqt import QCollapsible
 from napari_zssr import _layer_job as lj
 from napari_zssr import _save_network as savenet
 from napari_zssr.engine.progress import Cancelled
-from napari_zssr.nd.holdout import summary as holdout_summary
+from napari_zssr.quality.holdout import summary as holdout_summary
 
 from .plot import LossPlot
 from .worker import Run, ZSSRWorker, format_event

@@ -13,7 +13,7 @@ import sys
 import threading
 
 from ..engine.progress import Cancelled
-from ..nd.holdout import summary as holdout_summary
+from ..quality.holdout import summary as holdout_summary
 from . import _ui
 from .options import (
     OptionError,

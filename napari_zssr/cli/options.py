@@ -156,7 +156,7 @@ def steps_count(text: str) -> int:
 
 
 def holdout_fraction(text: str) -> float:
-    from ..nd.holdout import MAX_FRACTION
+    from ..quality.holdout import MAX_FRACTION
     v = non_negative_float(text)
     if v > MAX_FRACTION:
         raise argparse.ArgumentTypeError(f"at most {MAX_FRACTION:g} of the image can be held out; got {text!r}")

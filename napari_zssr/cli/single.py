@@ -11,7 +11,7 @@ import sys
 import threading
 
 from ..engine.progress import Cancelled
-from ..nd.holdout import summary as holdout_summary
+from ..quality.holdout import summary as holdout_summary
 from ..runs import file as _run
 from . import _ui
 from .options import (OptionError, ZSSRArgumentParser, add_common_options, add_model_options, config_from_args,

@@ -61,7 +61,7 @@ class ZSSRConfig:
     gradual_ensemble: bool = True         # self-ensemble for the stage outputs that become fathers
     gradual_father_pixels: int = 512 * 512  # stage outputs (of a central crop of the input): at most this big
     back_projection_iters: int = 10       # 0 disables back-projection
-    # keep back-projection only where it does better on held-out examples (nd/holdout.py; axial: unless
+    # keep back-projection only where it does better on held-out examples (quality/holdout.py; axial: unless
     # it costs more than AXIAL_BP_MARGIN_DB there): it is an unregularised deconvolution that amplifies
     # noise (simulated axial x4 at 200 photons: -1.5 dB with it, +0.4 without), while on real volumes
     # it helped on every row (benchmarks/results/real/); False: always use it
@@ -71,7 +71,7 @@ class ZSSRConfig:
     # axial slices): on the real confocal nucleus at x4 it changed the result by 0.001 dB
     stack_ensemble: bool = False
     # the quality estimate: this fraction of a stack's planes (or a band of a single image) is never
-    # trained on; degraded as the input was, it measures the expected gain over cubic (nd/quality.py).
+    # trained on; degraded as the input was, it measures the expected gain over cubic (testing/estimates.py).
     # 0: train on everything, no estimate (the paper preset)
     holdout_fraction: float = 0.1
     # starting point: "prior" loads the shipped learned weights that fit the run (engine/prior.py)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.zssr import apply
-from .holdout import fusion_sums, fusion_z_range
+from ..quality.holdout import fusion_sums, fusion_z_range
 from .intensity import cast_output
 
 MARKERS = ".zssr_blocks"        # inside the output store: markers, the models, scratch arrays

@@ -36,10 +36,10 @@ from ..engine.config import ZSSRConfig
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, is_cancelled
 from ..axes import validate_axes
 from .blocks import FULL, MARKERS, STORE, Block, Context, run_block
-from .holdout import edge_share, expected_gain, with_fusion
+from ..quality.holdout import edge_share, expected_gain, with_fusion
 from .intensity import Normalizer, check_values
 from .plan import _given_models, _train_checked
-from .profile_estimate import profile_notice, profile_record, slice_profile
+from ..quality.profile_estimate import profile_notice, profile_record, slice_profile
 from .spec import RunSpec, kernel_record
 from .sample import DEFAULT_TRAIN_PLANES, choose_planes, read_planes, read_slices
 

@@ -11,16 +11,16 @@ import numpy as np
 from ..engine.config import ZSSRConfig
 from ..engine.infer import output_shape
 from ..engine.noise import NoiseModel, fit_noise_model
-from ..engine.quality import noise_kept
+from ..quality.gain import noise_kept
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
 from ..engine.examples import central_crop, evenly_spaced
 from ..engine.zssr import TrainedModel, apply, train
-from . import holdout
+from ..quality import holdout
 from ..axes import AXES, canonical_order
 from .intensity import Normalizer, cast_output, check_values
 from .memory import API_WAY_OUT, check_fits
 from .models import check_models, load_for_run
-from .profile_estimate import noise_variance, profile_notice, profile_record, slice_profile
+from ..quality.profile_estimate import noise_variance, profile_notice, profile_record, slice_profile
 from .spec import Resolved, RunSpec, kernel_record
 
 @dataclass

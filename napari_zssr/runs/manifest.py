@@ -194,7 +194,7 @@ def quality(params: dict) -> dict:
     gains = [g for g in (gain_db(r, c) for r, c in zip(params.get("rec_error") or [],
                                                           params.get("cubic_rec_error") or []))
              if g is not None]
-    from ..nd.holdout import expected_gain
+    from ..quality.holdout import expected_gain
     return {
         # measured on held-out parts of the image (nd/holdout.py); gain_db is the in-sample figure
         "expected_gain_db": expected_gain(params),

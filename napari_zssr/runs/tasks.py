@@ -286,7 +286,7 @@ def run_part(spec: TaskSpec, part: Optional[int], n_parts: int) -> PartResult:
 def write_output(spec: TaskSpec, *parts: PartResult) -> FileResult:
     """Merge the channel parts and write the output like the input, atomically; sha256 of it."""
     from ..nd import merge_channel_results
-    from ..nd.holdout import summary as holdout_summary
+    from ..quality.holdout import summary as holdout_summary
     from . import file as _run
     from .manifest import quality, sha256_file
     seconds = float(sum(p.seconds or 0.0 for p in parts))

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import ZSSRConfig
-from .infer import super_resolve_tensor
-from .kernels import aligned_length, downscale
-from .noise import NoiseModel, local_signal, son_variance
-from .resize import imresize
+from ..engine.config import ZSSRConfig
+from ..engine.infer import super_resolve_tensor
+from ..engine.kernels import aligned_length, downscale
+from ..engine.noise import NoiseModel, local_signal, son_variance
+from ..engine.resize import imresize
 
 MESSAGE = "expected gain over cubic: {gain:+.1f} dB (measured on held-out parts of this image)"
 WARNING = ("the result is expected to be {loss:.1f} dB WORSE than cubic interpolation (measured on held-out "

@@ -2,7 +2,7 @@
 
 A stack (or a volume's xy planes, in axial mode) keeps a few evenly spaced interior planes out of
 training; a single image (or fewer than five planes) keeps a band at its far end instead. Those
-parts, degraded exactly as the input was (`engine.quality.held_out_gain`), tell without ground
+parts, degraded exactly as the input was (`quality.gain.held_out_gain`), tell without ground
 truth how much the network beats cubic interpolation -- and whether back-projection helps or
 hurts on this data, so that it is used only where it helps.
 
@@ -21,7 +21,7 @@ import numpy as np
 from ..engine.config import ZSSRConfig
 from ..engine.examples import central_crop
 from ..engine.noise import NoiseModel, fit_noise_model
-from ..engine.quality import (MESSAGE, WARNING, GainEstimate, fused_estimate, held_out_gain, measurable,
+from .gain import (MESSAGE, WARNING, GainEstimate, fused_estimate, held_out_gain, measurable,
                               noise_gain)
 from .deaverage import deaverage, slice_sigma
 from .profile_estimate import noise_variance
@@ -142,7 +142,7 @@ def measure(model, hold: Holdout, icfg: ZSSRConfig, *, noisy: bool = False, deav
     are optically oversampled (a volume's xy planes); a lateral input is the undersampled image
     itself, whose finest detail is not noise.
     deaverage_planes: first give the held-out planes the spectrum of planes not averaged over the
-    slice profile (nd/deaverage.py); default: in axial mode (both_axes), where they stand for z
+    slice profile (quality/deaverage.py); default: in axial mode (both_axes), where they stand for z
     lines of an isotropic volume. edge: the output's `edge_share` along the upscaled axis (axial:
     z), with which the held-out parts' own edge rows count (None: shaved off).
     Returns (record dict or None, inference config)."""

@@ -1,8 +1,8 @@
 """Axial runs of one volume with the slice-profile estimate and the held-out quality estimate at hand.
 
 Every `super_resolve_nd` run keeps a few xy planes out of training and measures on them how much
-the network beats cubic interpolation (`nd.holdout`), and an axial run without a given z FWHM
-estimates the slice profile from the data (`profile_estimate`, recorded in
+the network beats cubic interpolation (`quality.holdout`), and an axial run without a given z FWHM
+estimates the slice profile from the data (`quality.profile_estimate`, recorded in
 `params["z_fwhm_estimate"]`). `axial_with_estimate` is that run for one (Z, Y, X) volume, returning
 both; the benchmarks use it to put the estimates beside the truth.
 """
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.config import ZSSRConfig
-from ..engine.quality import GainEstimate
-from .intensity import check_values
-from .plan import NDResult, super_resolve_nd
+from ..quality.gain import GainEstimate
+from ..nd.intensity import check_values
+from ..nd.plan import NDResult, super_resolve_nd
 
 HOLDOUT_FRACTION = ZSSRConfig.holdout_fraction
 
@@ -30,14 +30,15 @@ class AxialRun:
 def axial_with_estimate(volume: np.ndarray, *, scale=None, pixel_sizes: dict | None = None,
                         config: ZSSRConfig | None = None, z_fwhm=None, z_fwhm_unit: str = "steps",
                         holdout_fraction: float = HOLDOUT_FRACTION, fusion: str = "geometric",
-                        noise_aware: bool | None = None, progress=None, cancel=None) -> AxialRun:
+                        noise_aware: bool | None = None) -> AxialRun:
     """Axial restoration of one (Z, Y, X) volume, with its held-out quality estimate.
 
     z_fwhm: the slice-profile FWHM (a user value always wins), or None (or "estimate") to estimate
     it from the data, used when the estimate is reliable, else one z step (as every axial run;
     params["z_fwhm_estimate"]["used"] says which). holdout_fraction 0: train on every plane and
     measure nothing. noise_aware: sons get back the noise their downscaling removed, at the level
-    measured in the data (ZSSR's noise on sons); None: the config's (on by default).
+    measured in the data (ZSSR's noise on sons); None: the config's (on by default). No progress
+    or cancel: the benchmarks and tests that call this watch neither (super_resolve_nd has both).
     """
     data = np.asarray(volume)
     check_values(data)
@@ -51,7 +52,6 @@ def axial_with_estimate(volume: np.ndarray, *, scale=None, pixel_sizes: dict | N
     if noise_aware is not None:
         cfg = cfg.replace(noise_aware=bool(noise_aware))
     result = super_resolve_nd(data, "ZYX", mode="axial", scale=scale, pixel_sizes=pixel_sizes, config=cfg,
-                              z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, fusion=fusion,
-                              progress=progress, cancel=cancel)
+                              z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, fusion=fusion)
     q = (result.params.get("quality") or [None])[0]
     return AxialRun(result, None if q is None else GainEstimate.from_dict(q), result.params.get("z_fwhm_estimate"))
