@@ -27,7 +27,7 @@ VARIANTS = ["isotropic:geometric+arithmetic", "zssr:geometric+arithmetic"]
 
 
 def make_data(shape, step, seed):
-    from napari_zssr.simulate import degrade, simulate_volume
+    from napari_zssr.testing.simulate import degrade, simulate_volume
     gt = simulate_volume(shape, seed=seed)
     lr = degrade(gt, z_step=step, xy_sigma=0.0, photons=None, read_noise=0.0, seed=seed)
     return gt, lr

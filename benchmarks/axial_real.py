@@ -88,7 +88,7 @@ def reference(vol: np.ndarray, kind: str, sigma: float) -> np.ndarray:
 
 
 def degrade_z(ref: np.ndarray, f: int, p: float) -> np.ndarray:
-    from napari_zssr.simulate import degrade
+    from napari_zssr.testing.simulate import degrade
     return degrade(ref, z_step=f, z_sigma_px=p * f / FWHM_PER_SIGMA, xy_sigma=0.0, photons=None, read_noise=0.0)
 
 

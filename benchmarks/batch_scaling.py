@@ -1,6 +1,6 @@
 """How `zssr batch` scales with dask workers, and what applying a saved model saves over training.
 
-Makes N small simulated z-stacks (default 8 of 4x96x96 uint16, napari_zssr.simulate), runs the
+Makes N small simulated z-stacks (default 8 of 4x96x96 uint16, napari_zssr.testing.simulate), runs the
 same batch with 1 worker and with 2 workers on the same total number of cores (threads per
 worker = cores / workers), and prints wall times and their ratio. Then times, on one stack,
 training (`zssr --save-model`) against applying the saved network (`zssr --model`).
@@ -27,7 +27,7 @@ import numpy as np
 
 from napari_zssr.cli import main as zssr
 from napari_zssr.io import write_image
-from napari_zssr.simulate import add_noise, simulate_volume
+from napari_zssr.testing.simulate import add_noise, simulate_volume
 
 
 def make_stacks(folder: Path, n: int, shape) -> list:

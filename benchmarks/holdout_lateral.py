@@ -33,7 +33,7 @@ def cases(scale: int, sim: int):
     for name, hr, lr in set5_pairs(scale):
         yield name, hr.astype(np.float32) / 255.0, lr.astype(np.float32) / 255.0
     for seed in range(sim):
-        from napari_zssr.simulate import simulate_image_2d
+        from napari_zssr.testing.simulate import simulate_image_2d
         hr = simulate_image_2d((256, 256), seed=100 + seed).astype(np.float32)
         hr = (hr - hr.min()) / (hr.max() - hr.min())
         lr = downscale(torch.as_tensor(hr)[None, None], (1 / scale, 1 / scale))[0, 0].numpy()

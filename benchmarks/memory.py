@@ -16,7 +16,7 @@ import numpy as np
 
 from napari_zssr.engine import ZSSRConfig
 from napari_zssr.nd import super_resolve_nd
-from napari_zssr.simulate import simulate_image_2d
+from napari_zssr.testing.simulate import simulate_image_2d
 
 
 def peak_gib() -> float:

@@ -37,7 +37,7 @@ def load(name: str, scale: int):
         import skimage.data
         hr = np.asarray(getattr(skimage.data, name)(), dtype=np.float32) / 255
     elif name in ("sim", "simval"):
-        from napari_zssr.simulate import simulate_image_2d
+        from napari_zssr.testing.simulate import simulate_image_2d
         hr = simulate_image_2d((256, 256), seed=0 if name == "sim" else 999_999)
     else:
         raise SystemExit(f"unknown image {name!r}")

@@ -1,7 +1,7 @@
 """The rows of the realistic axial benchmark (issue 16), shared by axial_realistic.py and
 profile_estimate.py so both report on exactly the same volumes.
 
-Each row is a simulated acquisition (`napari_zssr.simulate.simulate_acquisition`): confocal-like
+Each row is a simulated acquisition (`napari_zssr.testing.simulate.simulate_acquisition`): confocal-like
 nuclei, 3-D Gaussian PSF (xy sigma 1 px, elongated in z by the slice profile), Poisson shot noise
 with the stated photon count at the brightest voxel, 2 e- read noise, gain 2 ADU/e-, offset 100 ADU,
 uint16. The restoration assumes a slice profile of FWHM = one z step (the default when a user gives
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_zssr.simulate import SNR_PHOTONS
+from napari_zssr.testing.simulate import SNR_PHOTONS
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def select(names: str):
 
 def make_row(row: Row, size: int = 256, depth: int = 96, seed: int = 0):
     """(raw (Z', Y, X), reference (Z, Y, X) float32) for a row; the old row keeps its own recipe."""
-    from napari_zssr.simulate import degrade, simulate_acquisition, simulate_volume
+    from napari_zssr.testing.simulate import degrade, simulate_acquisition, simulate_volume
     if row.old:
         gt = simulate_volume((depth, size, size), seed=seed)
         return degrade(gt, z_step=row.factor, xy_sigma=0.0, photons=None, read_noise=0.0, seed=seed), gt

@@ -18,7 +18,7 @@ import numpy as np
 
 from napari_zssr.engine import ZSSRConfig
 from napari_zssr.nd import super_resolve_nd
-from napari_zssr.simulate import simulate_volume
+from napari_zssr.testing.simulate import simulate_volume
 from report import describe_device, write_report
 
 

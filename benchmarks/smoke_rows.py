@@ -77,7 +77,7 @@ def stack_row() -> dict:
 
     from napari_zssr.engine.resize import imresize
     from napari_zssr.nd import super_resolve_nd
-    from napari_zssr.simulate import simulate_volume
+    from napari_zssr.testing.simulate import simulate_volume
     vol = simulate_volume((6, 96, 96), seed=0)
     truth = vol * 3000 + 100
     vol = imresize(torch.from_numpy(truth.astype(np.float32)), 0.5).numpy()
@@ -121,7 +121,7 @@ def _chunked(source, output, **kw):
 
 def chunked_rows(tmp: Path) -> dict:
     from napari_zssr.io.ome_zarr import read_ome_zarr, write_ome_zarr
-    from napari_zssr.simulate import degrade, simulate_volume
+    from napari_zssr.testing.simulate import degrade, simulate_volume
     rows = {}
     gt = simulate_volume((24, 40, 44), seed=1)
     lr = degrade(gt, z_step=4, xy_sigma=0.0, photons=None, read_noise=0.0, seed=1)

@@ -19,7 +19,7 @@ import numpy as np
 
 from napari_zssr.engine.resize import imresize
 from napari_zssr.nd import super_resolve_nd
-from napari_zssr.simulate import simulate_volume
+from napari_zssr.testing.simulate import simulate_volume
 from report import describe_device, preset_config, use_prior_dir, write_report
 
 

@@ -233,7 +233,7 @@ def test_a_corrupt_chunk_met_by_a_block_is_one_line(tmp_path, client):
 def test_trained_chunked_axial_run_holds_out_estimates_and_equals_in_memory(tmp_path, client):
     # every plane fits in the training subset: the chunked run trains, holds out, measures and
     # picks back-projection exactly as the run in memory does
-    from napari_zssr.simulate import simulate_acquisition
+    from napari_zssr.testing.simulate import simulate_acquisition
     data = simulate_acquisition((36, 48, 48), z_step=3, seed=4, photons=300.0).raw     # 12 planes
     sizes = {"z": 1.5, "y": 0.5, "x": 0.5}
     mem = super_resolve_nd(data, "ZYX", mode="axial", pixel_sizes=sizes, config=CFG)
@@ -250,7 +250,7 @@ def test_trained_chunked_axial_run_holds_out_estimates_and_equals_in_memory(tmp_
 
 def test_a_chunked_run_checks_a_given_profile_against_the_data(tmp_path, client, monkeypatch):
     from napari_zssr.nd import chunked
-    from napari_zssr.simulate import simulate_acquisition
+    from napari_zssr.testing.simulate import simulate_acquisition
     data = simulate_acquisition((36, 48, 48), z_step=3, seed=4, photons=300.0).raw
     src = write_ome_zarr(tmp_path / "in.zarr", data, "ZYX", pixel_sizes={"z": 1.5, "y": 0.5, "x": 0.5},
                          chunks=(1, 16, 16))

@@ -13,7 +13,7 @@ from napari_zssr.engine.config import ZSSRConfig
 from napari_zssr.quality.gain import GainEstimate
 from napari_zssr.nd import merge_channel_results, super_resolve_nd
 from napari_zssr.quality import holdout
-from napari_zssr.simulate import simulate_image_2d
+from napari_zssr.testing.simulate import simulate_image_2d
 
 TINY = ZSSRConfig(max_iters=20, crop_size=32, ensemble=False, n_steps=1, back_projection_iters=2, num_threads=1,
                   device="cpu", seed=0)
@@ -234,7 +234,7 @@ def test_the_fusion_correction_is_exact_for_the_mean_of_two_results():
 
 
 def test_an_axial_run_reports_the_estimate_for_its_fused_result():
-    from napari_zssr.simulate import simulate_acquisition
+    from napari_zssr.testing.simulate import simulate_acquisition
     acq = simulate_acquisition((24, 48, 48), z_step=3, seed=0, photons=100.0, z_fwhm_px=3.0)
     res = super_resolve_nd(acq.raw, "ZYX", mode="axial", scale=3, z_fwhm=1.0, config=TINY)
     (q,) = res.params["quality"]

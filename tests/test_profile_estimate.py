@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_zssr.quality.profile_estimate import estimate_z_fwhm, noise_variance
-from napari_zssr.simulate import simulate_acquisition
+from napari_zssr.testing.simulate import simulate_acquisition
 
 
 @pytest.mark.parametrize("profile", [0.7, 1.5])

@@ -13,7 +13,7 @@ from napari_zssr.nd import super_resolve_nd
 from napari_zssr.quality.holdout import holdout_planes
 from napari_zssr.quality.profile_estimate import WIDE_FIT_MAX
 from napari_zssr.testing.estimates import axial_with_estimate
-from napari_zssr.simulate import degrade, simulate_acquisition, simulate_image_2d, simulate_volume
+from napari_zssr.testing.simulate import degrade, simulate_acquisition, simulate_image_2d, simulate_volume
 
 TINY = ZSSRConfig(max_iters=30, test_every=10, crop_size=32, num_threads=1, precision="fp32", warmup_iters=10)
 

@@ -1,4 +1,4 @@
-"""napari_zssr.simulate: determinism, shapes, content and the degradation model."""
+"""napari_zssr.testing.simulate: determinism, shapes, content and the degradation model."""
 
 import time
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_zssr.simulate import (add_noise, degrade, simulate_image_2d, simulate_timeseries,
+from napari_zssr.testing.simulate import (add_noise, degrade, simulate_image_2d, simulate_timeseries,
                                   simulate_volume)
 
 SMALL = (32, 96, 96)
@@ -132,7 +132,7 @@ def test_add_noise_statistics():
 def test_thin_slab_gets_cell_sized_nuclei():
     """A volume of one or a few planes: nuclei sized by the plane, not by the single-plane depth
     (which asked for ~10^5 sub-pixel nuclei and took minutes)."""
-    from napari_zssr.simulate import _nuclei
+    from napari_zssr.testing.simulate import _nuclei
 
     nuclei = _nuclei((1, 128, 128), np.random.default_rng(0))
     assert 1 <= len(nuclei) < 100

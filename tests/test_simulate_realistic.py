@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_zssr.simulate import (
+from napari_zssr.testing.simulate import (
     FWHM_PER_SIGMA,
     SNR_PHOTONS,
     camera,

@@ -70,7 +70,7 @@ def _gray(a: np.ndarray) -> np.ndarray:
 
 def _simulated(n: int, seed: int) -> list:
     """n (image, has camera noise) pairs of simulated fluorescence, every other one noisy."""
-    from napari_zssr.simulate import add_noise, simulate_image_2d
+    from napari_zssr.testing.simulate import add_noise, simulate_image_2d
     rng = np.random.default_rng([seed, 11])
     out = []
     for i in range(n):
@@ -103,7 +103,7 @@ def validation_pairs(channels: int, family: str) -> list:
     a = _skimage(name)
     imgs = [np.moveaxis(a[..., :3], -1, 0) if channels == 3 else _gray(a)[None]]
     if channels == 1:
-        from napari_zssr.simulate import simulate_image_2d
+        from napari_zssr.testing.simulate import simulate_image_2d
         imgs.append(simulate_image_2d((256, 256), seed=999_999, kind="nuclei+filaments")[None])
     pairs = []
     for img in imgs:

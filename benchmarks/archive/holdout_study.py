@@ -30,7 +30,7 @@ from scipy import ndimage
 
 def noise_free_raw(row, seed):
     """(raw, the same acquisition without noise in ADU) of a benchmark row."""
-    import napari_zssr.simulate as sim
+    import napari_zssr.testing.simulate as sim
     got, camera = {}, sim.camera
 
     def spy(electrons, gain=2.0, offset=100.0, read_noise=2.0, rng=None):

@@ -15,7 +15,7 @@ from report import cpu_name
 from napari_zssr.engine import ZSSRConfig
 from napari_zssr.engine.kernels import fwhm_to_sigma, gaussian_kernel
 from napari_zssr.engine.zssr import train
-from napari_zssr.simulate import simulate_acquisition
+from napari_zssr.testing.simulate import simulate_acquisition
 
 torch.set_num_threads(1)
 print(f"CPU: {cpu_name()}, torch {torch.__version__}, 1 thread")

@@ -18,7 +18,7 @@ if __package__ in (None, ""):  # run as a file: make the package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from napari_zssr.io import write_image
-from napari_zssr.simulate import add_noise, degrade, simulate_image_2d, simulate_timeseries, simulate_volume
+from napari_zssr.testing.simulate import add_noise, degrade, simulate_image_2d, simulate_timeseries, simulate_volume
 
 HERE = Path(__file__).resolve().parent
 CAMERA_OFFSET = 100  # counts; real cameras add a baseline so that noise is not clipped at 0

@@ -159,11 +159,19 @@ class Acquisition:
     params: dict
 
 
+@dataclass(frozen=True)
+class Detector:
+    """The camera of `simulate_acquisition`: Gaussian read noise (electrons), `gain` ADU per
+    electron and an `offset` in ADU (`camera` applies them)."""
+    read_noise: float = 2.0
+    gain: float = 2.0
+    offset: float = 100.0
+
+
 def simulate_acquisition(shape=(64, 256, 256), z_step: int = 4, seed: int = 0,
                          photons: float | None = 200.0, z_fwhm_px: float | None = None,
-                         xy_sigma: float = 1.0, kind: str = "nuclei", read_noise: float = 2.0,
-                         gain: float = 2.0, offset: float = 100.0, haze: float = 0.15,
-                         fine_texture: float = 0.25) -> Acquisition:
+                         xy_sigma: float = 1.0, kind: str = "nuclei", detector: Detector = Detector(),
+                         haze: float = 0.15, fine_texture: float = 0.25) -> Acquisition:
     """A confocal-like z-stack of a simulated scene: harder and more honest than `degrade`.
 
     - the scene (`simulate_volume` with a sharp 0.5 px object blur) gets a fine multiplicative
@@ -173,9 +181,10 @@ def simulate_acquisition(shape=(64, 256, 256), z_step: int = 4, seed: int = 0,
       FWHM z_fwhm_px (default: one z step), so the PSF is elongated in z; every z_step-th plane
       is kept (centred as `degrade` does);
     - a camera: Poisson shot noise with `photons` expected photo-electrons at the brightest
-      voxel (see SNR_PHOTONS; None: no noise at all), Gaussian read noise (electrons), `gain`
-      ADU per electron, an `offset` in ADU, rounded and clipped to uint16.
+      voxel (see SNR_PHOTONS; None: no noise at all), then the `detector`'s Gaussian read noise
+      (electrons), gain (ADU per electron) and offset (ADU), rounded and clipped to uint16.
     """
+    read_noise, gain, offset = detector.read_noise, detector.gain, detector.offset
     if len(shape) != 3:
         raise ValueError(f"simulate_acquisition needs a 3-D shape, got {shape}")
     if z_step < 1:
