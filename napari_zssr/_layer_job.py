@@ -3,7 +3,8 @@
 The widget only collects choices; everything that decides *what* is computed and *where* the
 result lands in world coordinates lives here or below, so it can be tested without Qt:
 
-* :func:`validate_axes` - a layer's axes (the guess itself is ``nd.axes.guess_axes``);
+* :func:`layer_axes_checked` / :func:`full_resolution` / :func:`output_itemsize` /
+  :func:`chosen_path` - the layer rules the widget needs too (one home each);
 * :func:`pixel_sizes_from_scale` / :func:`form_factors` - the factors the form shows first
   (``nd.spec.default_factors``: square pixels, cubic voxels);
 * :func:`form_to_run` - the form's values (named as RunSpec and ZSSRConfig name them) as a
@@ -24,8 +25,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from napari_zssr.axes import guess_axes
-from napari_zssr.axes import validate_axes as nd_validate_axes
+from napari_zssr.axes import guess_axes, validate_axes
+from napari_zssr.nd.settings import check_config
 from napari_zssr.nd.spec import RunSpec, default_factors
 
 # colormaps for one layer per channel when the source is plain gray (as napari's channel_axis)
@@ -47,14 +48,22 @@ def layer_guess_axes(layer) -> str:
     return guess_axes(np.shape(layer.data), bool(layer.rgb), labels or None)
 
 
-def validate_axes(axes: str, data_ndim: int, rgb: bool = False) -> str:
-    """Check (and normalise to upper case) an axes string typed by the user; ValueError if bad."""
-    axes = nd_validate_axes("".join(str(axes).split()).upper(), data_ndim)
-    if rgb and not axes.endswith("S"):
-        raise ValueError(f"axes {axes!r}: an RGB layer's last axis is S (the colour samples)")
-    if "S" in axes and not rgb:
-        raise ValueError(f"axes {axes!r}: S is only for RGB layers; use C for channels")
-    return axes
+def layer_axes_checked(layer, typed: Optional[str] = None) -> str:
+    """The layer's axes: as typed (blanks ignored, any case) or else guessed, checked against its
+    dimensions (an RGB layer's samples count as one, S) by ``napari_zssr.axes.validate_axes``."""
+    text = "".join(str(typed or "").split()) or layer_guess_axes(layer)
+    return validate_axes(text, layer.ndim + (1 if layer.rgb else 0), bool(layer.rgb))
+
+
+def full_resolution(layer):
+    """The layer's data; of a pyramid (e.g. from napari-ome-zarr) its full-resolution level, still lazy."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def chosen_path(value) -> Optional[str]:
+    """A path from a file field, or None when none was chosen (an empty field reads as '.')."""
+    text = str(value or "").strip()
+    return text if text and text != "." else None
 
 
 def layer_axes(axes: str) -> str:
@@ -130,13 +139,9 @@ def snapshot_layer(layer, axes: Optional[str] = None) -> LayerSnapshot:
     if not isinstance(layer, Image):
         raise ValueError("choose an image layer")
     rgb = bool(layer.rgb)
-    # a pyramid (e.g. from napari-ome-zarr): its full-resolution level, still lazy
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    data_ndim = layer.ndim + (1 if rgb else 0)
+    data = full_resolution(layer)
     labels = tuple(str(a) for a in getattr(layer, "axis_labels", ()) or ())
-    if axes is None or not str(axes).strip():
-        axes = layer_guess_axes(layer)
-    axes = validate_axes(axes, data_ndim, rgb)
+    axes = layer_axes_checked(layer, axes)
     units = getattr(layer, "units", None)
     return LayerSnapshot(
         name=str(layer.name),
@@ -188,12 +193,16 @@ def form_to_run(values: dict):
             raise ValueError(f"kernel must be bicubic or gaussian, not {kernel!r}")
         spec_kw["kernel"] = ("gaussian", float(sigma[0]), float(sigma[1])) if kernel == "gaussian" else "bicubic"
         spec_kw.pop("z_fwhm", None)
+    if isinstance(spec_kw.get("model"), str):
+        spec_kw["model"] = chosen_path(spec_kw["model"])
     if spec_kw.get("model"):
         from napari_zssr.nd.models import check_model_file   # a missing or foreign file: before any work
         check_model_file(str(spec_kw["model"]), mode)
         spec_kw["model"] = str(spec_kw["model"])
     spec = RunSpec(factors=factors, **spec_kw)
-    return spec, ZSSRConfig.from_preset(preset, **cfg_kw)
+    config = ZSSRConfig.from_preset(preset, **cfg_kw)
+    check_config(config)                      # the settings' limits, as the command line's
+    return spec, config
 
 
 def is_lazy(data) -> bool:
@@ -230,8 +239,9 @@ def wants_chunked(shape, mode: str, factors, itemsize: int = 4, dtype=None) -> b
     return dtype is not None and memory_refusal(shape, mode, factors, dtype) is not None
 
 
-def _out_itemsize(spec: RunSpec, dtype) -> int:
-    return np.dtype(dtype).itemsize if spec.out_dtype == "input" else 4
+def output_itemsize(out_dtype: str, dtype) -> int:
+    """Bytes per value of a result: the input's (out_dtype "input") or float32's."""
+    return np.dtype(dtype).itemsize if out_dtype == "input" else 4
 
 
 def build_job(layer, spec: Optional[RunSpec] = None, config=None, *, axes: Optional[str] = None,
@@ -250,10 +260,10 @@ def build_job(layer, spec: Optional[RunSpec] = None, config=None, *, axes: Optio
     run = spec.resolve(np.shape(snap.data), snap.axes, pixel_sizes)
     job = ZSSRJob(source=snap, spec=run.spec, config=config or ZSSRConfig(), pixel_sizes=pixel_sizes)
     shape = np.shape(snap.data)
-    if wants_chunked(shape, job.mode, run.factors, _out_itemsize(run.spec, snap.dtype), snap.dtype):
+    if wants_chunked(shape, job.mode, run.factors, output_itemsize(run.spec.out_dtype, snap.dtype), snap.dtype):
         from napari_zssr.nd.chunked import check_output, check_supported
 
-        nbytes = output_nbytes(shape, job.mode, run.factors, _out_itemsize(run.spec, snap.dtype))
+        nbytes = output_nbytes(shape, job.mode, run.factors, output_itemsize(run.spec.out_dtype, snap.dtype))
         # above the result rule, or (the same estimate as the CLI's) too big for the free memory
         why = (f"the result is about {nbytes / 2**30:.1f} GiB, more than is computed in memory "
                f"({BIG_OUTPUT_BYTES / 2**30:.2g} GiB): choose an OME-Zarr output (*.zarr)"
@@ -264,9 +274,10 @@ def build_job(layer, spec: Optional[RunSpec] = None, config=None, *, axes: Optio
             if nbytes > BIG_OUTPUT_BYTES:
                 raise
             raise ValueError(f"{why}; but {exc}") from None
-        if not output or not str(output).strip() or str(output).strip() == ".":
+        output = chosen_path(output)
+        if output is None:
             raise ValueError(why)
-        job.output = str(check_output(str(output).strip(), [snap.source_path], overwrite))
+        job.output = str(check_output(output, [snap.source_path], overwrite))
         job.overwrite = overwrite
     return job
 

@@ -313,12 +313,13 @@ def test_options_map_to_config_and_spec():
     assert isinstance(spec, RunSpec)
     assert (spec.mode, spec.factors, spec.kernel, spec.planes, spec.channels, spec.out_dtype, spec.tile) == (
         "lateral", (2.0, 1.5), ("gaussian", 1.0, 2.0), "per-plane", "joint", "float32", 64)
-    assert _parse("--steps", "auto")[0].n_steps == 0           # the engine's auto rule
-    for bad in ("0", "two"):
+    assert _parse("--steps", "auto")[0].n_steps == 0 == _parse("--steps", "0")[0].n_steps   # the engine's auto
+    for bad in ("-1", "two", "65"):
         with pytest.raises(OptionError, match="--steps"):
             _parse("--steps", bad)
     cfg, spec = _parse("--warm-start")
-    assert spec.planes == "warm-start" and spec.factors == (2.0,) and spec.out_dtype == "input"
+    # factors: from the pixel sizes, as in the widget; a file keeps the input's data type
+    assert spec.planes == "warm-start" and spec.factors is None and spec.out_dtype == "input"
     assert cfg.max_iters == ZSSRConfig.from_preset("default").max_iters and cfg.ensemble is True
     assert cfg.init == "auto" and spec.init is None            # the preset decides unless --init says
     _, spec = _parse("--axial", "3", "--z-fwhm", "1.5um", "--axial-method", "zssr", "--fusion", "arithmetic")

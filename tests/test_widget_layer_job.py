@@ -58,8 +58,11 @@ def test_validate_axes_rejects(axes, ndim, rgb, msg):
         lj.validate_axes(axes, ndim, rgb)
 
 
-def test_validate_axes_normalises():
-    assert lj.validate_axes(" c y x ", 3) == "CYX"
+def test_typed_axes_are_normalised_and_checked_against_the_layer():
+    assert lj.layer_axes_checked(Image(np.zeros((3, 8, 8))), " c y x ") == "CYX"
+    assert lj.layer_axes_checked(Image(np.zeros((3, 8, 8)))) == "ZYX"                 # the guess
+    with pytest.raises(ValueError, match="RGB"):
+        lj.layer_axes_checked(Image(np.zeros((8, 8, 3), np.uint8), rgb=True), "YXC")
 
 
 def test_form_factors():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from functools import partial
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, LineEdit, SpinBox
@@ -25,6 +25,7 @@ from superqt import QCollapsible
 from napari_zssr import _layer_job as lj
 from napari_zssr import _save_network as savenet
 from napari_zssr.engine.progress import Cancelled
+from napari_zssr.nd import settings as S
 from napari_zssr.quality.holdout import summary as holdout_summary
 
 from .plot import LossPlot
@@ -37,6 +38,33 @@ log = logging.getLogger(__name__)
 
 POLL_MS = 100
 RUN_TIP = "train on the image itself, then super-resolve it"
+
+
+def number_field(name: str, label: str, step: Optional[float] = None, value=None, decimals: Optional[int] = None,
+                 maximum: Optional[float] = None):
+    """A spin box for the setting NAME: its kind, limits (a minimum the setting refuses is one step
+    above it), tooltip and first value (the default preset's where it has one)."""
+    s = S.setting(name)
+    cls = SpinBox if s.kind is int else FloatSpinBox
+    step = step or (1 if s.kind is int else 0.1)
+    low = s.minimum + (step if s.above_minimum else 0)
+    first = s.default_value() if value is None else value
+    kw = dict(label=label, min=low, max=s.maximum if maximum is None else maximum, tooltip=s.describe())
+    if cls is FloatSpinBox:
+        kw["step"] = step
+    field = cls(value=low if first is None else first, **kw)
+    if decimals is not None:
+        field.native.setDecimals(decimals)
+    return field
+
+
+def choice_field(name: str, label: str, texts: Sequence[str] = (), value=None):
+    """A combo box of the setting NAME's choices (shown as TEXTS where given), its tooltip and first
+    value (its default, or VALUE where the default depends on the layer)."""
+    s = S.setting(name)
+    choices = list(zip(texts, s.choices)) if texts else list(s.choices)
+    return ComboBox(label=label, choices=choices, value=s.default_value() if value is None else value,
+                    tooltip=s.describe())
 
 
 def _on_widget_destroyed(state: dict, *_) -> None:
@@ -100,60 +128,39 @@ class ZSSRWidget(QWidget):
         self._on_layer_changed()
 
     def _build_form(self) -> None:
-        """The form (magicgui widgets; public attributes so tests and scripts can set them)."""
-        from napari_zssr.engine.config import PRESETS, ZSSRConfig
+        """The form (magicgui widgets; public attributes so tests and scripts can set them). Each
+        field's range, tooltip and first value come from its setting (nd.settings)."""
+        from napari_zssr.engine.config import ZSSRConfig
         from napari_zssr.engine.device import available_devices
-        from napari_zssr.nd import spec as S
 
         self._ZSSRConfig = ZSSRConfig
-        cfg = ZSSRConfig.from_preset("default")
-
-        # ---- the form (magicgui widgets; public attributes so tests and scripts can set them)
+        # ---- the form
         self.image = ComboBox(label="image", choices=self._image_choices, nullable=False,
                               tooltip="image layer to super-resolve (captured when Run is pressed)")
         self.axes = LineEdit(label="axes", tooltip=(
             "one letter per dimension from TZCYXS (S = RGB samples); guessed from the layer's "
             "axis labels and dimensions - edit to override, e.g. CYX for a channel stack"))
-        self.mode = ComboBox(label="mode", choices=[("lateral (xy)", "lateral"), ("axial (z → isotropic)", "axial")],
-                             tooltip="lateral: sharpen / upsample y and x; axial: upsample z towards isotropic voxels")
-        self.factor_y = FloatSpinBox(label="factor y", min=1.0, max=S.MAX_FACTOR, step=0.25, value=2.0)
-        self.factor_x = FloatSpinBox(label="factor x", min=1.0, max=S.MAX_FACTOR, step=0.25, value=2.0)
-        self.factor_z = FloatSpinBox(label="factor z", min=1.0, max=S.MAX_FACTOR, step=0.25, value=2.0,
-                                     tooltip="z spacing / xy spacing gives cubic voxels")
-        for f in (self.factor_y, self.factor_x, self.factor_z):
-            f.native.setDecimals(3)
-        self.kernel = ComboBox(label="kernel", choices=list(S.KERNELS),
-                               tooltip="downscaling kernel: bicubic, or a Gaussian PSF (lateral: sigma in "
-                                       "pixels; axial: the z slice profile FWHM)")
-        self.sigma_y = FloatSpinBox(label="sigma y (px)", min=0.1, max=S.MAX_SIGMA, step=0.1, value=1.0)
-        self.sigma_x = FloatSpinBox(label="sigma x (px)", min=0.1, max=S.MAX_SIGMA, step=0.1, value=1.0)
-        self.z_fwhm = FloatSpinBox(label="z FWHM", min=0.1, max=100.0, step=0.1, value=1.0,
-                                   tooltip="full width at half maximum of the axial PSF / slice profile")
-        self.z_fwhm_unit = ComboBox(label="z FWHM unit", choices=list(zip(("z steps", "layer units"), S.Z_FWHM_UNITS)))
-        self.axial_method = ComboBox(
-            label="axial method",
-            choices=list(zip(("isotropic (learn from xy)", "ZSSR on xz/yz"), S.AXIAL_METHODS)),
-            tooltip="isotropic: train on xy planes degraded like z, apply to xz and yz slices; "
-                    "ZSSR: learn from the xz/yz slices and their own downscaled copies")
-        self.fusion = ComboBox(label="fusion", choices=list(S.FUSIONS),
-                               tooltip="how the xz and yz results are combined")
-        self.n_steps = SpinBox(label="gradual steps", min=0, max=64, value=cfg.n_steps,
-                               tooltip="reach the factor in this many gradual increases, which share the "
-                                       "iterations (1 = one jump; 0 = auto: x2 in 4 steps, x4 in 24)")
-        self.back_projection_iters = SpinBox(label="back-projection", min=0, max=50,
-                                             value=cfg.back_projection_iters,
-                                             tooltip="iterations of back-projection (0 = off)")
-        self.noise_std = FloatSpinBox(label="noise std", min=0.0, max=0.5, step=0.005, value=cfg.noise_std,
-                                      tooltip="noise added to the training inputs (for noisy images)")
-        self.noise_std.native.setDecimals(3)
-        self.ensemble = CheckBox(text="self-ensemble (8 flips/rotations)", value=cfg.ensemble)
-        self.planes = ComboBox(label="planes", choices=list(S.PLANES),
-                               tooltip="stacks / time series: one model shared by all planes, one per plane, "
-                                       "or each plane warm-started from the previous one")
-        self.channels = ComboBox(label="channels", choices=list(S.CHANNELS),
-                                 tooltip="independent: one model per channel; joint: all channels together")
-        self.out_dtype = ComboBox(label="output", choices=list(zip(("float32", "same dtype as input"), S.OUT_DTYPES)))
-        self.preset = ComboBox(label="preset", choices=list(PRESETS), value="default" if "default" in PRESETS else None)
+        self.mode = choice_field("mode", "mode", ("lateral (xy)", "axial (z → isotropic)"))
+        self.factor_y = number_field("factors", "factor y", step=0.25, value=2.0, decimals=3)
+        self.factor_x = number_field("factors", "factor x", step=0.25, value=2.0, decimals=3)
+        self.factor_z = number_field("factors", "factor z", step=0.25, value=2.0, decimals=3)
+        self.kernel = choice_field("kernel", "kernel")
+        self.sigma_y = number_field("sigma", "sigma y (px)", step=0.1)
+        self.sigma_x = number_field("sigma", "sigma x (px)", step=0.1)
+        self.z_fwhm = number_field("z_fwhm", "z FWHM", step=0.1, value=1.0)
+        self.z_fwhm_unit = choice_field("z_fwhm_unit", "z FWHM unit", ("z steps", "layer units"))
+        self.axial_method = choice_field("axial_method", "axial method", ("isotropic (learn from xy)", "ZSSR on xz/yz"))
+        self.fusion = choice_field("fusion", "fusion")
+        self.n_steps = number_field("n_steps", "gradual steps")
+        self.back_projection_iters = number_field("back_projection_iters", "back-projection")
+        self.noise_std = number_field("noise_std", "noise std", step=0.005, decimals=3)
+        self.ensemble = CheckBox(text="self-ensemble (8 flips/rotations)", value=S.setting("ensemble").default_value(),
+                                 tooltip=S.setting("ensemble").describe())
+        self.planes = choice_field("planes", "planes")
+        self.channels = choice_field("channels", "channels")
+        self.out_dtype = choice_field("out_dtype", "output", ("float32", "same dtype as input"),
+                                      value=S.default_out_dtype())
+        self.preset = choice_field("preset", "preset")
         # shown only for a result too big for memory (lj.BIG_OUTPUT_BYTES): it is written there
         # block by block and shown lazily; a cancelled run's store resumes when run again
         self.zarr_output = FileEdit(label="OME-Zarr output", mode="w", filter="*.zarr", value="",
@@ -172,36 +179,22 @@ class ZSSRWidget(QWidget):
         ])
 
         # ---- advanced
-        self.max_iters = SpinBox(label="iterations", min=1, max=1_000_000,
-                                 value=cfg.prior_iters if cfg.init == "prior" else cfg.max_iters,
-                                 tooltip="training iterations per model, from the learned prior or from "
-                                         "random weights (a gradual run past x2 trains up to "
-                                         f"{cfg.budget_growth:g}x as many, {cfg.prior_budget_growth:g}x "
-                                         "from the prior; "
-                                         "'automatic' starts one plane from the prior, which trains at most "
-                                         f"{cfg.prior_iters} of them; an axial run from the prior "
-                                         f"{cfg.prior_iters * cfg.prior_axial_growth:g})")
-        self.crop_size = SpinBox(label="crop", min=8, max=4096, value=cfg.crop_size,
-                                 tooltip="training crop edge (pixels)")
-        self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=cfg.seed)
-        devices = list(available_devices())
-        self.device = ComboBox(label="device", choices=devices, value=devices[0],
-                               tooltip="compute devices available here")
-        self.num_threads = SpinBox(label="CPU threads", min=0, max=max(1, os.cpu_count() or 1), value=0,
-                               tooltip="threads for computing on the CPU; 0 = all cores")
+        self.max_iters = number_field("max_iters", "iterations")
+        self.crop_size = number_field("crop_size", "crop")
+        self.seed = number_field("seed", "seed")
+        self.holdout_fraction = number_field("holdout_fraction", "held out", step=0.05)
+        self.device = ComboBox(label="device", choices=["auto", *available_devices()],
+                               value=S.setting("device").default, tooltip=S.setting("device").describe())
+        # no limit in the setting; more threads than this machine's cores would only wait
+        self.num_threads = number_field("num_threads", "CPU threads", maximum=max(1, os.cpu_count() or 1))
         self.model_path = FileEdit(label="reuse model", mode="r", filter="*.zssr *.safetensors *.zip", value="",
-                                   tooltip="apply a network saved with `zssr --save-model` or 'Save network…' "
-                                           "(or a bioimage.io package exported by napari-zssr) instead of training")
-        self.init = ComboBox(label="start from",
-                             choices=list(zip(("automatic", "learned prior", "random (paper)"), S.INITS)),
-                             value=cfg.init, tooltip="the network's starting weights: automatic (the learned "
-                                                     "prior for one plane and axial runs, random for stacks), "
-                                                     "a learned prior, or random as in the paper")
+                                   tooltip=S.setting("model").describe())
+        self.init = choice_field("init", "start from", ("automatic", "learned prior", "random (paper)"))
         self.advanced_form = Container(widgets=[self.max_iters, self.crop_size, self.seed, self.init, self.device,
-                                                self.num_threads, self.model_path])
+                                                self.num_threads, self.holdout_fraction, self.model_path])
         self.advanced = QCollapsible("Advanced")
         self.advanced.addWidget(self.advanced_form.native)
-
+        self._on_preset_changed()
 
     # ------------------------------------------------------------------------------ form logic
     def _image_choices(self, *_):
@@ -226,9 +219,8 @@ class ZSSRWidget(QWidget):
         layer = self._current_layer()
         if layer is None:
             return None
-        text = self.axes.value.strip() or self._layer_axes_guess(layer)
         try:
-            return lj.validate_axes(text, layer.ndim + (1 if layer.rgb else 0), bool(layer.rgb))
+            return lj.layer_axes_checked(layer, self.axes.value)
         except ValueError:
             return None
 
@@ -239,7 +231,7 @@ class ZSSRWidget(QWidget):
             self._update_visibility()
             return
         self.axes.value = self._layer_axes_guess(layer)
-        self.out_dtype.value = "input" if layer.rgb else "float32"
+        self.out_dtype.value = S.default_out_dtype(rgb_layer=bool(layer.rgb))
         self._set_default_factors()
         self._update_visibility()
 
@@ -283,20 +275,17 @@ class ZSSRWidget(QWidget):
         layer = self._current_layer()
         if layer is None or self.current_axes() is None:
             return False
-        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-        itemsize = np.dtype(data.dtype).itemsize if self.out_dtype.value == "input" else 4
-        return lj.wants_chunked(np.shape(data), self.mode.value, self.form_values()["factors"], itemsize,
-                                data.dtype)
+        data = lj.full_resolution(layer)
+        return lj.wants_chunked(np.shape(data), self.mode.value, self.form_values()["factors"],
+                                lj.output_itemsize(self.out_dtype.value, data.dtype), data.dtype)
 
     def _on_preset_changed(self, *_):
+        """A preset sets every field whose default is the preset's (nd.settings)."""
         cfg = self._ZSSRConfig.from_preset(self.preset.value)
-        self.n_steps.value = cfg.n_steps
-        self.back_projection_iters.value = cfg.back_projection_iters
-        self.noise_std.value = cfg.noise_std
-        self.ensemble.value = cfg.ensemble
-        self.init.value = cfg.init
+        for s in S.SETTINGS.values():
+            if s.default == S.PRESET and S.WIDGET in s.where and s.name != "max_iters":
+                getattr(self, s.name).value = getattr(cfg, s.name)
         self._show_iterations()
-        self.crop_size.value = cfg.crop_size
 
     def _show_iterations(self, *_):
         """The iterations field shows the preset's length for the chosen start (prior or random)."""
@@ -306,7 +295,6 @@ class ZSSRWidget(QWidget):
     def form_values(self) -> dict:
         """The form by setting name (RunSpec / ZSSRConfig fields; see lj.form_to_run)."""
         axial = self.mode.value == "axial"
-        model = str(self.model_path.value or "").strip()
         return dict(
             mode=self.mode.value,
             factors={"z": self.factor_z.value} if axial else {"y": self.factor_y.value, "x": self.factor_x.value},
@@ -314,10 +302,10 @@ class ZSSRWidget(QWidget):
             z_fwhm=self.z_fwhm.value, z_fwhm_unit=self.z_fwhm_unit.value,
             axial_method=self.axial_method.value, fusion=self.fusion.value,
             planes=self.planes.value, channels=self.channels.value, out_dtype=self.out_dtype.value,
-            init=self.init.value, model=model if model and model != "." else None,
+            init=self.init.value, model=lj.chosen_path(self.model_path.value),
             preset=self.preset.value, n_steps=self.n_steps.value,
             back_projection_iters=self.back_projection_iters.value, noise_std=self.noise_std.value,
-            ensemble=self.ensemble.value, crop_size=self.crop_size.value,
+            ensemble=self.ensemble.value, crop_size=self.crop_size.value, holdout_fraction=self.holdout_fraction.value,
             # from the prior: the run's length whatever the start; automatic: a cap on the prior's
             **({"prior_iters": self.max_iters.value} if self.init.value == "prior" else {}),
             max_iters=self.max_iters.value,
@@ -341,12 +329,10 @@ class ZSSRWidget(QWidget):
         layer = self.image.value
         if self.running or layer is None:
             return None if self.running else self._error("choose an image layer first")
-        output = str(self.zarr_output.value or "").strip()
         try:
             spec, config = lj.form_to_run(self.form_values())
             job = lj.build_job(layer, spec, config, axes=self.axes.value.strip() or None,
-                               output=output if output and output != "." else None,
-                               overwrite=self.overwrite_output.value)
+                               output=lj.chosen_path(self.zarr_output.value), overwrite=self.overwrite_output.value)
         except (ValueError, TypeError) as exc:
             return self._error(str(exc))
         self.last_error, self.last_result_layers, self.last_event, self._warned = None, [], None, set()

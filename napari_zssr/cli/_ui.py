@@ -136,8 +136,9 @@ def slow_stage(bar, stage: str, message: str = "", after_s: float = 1.0):
 
 
 @contextmanager
-def sigint_cancels(event: threading.Event):
-    """Ctrl-C sets `event` (the engine stops at its next check); a second Ctrl-C interrupts at once."""
+def sigint_cancels(event: threading.Event, signals=(signal.SIGINT,)):
+    """Ctrl-C (or another of `signals`, e.g. a batch's SIGTERM) sets `event` (the work stops at its
+    next check); a second one interrupts at once."""
     if threading.current_thread() is not threading.main_thread():
         yield event
         return
@@ -147,8 +148,9 @@ def sigint_cancels(event: threading.Event):
             raise KeyboardInterrupt
         event.set()
 
-    old = signal.signal(signal.SIGINT, handler)
+    old = {s: signal.signal(s, handler) for s in signals}
     try:
         yield event
     finally:
-        signal.signal(signal.SIGINT, old)
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -1,6 +1,6 @@
 """`zssr batch INPUTS... -o OUT_DIR [options]`: many images on a dask.distributed cluster.
 
-Argument parsing and printing around `napari_zssr.runs.batch` (plan, cluster, tasks, manifest):
+Argument parsing and printing around `napari_zssr.runs.batch_runner` (plan, cluster, tasks, manifest):
 one task per file x channel, preceded by a cheap inspection task per file (a bad file fails
 there, alone) and followed by a write task (atomic: temp file + rename). A local cluster sized to
 the machine by default, or any running cluster with --scheduler ADDRESS. `zssr-manifest.json`
@@ -21,7 +21,6 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -81,28 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dashboard", nargs="?", const=":8787", default=None, metavar="ADDRESS",
                    help="local cluster: serve the dask dashboard (default address :8787)")
     return p
-
-
-# --- Ctrl-C ---------------------------------------------------------------------------------------
-
-@contextmanager
-def _interrupts(flag: threading.Event):
-    """First Ctrl-C (or SIGTERM) sets `flag`; a second one raises KeyboardInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def handler(signum, frame):
-        if flag.is_set():
-            raise KeyboardInterrupt
-        flag.set()
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield flag
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 # --- printing ------------------------------------------------------------------------------------
@@ -233,7 +210,7 @@ def main(argv=None) -> int:
             if not args.quiet:              # the workers take seconds to start: a line from the first ones
                 where = f"connecting to {args.scheduler}" if args.scheduler else "starting a local cluster"
                 _ui.info(f"{where} for {len(plan.jobs)} file(s)", prog=PROG)
-            with _interrupts(interrupted):
+            with _ui.sigint_cancels(interrupted, signals=(signal.SIGINT, signal.SIGTERM)):
                 outcome = run_batch(plan, opts, config, ["batch"] + argv, interrupted, _Printer(args.quiet))
     except UsageError as exc:                       # e.g. cannot reach the scheduler
         _ui.error(str(exc), prog=PROG)

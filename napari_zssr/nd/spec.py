@@ -1,7 +1,8 @@
-"""The one run specification: every option of an N-D run, its allowed values and limits.
+"""The one run specification: every option of an N-D run, checked when it is built.
 
 The widget form, the `zssr` options, `zssr batch` tasks and the Python API all build a `RunSpec`
-and hand it down whole; nothing else lists the allowed values or re-checks them.
+and hand it down whole. Each option's default, allowed values, limits and parsing are defined
+once, in `nd.settings`; this module combines them (rules between options, rules that need the image).
 
     spec = RunSpec(mode="axial", z_fwhm=1.5, z_fwhm_unit="um")      # ValueError on a bad value
     run = spec.resolve(shape, axes, pixel_sizes)                     # defaults + one-line errors
@@ -23,48 +24,15 @@ from ..engine.kernels import fwhm_to_sigma, gaussian_kernel, resolve_kernel
 from ..engine.zssr import MAX_FACTOR, check_image, parse_scale
 from ..axes import validate_axes
 
-# --- the allowed values (the only place they are listed) ------------------------------------------
-MODES = ("lateral", "axial")
-KERNELS = ("bicubic", "gaussian")          # named kernels; a 2-D array (or a file of one) also works
-AXIAL_METHODS = ("isotropic", "zssr")
-FUSIONS = ("geometric", "arithmetic")
-PLANES = ("shared", "per-plane", "warm-start")
-CHANNELS = ("independent", "joint")
-OUT_DTYPES = ("float32", "input")
-Z_FWHM_UNITS = ("steps", "um")
-INITS = ("auto", "prior", "random")
+from .settings import (AXIAL_METHODS, CHANNELS, FUSIONS, INITS, KERNELS, MAX_FWHM_STEPS, MAX_SIGMA, MIN_TILE,
+                       MIN_Z_PLANES, MODES, OUT_DTYPES, PLANES, SETTINGS, Z_FWHM_UNITS, check_factor, check_z_fwhm,
+                       default_out_dtype, parse_factors, parse_kernel, setting)
 
-# --- limits -------------------------------------------------------------------------------------
 MAX_FACTOR = MAX_FACTOR                    # defined by the engine (parse_scale), re-exported here
-MAX_SIGMA = 30.0                           # Gaussian kernel sigma, input pixels
-MIN_TILE = 16                              # inference tile edge, output pixels
-MIN_Z_PLANES = 4                           # axial mode
-MAX_FWHM_STEPS = 64.0                      # slice profile FWHM, in z steps
 
 
-def _choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def parse_factors(value) -> Tuple[float, ...]:
-    """'2' / 2 -> (2.0,); '2,1.5' / (2, 1.5) -> (2.0, 1.5) (y, x); each in [1, MAX_FACTOR]."""
-    if isinstance(value, str):
-        parts = [p.strip() for p in value.split(",")]
-        if not 1 <= len(parts) <= 2 or not all(parts):
-            raise ValueError(f"{value!r} is not a factor or a 'y,x' pair of factors")
-        try:
-            vals = tuple(float(p) for p in parts)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a number (e.g. 2 or 2,1.5)") from None
-    elif np.isscalar(value):
-        vals = (float(value),)
-    else:
-        vals = tuple(float(v) for v in value)
-        if not 1 <= len(vals) <= 2:
-            raise ValueError(f"give one factor or a (y, x) pair, not {len(vals)} values")
-    parse_scale(vals if len(vals) == 2 else vals[0])       # the engine's range rule
-    return vals
+def _default(name: str):
+    return SETTINGS[name].default_value()
 
 
 def default_factors(mode: str, pixel_sizes: Optional[dict]) -> Dict[str, float]:
@@ -101,62 +69,42 @@ class Resolved:
 @dataclass(frozen=True, eq=False)
 class RunSpec:
     """Every option of one run (N-D data in, N-D data out). Values are checked when it is built."""
-    mode: str = "lateral"
+    mode: str = _default("mode")
     factors: Optional[Tuple[float, ...]] = None   # lateral (sy, sx) or (s,); axial (sz,); None: from pixel sizes
     kernel: Any = None                 # None/"bicubic", ("gaussian", sy, sx), or a 2-D array (axial: z profile)
-    z_fwhm: Optional[float] = None     # axial slice profile FWHM (None: estimated in nd.plan, else one z step) ...
-    z_fwhm_unit: str = "steps"         # ... in z steps or physical units of the pixel sizes
-    axial_method: str = "isotropic"
-    fusion: str = "geometric"
-    planes: str = "shared"
-    channels: str = "independent"
-    out_dtype: str = "float32"         # "float32" or "input" (integers rounded and clipped, counted)
+    z_fwhm: Optional[float] = None     # axial slice profile FWHM (None: estimated from the data, else one z step) ...
+    z_fwhm_unit: str = _default("z_fwhm_unit")   # ... in z steps or physical units of the pixel sizes
+    axial_method: str = _default("axial_method")
+    fusion: str = _default("fusion")
+    planes: str = _default("planes")
+    channels: str = _default("channels")
+    out_dtype: str = default_out_dtype()      # "float32" or "input" (integers rounded and clipped, counted)
     tile: Optional[int] = None         # inference tile edge; None: from memory
     model: Any = None                  # a saved model's path, or trained model(s) to apply without training
     init: Optional[str] = None         # "auto", "prior" or "random" start of the network; None: the preset's
 
     def __post_init__(self):
-        _choice("mode", self.mode, MODES)
-        _choice("axial_method", self.axial_method, AXIAL_METHODS)
-        _choice("fusion", self.fusion, FUSIONS)
-        _choice("planes", self.planes, PLANES)
-        _choice("channels", self.channels, CHANNELS)
-        _choice("z_fwhm_unit", self.z_fwhm_unit, Z_FWHM_UNITS)
+        for name in ("mode", "axial_method", "fusion", "planes", "channels", "z_fwhm_unit"):
+            setting(name).check(getattr(self, name))
         if self.out_dtype is None:
-            object.__setattr__(self, "out_dtype", "float32")
-        _choice("out_dtype", self.out_dtype, OUT_DTYPES)
+            object.__setattr__(self, "out_dtype", default_out_dtype())
+        setting("out_dtype").check(self.out_dtype)
         if self.init is not None:
-            _choice("init", self.init, INITS)
+            setting("init").check(self.init)
         if self.factors is not None:
             f = parse_factors(self.factors) if self.mode == "lateral" else self._axial_factor(self.factors)
             object.__setattr__(self, "factors", f)
         if self.tile is not None:
-            if int(self.tile) < MIN_TILE:
-                raise ValueError(f"tile must be at least {MIN_TILE} pixels; got {self.tile}")
-            object.__setattr__(self, "tile", int(self.tile))
+            object.__setattr__(self, "tile", int(setting("tile").check(int(self.tile))))
         if self.z_fwhm is not None:
-            v = float(self.z_fwhm)
-            if not math.isfinite(v) or v <= 0:
-                raise ValueError(f"the z FWHM must be > 0; got {self.z_fwhm!r}")
-            object.__setattr__(self, "z_fwhm", v)
-        k = self.kernel
-        if isinstance(k, str):
-            if k.lower() not in KERNELS + ("cubic",):
-                raise ValueError(f"kernel must be one of {', '.join(KERNELS)} or a 2-D array; got {k!r}")
-            if k.lower() == "gaussian" and self.mode == "lateral":
-                raise ValueError("a lateral Gaussian kernel needs its sigmas: ('gaussian', sy, sx)")
-        elif isinstance(k, (tuple, list)):
-            if self.mode == "axial":
-                raise ValueError("in axial mode give the z slice profile with z_fwhm, not a Gaussian kernel")
-            if len(k) not in (2, 3) or k[0] != "gaussian":
-                raise ValueError(f"a Gaussian kernel is ('gaussian', sy, sx) or ('gaussian', s); got {k!r}")
-            sy, sx = float(k[1]), float(k[-1])
-            if not all(math.isfinite(v) and 0 <= v <= MAX_SIGMA for v in (sy, sx)) or max(sy, sx) == 0:
-                raise ValueError(f"Gaussian sigmas must be between 0 and {MAX_SIGMA:g} pixels, not both 0")
-            object.__setattr__(self, "kernel", ("gaussian", sy, sx))
-        elif k is not None:
-            resolve_kernel(np.asarray(k))             # validates; the engine normalises the original
-            object.__setattr__(self, "kernel", np.asarray(k))
+            object.__setattr__(self, "z_fwhm", check_z_fwhm(self.z_fwhm, self.z_fwhm_unit))
+        k = parse_kernel(self.kernel)
+        if isinstance(k, str) and k == "gaussian" and self.mode == "lateral":
+            raise ValueError("a lateral Gaussian kernel needs its sigmas: ('gaussian', sy, sx)")
+        if isinstance(k, tuple) and self.mode == "axial":
+            raise ValueError("in axial mode give the z slice profile with z_fwhm, not a Gaussian kernel")
+        if not (isinstance(self.kernel, str) and isinstance(k, str)):    # a name stays as given ("cubic")
+            object.__setattr__(self, "kernel", k)
         if self.mode == "axial" and self.z_fwhm is not None and _is_array(self.kernel):
             raise ValueError("z_fwhm and a kernel array both set the axial profile; give one")
 
@@ -168,6 +116,7 @@ class RunSpec:
         f = vals[0]
         if not math.isfinite(f) or f <= 1:
             raise ValueError(f"axial factor must be > 1 (z step coarser than xy); got {f:g}")
+        check_factor(f)
         return (parse_scale((f, 1.0))[0],)
 
     # --- derived -----------------------------------------------------------------------------------
@@ -228,7 +177,7 @@ class RunSpec:
             if not xy:
                 raise ValueError("z FWHM in um needs the xy pixel size")
             fwhm_px = float(self.z_fwhm) / float(np.mean(xy))
-        if not math.isfinite(fwhm_px) or fwhm_px <= 0 or fwhm_px > MAX_FWHM_STEPS * factor:
+        if not math.isfinite(fwhm_px) or fwhm_px <= 0 or fwhm_px > setting("z_fwhm").maximum * factor:
             raise ValueError(f"z FWHM of {fwhm_px:g} xy pixels is not plausible")
         return fwhm_px
 
@@ -262,4 +211,4 @@ def _is_array(k) -> bool:
 
 __all__ = ["RunSpec", "Resolved", "parse_factors", "default_factors", "kernel_record", "MODES", "KERNELS",
            "AXIAL_METHODS", "FUSIONS", "PLANES", "CHANNELS", "OUT_DTYPES", "Z_FWHM_UNITS", "INITS", "MAX_FACTOR",
-           "MAX_SIGMA", "MIN_TILE", "MIN_Z_PLANES"]
+           "MAX_SIGMA", "MIN_TILE", "MIN_Z_PLANES", "MAX_FWHM_STEPS"]
