@@ -199,7 +199,7 @@ def report(jsonl: Path, out: Path) -> str:
         lines.append(
             f"| {r['row']} | {r['sigma_iso']:.2f} | {c[0]:.2f} | {gain:+.2f} | {d['metrics'][1]:.3f} / {c[1]:.3f} | "
             f"{(d['expected_db'] or float('nan')):+.2f} | {err:+.2f} | {d['bp']} | "
-            f"{'-' if est is None else f'{est:.2f}'}{'' if d.get('fwhm_reliable') else ' u'} | "
+            f"{'-' if est is None else f'{est:.2f}'}{_profile_flag(d)} | "
             f"{r['always_bp']['metrics'][0] - c[0]:+.2f} | {r['never_bp']['metrics'][0] - c[0]:+.2f} | "
             f"{g['metrics'][0] - c[0]:+.2f} | {g['metrics'][1]:.3f} | {(g['expected_db'] or float('nan')):+.2f} | "
             f"{r['one_step']['metrics'][0] - c[0] if 'one_step' in r else float('nan'):+.2f} | {d['cpu_s']:.0f} | "
@@ -218,6 +218,42 @@ def report(jsonl: Path, out: Path) -> str:
     text = "\n".join(lines) + "\n"
     out.write_text(text)
     return text
+
+
+def _profile_flag(d) -> str:
+    """' u': the estimate said it is unreliable; ' n': reliable but not used (wider than one step
+    with a poor Gaussian fit); either way the run assumed one step."""
+    if not d.get("fwhm_reliable"):
+        return " u"
+    return "" if d.get("fwhm_used", True) else " n"
+
+
+def profile_check(rs) -> str:
+    """The slice-profile estimate within +-25 % of the applied profile, or falling back to one step."""
+    ok = fell_back = 0
+    for r in rs:
+        d = r["default"]
+        est, used = d.get("fwhm_est_steps"), d.get("fwhm_reliable") and d.get("fwhm_used", True)
+        if est is not None and d.get("fwhm_reliable") and abs(est / r["profile"] - 1) <= 0.25:
+            ok += 1
+        elif not used:
+            fell_back += 1
+    return (f"slice-profile estimate within 25 % on {ok}, off by more and so not used (one step assumed) on "
+            f"{fell_back}, used while off by more than 25 % on {len(rs) - ok - fell_back}")
+
+
+def alternatives_check(rows) -> str:
+    """The default against the best simple alternative, on the rows that ran them."""
+    rs = [r for r in rows if all(k in r for k in ALTERNATIVES[2:])]
+    if not rs:
+        return ""
+    diffs = []
+    for r in rs:
+        best = max(r[k]["metrics"][0] for k in ALTERNATIVES[2:])
+        diffs.append(current(r)[0] - max(best, r["always_bp"]["metrics"][0], r["never_bp"]["metrics"][0]))
+    d = np.array(diffs)
+    return (f"\n- **alternatives** ({len(rs)} rows): the default minus the best simple alternative: mean "
+            f"{d.mean():+.2f} dB, worst row {d.min():+.2f} dB")
 
 
 def summary(rows) -> str:
@@ -243,9 +279,11 @@ def summary(rows) -> str:
                    f"{int((given > 0).sum())} of {int(np.isfinite(given).sum())}, mean {np.nanmean(given):+.2f}; "
                    f"expected gain within 0.5 dB on "
                    f"{int((np.abs(errs) <= 0.5).sum())}, more than 1 dB high on {int((errs > 1).sum())}, "
-                   f"mean error {np.nanmean(errs):+.2f}; the reported range held the truth on {in_range}")
+                   f"mean error {np.nanmean(errs):+.2f}; the reported range held the truth on {in_range}; "
+                   f"{profile_check(rs)}")
     return ("Summary under the current rules (a row made before the axial back-projection margin takes the same "
-            "network's always-back-project column where the held-out near-tie had dropped it):\n" + "\n".join(out))
+            "network's always-back-project column where the held-out near-tie had dropped it):\n" + "\n".join(out)
+            + alternatives_check(rows))
 
 
 def current(r) -> list:
