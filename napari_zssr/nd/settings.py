@@ -25,6 +25,7 @@ import numpy as np
 
 from ..engine.config import PRESETS, ZSSRConfig
 from ..engine.kernels import resolve_kernel
+from ..engine import zssr as engine_rules
 from ..engine.zssr import MAX_FACTOR, parse_scale
 from ..quality.holdout import MAX_FRACTION
 from .sample import DEFAULT_TRAIN_PLANES
@@ -57,7 +58,7 @@ MIN_Z_PLANES = 4                           # axial mode
 class Setting:
     """One run setting: what the front ends show and what every value is checked against."""
     name: str                          # the RunSpec / ZSSRConfig field (and the option --name-with-dashes)
-    help: str                          # one line; {cfg.<field>} and {s.<attribute>} are filled in
+    help: str                          # one line; {cfg.<field>} (the preset) and {engine.<NAME>} filled in
     default: Any = None                # a value, PRESET or DERIVED
     minimum: Optional[float] = None
     maximum: Optional[float] = None
@@ -72,7 +73,7 @@ class Setting:
         return "--" + self.name.replace("_", "-")
 
     def describe(self, preset: str = "default") -> str:
-        return self.help.format(cfg=ZSSRConfig.from_preset(preset), s=self)
+        return self.help.format(cfg=ZSSRConfig.from_preset(preset), engine=engine_rules)
 
     def default_value(self, preset: str = "default"):
         """The first value a front end shows (None where it is derived from the image)."""
@@ -256,8 +257,9 @@ _ALL = (
     # how it is trained (ZSSRConfig)
     Setting("preset", "settings preset: default; paper = the authors' code; fast = a preview", "default",
             choices=tuple(PRESETS), kind=str),
-    Setting("n_steps", "gradual SR: scale increases sharing the iterations (1 = one jump; 0 or auto: x2 in "
-            "4 steps, past x2 steps of at least 250 iterations)", PRESET, minimum=0, maximum=64, kind=int,
+    Setting("n_steps", "gradual SR: scale increases sharing the iterations (1 = one jump; 0 or auto: "
+            "{engine.STEPS_PER_DOUBLING} steps per doubling up to x2, past x2 steps of at least "
+            "{engine.MIN_STAGE_ITERS} iterations)", PRESET, minimum=0, maximum=64, kind=int,
             text=parse_n_steps),
     Setting("back_projection_iters", "back-projection iterations after inference (0 = off)", PRESET,
             minimum=0, maximum=50, kind=int),
