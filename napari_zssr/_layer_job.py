@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from napari_zssr.axes import guess_axes, validate_axes
-from napari_zssr.nd.settings import check_config
+from napari_zssr.nd.settings import check_config, setting
 from napari_zssr.nd.spec import RunSpec, default_factors
 
 # colormaps for one layer per channel when the source is plain gray (as napari's channel_axis)
@@ -169,8 +169,9 @@ def form_to_run(values: dict):
     from napari_zssr.engine.config import ZSSRConfig
 
     values = dict(values)
-    preset = values.pop("preset", "default")
-    kernel, sigma = values.pop("kernel", "bicubic"), values.pop("sigma", (1.0, 1.0))
+    preset = values.pop("preset", setting("preset").default)         # not given: the settings' defaults
+    kernel = values.pop("kernel", setting("kernel").default)
+    sigma = values.pop("sigma", (setting("sigma").default,) * 2)
     spec_fields = {f.name for f in dataclasses.fields(RunSpec)}
     cfg_fields = {f.name for f in dataclasses.fields(ZSSRConfig)}
     unknown = set(values) - spec_fields - cfg_fields
@@ -179,7 +180,7 @@ def form_to_run(values: dict):
     # init and tile are in both: the spec's value is the run's (nd applies it to the config)
     spec_kw = {k: v for k, v in values.items() if k in spec_fields}
     cfg_kw = {k: v for k, v in values.items() if k in cfg_fields and k not in spec_fields}
-    mode = spec_kw.get("mode", "lateral")
+    mode = spec_kw.get("mode", setting("mode").default)
     factors = spec_kw.pop("factors", None)
     if isinstance(factors, dict):
         factors = (factors["z"],) if mode == "axial" else (factors.get("y", 2.0), factors.get("x", 2.0))
@@ -189,8 +190,7 @@ def form_to_run(values: dict):
         if kernel != "gaussian":
             spec_kw.pop("z_fwhm", None)
     else:
-        if kernel not in ("bicubic", "gaussian"):
-            raise ValueError(f"kernel must be bicubic or gaussian, not {kernel!r}")
+        setting("kernel").check(kernel)
         spec_kw["kernel"] = ("gaussian", float(sigma[0]), float(sigma[1])) if kernel == "gaussian" else "bicubic"
         spec_kw.pop("z_fwhm", None)
     if isinstance(spec_kw.get("model"), str):
