@@ -1,7 +1,7 @@
 """Peak memory and wall time of chunked runs on synthetic OME-Zarr volumes (issue 15's benchmark).
 
 For each volume size (Y = X = --size, --planes z planes, uint16) and each mode (lateral x2,
-axial x4) and worker count, one child process runs nd.chunked.run_big_volume on a LocalCluster of
+axial x4) and worker count, one child process runs nd.chunked.run_chunked on a LocalCluster of
 process workers; this driver samples the RSS of the child and all its descendants (psutil, every
 0.1 s) and reports the peak of the largest single process and of the whole tree. The claim to
 check: peak RSS per process stays flat (within +-15 %) as the volume grows.
@@ -33,12 +33,12 @@ sys.path.insert(0, str(HERE.parent))
 
 def make_input(path: Path, planes: int, size: int) -> Path:
     """A uint16 volume of blurred blobs and noise, written plane by plane (never whole in memory)."""
-    from napari_zssr.io.ome_zarr import create_ome_zarr, write_pyramid
+    from napari_zssr.io.ome_zarr import OmeMetadata, create_ome_zarr, write_pyramid
 
     if (path / "zarr.json").is_file():
         return path
     group = create_ome_zarr(path, (planes, size, size), np.uint16, "ZYX",
-                            pixel_sizes={"z": 2.0, "y": 0.5, "x": 0.5}, chunks=(1, 512, 512))
+                            OmeMetadata(pixel_sizes={"z": 2.0, "y": 0.5, "x": 0.5}), chunks=(1, 512, 512))
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     for z in range(planes):
         rng = np.random.default_rng(z)
@@ -57,14 +57,16 @@ def child(args) -> None:
     import resource
 
     from napari_zssr.engine.config import ZSSRConfig
-    from napari_zssr.nd.chunked import run_big_volume
+    from napari_zssr.nd import RunSpec
+    from napari_zssr.nd.chunked import ClusterOptions, TrainingSample, run_chunked
 
     overrides = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     cfg = ZSSRConfig(max_iters=args.iters, num_threads=1).replace(**overrides)
     t0 = time.perf_counter()
-    res = run_big_volume(args.child[0], args.child[1], mode=args.modes[0], scale=2 if args.modes[0] == "lateral"
-                         else None, config=cfg, n_workers=args.workers[0], processes=True,
-                         train_planes=args.train_planes)
+    spec = RunSpec(mode=args.modes[0], factors=2 if args.modes[0] == "lateral" else None)
+    res = run_chunked(args.child[0], args.child[1], spec, cfg,
+                      cluster=ClusterOptions(n_workers=args.workers[0], processes=True),
+                      sample=TrainingSample(args.train_planes))
     print(json.dumps({"wall_s": time.perf_counter() - t0, "seconds": res.seconds, "blocks": res.blocks,
                       "client_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 

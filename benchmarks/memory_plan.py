@@ -2,7 +2,7 @@
 
 Each case runs nd.super_resolve_nd in a fresh process with the network mocked (training returns
 at once, inference returns ones of the right shape), so what is measured is exactly what the
-estimate models besides the engine: the input and every copy nd.plan makes of it and of the
+estimate models besides the engine: the input and every copy nd.in_memory makes of it and of the
 result. measured = peak RSS - RSS before the input was made; estimate = nd.memory.estimate(...)
 less ENGINE_BYTES. The estimate should be above the measurement (it plans the worst case).
 
@@ -26,15 +26,15 @@ CASES = [  # (mode, shape, dtype, factors, axes)
 CHILD = r"""
 import json, resource, sys, types
 import numpy as np, psutil, torch
-import napari_zssr.nd.plan as plan
+import napari_zssr.nd.in_memory as plan
 from napari_zssr.engine.infer import output_shape
 from napari_zssr.nd import super_resolve_nd
 from napari_zssr.nd.spec import RunSpec
 
 mode, shape, dtype, factors, axes = json.loads(sys.argv[1])
 
-def fake_train(planes, sf, cfg, icfg, kernel, prog, cancel, **kw):
-    m = types.SimpleNamespace(sf=sf, iterations=0, rec_error=None, cubic_rec_error=None, init="random",
+def fake_train(planes, run, cfg, icfg, prog, cancel, **kw):
+    m = types.SimpleNamespace(sf=run.sf, iterations=0, rec_error=None, cubic_rec_error=None, init="random",
                               net=types.SimpleNamespace(depth=8, width=32), config=cfg, notices=[])
     return m, icfg, None
 
@@ -42,7 +42,7 @@ def fake_apply(model, batch, cancel=None, config=None):
     n, c, h, w = batch.shape
     return torch.ones((n, c, *output_shape((h, w), model.sf)), dtype=torch.float32)
 
-plan._train_checked = fake_train
+plan.train_checked = fake_train
 plan.apply = fake_apply
 rss0 = psutil.Process().memory_info().rss
 rng = np.random.default_rng(0)

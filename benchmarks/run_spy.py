@@ -7,7 +7,7 @@ from __future__ import annotations
 def spy_axial_runs() -> dict:
     """From now on (for the rest of the script) every axial run fills the returned dict, which the
     caller clears per run: model, hold, icfg (after the back-projection choice), record, xz, yz."""
-    from napari_zssr.nd import plan
+    from napari_zssr.nd import in_memory as plan
     from napari_zssr.quality import holdout
 
     seen = {}
@@ -34,7 +34,7 @@ def in_run_units(run, seen: dict, raw, ref, factor):
     import numpy as np
     from axial import interp_z
 
-    from napari_zssr.nd import plan
+    from napari_zssr.nd import in_memory as plan
 
     n = min(ref.shape[0], run.result.data.shape[0])
     data = run.result.data[:n].astype(np.float64).ravel()

@@ -37,6 +37,15 @@ from report import describe_device  # noqa: E402
 ITERS = dict(max_iters=120, prior_iters=60, test_every=30, crop_size=48, crop_size_beyond_x2=48)
 
 
+def simulation():
+    """The simulator module (napari_zssr.testing.simulate since issue 29; napari_zssr.simulate before)."""
+    try:
+        from napari_zssr.testing import simulate
+    except ImportError:
+        from napari_zssr import simulate
+    return simulate
+
+
 def digest(a) -> dict:
     a = np.ascontiguousarray(np.asarray(a))
     return {"sha256": hashlib.sha256(a.tobytes()).hexdigest(), "shape": list(a.shape), "dtype": str(a.dtype)}
@@ -77,7 +86,7 @@ def stack_row() -> dict:
 
     from napari_zssr.engine.resize import imresize
     from napari_zssr.nd import super_resolve_nd
-    from napari_zssr.testing.simulate import simulate_volume
+    simulate_volume = simulation().simulate_volume
     vol = simulate_volume((6, 96, 96), seed=0)
     truth = vol * 3000 + 100
     vol = imresize(torch.from_numpy(truth.astype(np.float32)), 0.5).numpy()
@@ -112,16 +121,18 @@ def _chunked(source, output, **kw):
     import napari_zssr.nd.chunked as chunked
     from napari_zssr.nd.spec import RunSpec
     spec = RunSpec(**{k: kw.pop(k) for k in list(kw) if k in ("mode", "factors", "z_fwhm", "channels", "out_dtype")})
-    if hasattr(chunked, "run_chunked"):
-        from napari_zssr.nd.chunked import ChunkedOptions, ClusterOptions
-        return chunked.run_chunked(source, output, spec, kw.pop("config"), ChunkedOptions(**kw),
-                                   ClusterOptions(n_workers=1, processes=False))
+    if hasattr(chunked, "run_chunked"):          # since issue 29: typed options
+        from napari_zssr.nd.chunked import BlockLayout, ClusterOptions, TrainingSample
+        layout = BlockLayout(**{k: kw.pop(k) for k in list(kw) if k in ("slab", "tile", "zband")})
+        return chunked.run_chunked(source, output, spec, kw.pop("config"), layout=layout,
+                                   cluster=ClusterOptions(n_workers=1, processes=False),
+                                   sample=TrainingSample(kw.pop("train_planes")))
     return chunked.run_big_volume(source, output, spec, n_workers=1, processes=False, **kw)
 
 
 def chunked_rows(tmp: Path) -> dict:
     from napari_zssr.io.ome_zarr import read_ome_zarr, write_ome_zarr
-    from napari_zssr.testing.simulate import degrade, simulate_volume
+    degrade, simulate_volume = simulation().degrade, simulation().simulate_volume
     rows = {}
     gt = simulate_volume((24, 40, 44), seed=1)
     lr = degrade(gt, z_step=4, xy_sigma=0.0, photons=None, read_noise=0.0, seed=1)

@@ -325,7 +325,7 @@ class _ChunkedProgress:
 
 
 def run_chunked_job(job: ZSSRJob, progress: Optional[Callable] = None, cancel=None) -> ChunkedResult:
-    """nd.chunked.run_big_volume on the layer's (lazy) data into ``job.output``; the store is read
+    """nd.chunked.run_chunked on the layer's (lazy) data into ``job.output``; the store is read
     back lazily. Cancelled (checked between blocks): raises Cancelled and leaves the store for a
     rerun to resume."""
     import dask.array as da
@@ -333,7 +333,7 @@ def run_chunked_job(job: ZSSRJob, progress: Optional[Callable] = None, cancel=No
     from napari_zssr.engine.progress import Cancelled
     from napari_zssr.io import ImageData
     from napari_zssr.io.ome_zarr import coarsest_level, read_ome_zarr
-    from napari_zssr.nd.chunked import run_big_volume
+    from napari_zssr.nd.chunked import ClusterOptions, Source, run_chunked
 
     src = job.source
     data = src.data
@@ -342,9 +342,9 @@ def run_chunked_job(job: ZSSRJob, progress: Optional[Callable] = None, cancel=No
     translate = {a.lower(): t for a, t in zip(layer_axes(src.axes), src.translate) if a in "ZYX"}
     image = ImageData(data, src.axes, dict(job.pixel_sizes), translate=translate,
                       channel_names=tuple(src.metadata["channel_names"]) if src.metadata.get("channel_names") else None)
-    res = run_big_volume(image, job.output, job.spec, config=job.config, n_workers=1, processes=False,
-                         overwrite=job.overwrite, progress=_ChunkedProgress(progress) if progress else None,
-                         cancel=cancel, source_path=src.source_path, source_name=src.name)
+    res = run_chunked(Source(image, path=src.source_path, name=src.name), job.output, job.spec, job.config,
+                      cluster=ClusterOptions(n_workers=1, processes=False), overwrite=job.overwrite,
+                      progress=_ChunkedProgress(progress) if progress else None, cancel=cancel)
     if res.cancelled:
         raise Cancelled("cancelled")
     out = read_ome_zarr(job.output)

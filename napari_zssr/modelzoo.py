@@ -183,9 +183,9 @@ def _fit(n: int, lo: int, step: int) -> int:
 def _work_layout(image, extra: dict) -> np.ndarray:
     """The image as the engine saw it: (T, Z, Ce, Y, X), Ce = channels x RGB samples."""
     from .axes import canonical_order
-    from .nd.plan import _to_work
+    from .nd.in_memory import to_work
     data = np.asarray(image.data)
-    full = _to_work(data, image.axes, canonical_order(image.axes))              # (T, Z, C, Y, X, S)
+    full = to_work(data, image.axes, canonical_order(image.axes))              # (T, Z, C, Y, X, S)
     t, z, c, h, w, s = full.shape
     return np.moveaxis(full, 5, 3).reshape(t, z, c * s, h, w)
 

@@ -17,7 +17,7 @@ from napari_zssr.engine.config import ZSSRConfig
 from napari_zssr.io.ome_zarr import read_ome_zarr, validate_ome_zarr, write_ome_zarr
 from napari_zssr.nd import super_resolve_nd
 from napari_zssr.nd.blocks import MARKERS
-from napari_zssr.nd.chunked import run_big_volume
+from _chunked_run import chunked_run
 from napari_zssr.nd.intensity import Normalizer
 from napari_zssr.nd.sample import choose_planes
 
@@ -66,7 +66,7 @@ def test_lateral_chunked_equals_in_memory(tmp_path, client):
     mem = super_resolve_nd(data, "CZYX", mode="lateral", scale=2, config=CFG, model=_loud(trained.models))
     assert _close(mem.data, trained.data) > 2e-3               # 20x the tolerance: the network shows
     norms = [Normalizer(**d) for d in mem.params["normalisation"]]
-    res = run_big_volume(da.from_array(data, chunks=(1, 1, 30, 34)), tmp_path / "out.zarr", axes="CZYX",
+    res = chunked_run(da.from_array(data, chunks=(1, 1, 30, 34)), tmp_path / "out.zarr", axes="CZYX",
                          scale=2, config=CFG, model=mem.models, normalizers=norms, client=client)
     assert res.blocks == 6 and res.computed == 6 and res.skipped == 0
     out = read_ome_zarr(tmp_path / "out.zarr")
@@ -83,7 +83,7 @@ def test_axial_chunked_equals_in_memory(tmp_path, client):
     assert _close(mem.data, trained.data) > 2e-3
     norms = [Normalizer(**d) for d in mem.params["normalisation"]]
     src = write_ome_zarr(tmp_path / "in.zarr", data, "ZYX", pixel_sizes=sizes, chunks=(1, 8, 8))
-    res = run_big_volume(src, tmp_path / "out.zarr", mode="axial", config=CFG, model=mem.models,
+    res = chunked_run(src, tmp_path / "out.zarr", mode="axial", config=CFG, model=mem.models,
                          normalizers=norms, client=client, slab=4, tile=8, zband=16)
     # slabs of 4 rows and 4 columns, then fusion tiles of 16 x 8 x 8
     assert res.blocks == 5 + 6 + 2 * 3 * 3
@@ -100,7 +100,7 @@ def test_trains_on_a_recorded_subset_and_resumes_after_damage(tmp_path, client):
     data = _blobs((6, 26, 28), seed=2)
     src = write_ome_zarr(tmp_path / "in.zarr", data, "ZYX", pixel_sizes={"z": 1.0, "y": 0.4, "x": 0.4})
     out = tmp_path / "out.zarr"
-    res = run_big_volume(src, out, scale=2, config=CFG, train_planes=3, client=client, out_dtype="input")
+    res = chunked_run(src, out, scale=2, config=CFG, train_planes=3, client=client, out_dtype="input")
     sub = res.params["training_subset"]
     assert sub["planes"] == [list(p) for p in choose_planes(1, 6, 3, CFG.seed)] and sub["of"] == 6
     img = read_ome_zarr(out)
@@ -113,25 +113,26 @@ def test_trains_on_a_recorded_subset_and_resumes_after_damage(tmp_path, client):
     markers[0].unlink()
     arr = zarr.open_array(str(out / "0"), mode="r+")
     arr[4] = 0
-    again = run_big_volume(src, out, scale=2, config=CFG, train_planes=3, client=client, out_dtype="input")
+    again = chunked_run(src, out, scale=2, config=CFG, train_planes=3, client=client, out_dtype="input")
     assert (again.computed, again.skipped) == (2, 4)                  # checked, not assumed
     np.testing.assert_array_equal(read_ome_zarr(out).data.compute(), first)
     # a different run does not resume into this store
     with pytest.raises(ValueError, match="different run"):
-        run_big_volume(src, out, scale=3, config=CFG, train_planes=3, client=client)
+        chunked_run(src, out, scale=3, config=CFG, train_planes=3, client=client)
     with pytest.raises(ValueError, match="must not be the input"):
-        run_big_volume(src, src, scale=2, config=CFG, client=client)
+        chunked_run(src, src, scale=2, config=CFG, client=client)
     with pytest.raises(ValueError, match=r"\*\.zarr"):
-        run_big_volume(src, tmp_path / "out.tif", scale=2, config=CFG, client=client)
+        chunked_run(src, tmp_path / "out.tif", scale=2, config=CFG, client=client)
 
 
 _KILLED_RUN = textwrap.dedent("""
     import sys
     from napari_zssr.engine.config import ZSSRConfig
-    from napari_zssr.nd.chunked import run_big_volume
+    from napari_zssr.nd import RunSpec
+    from napari_zssr.nd.chunked import TrainingSample, run_chunked
     cfg = ZSSRConfig.from_preset("fast", max_iters=24, n_steps=1, crop_size=24, test_every=12, num_threads=1,
                                  device="cpu", precision="fp32", seed=3)
-    run_big_volume(sys.argv[1], sys.argv[2], scale=2, config=cfg, train_planes=4, n_workers=1)
+    run_chunked(sys.argv[1], sys.argv[2], RunSpec(factors=2), cfg, sample=TrainingSample(4))
 """)
 
 
@@ -151,9 +152,9 @@ def test_rerun_after_sigkill_of_the_client_finishes_identically(tmp_path):
     assert 2 <= finished_before < 12
     assert not json.loads((out / "zarr.json").read_text())["attributes"]["zssr_run"]["complete"]
 
-    resumed = run_big_volume(src, out, scale=2, config=CFG, train_planes=4)
+    resumed = chunked_run(src, out, scale=2, config=CFG, train_planes=4)
     assert resumed.skipped >= finished_before and resumed.computed + resumed.skipped == 12
-    clean = run_big_volume(src, tmp_path / "clean.zarr", scale=2, config=CFG, train_planes=4)
+    clean = chunked_run(src, tmp_path / "clean.zarr", scale=2, config=CFG, train_planes=4)
     assert clean.computed == 12
     np.testing.assert_array_equal(read_ome_zarr(out).data.compute(), read_ome_zarr(clean.path).data.compute())
     assert json.loads((out / "zarr.json").read_text())["attributes"]["zssr_run"]["complete"]
@@ -172,7 +173,7 @@ def test_sigkill_of_a_worker_process_is_survived(tmp_path):
     client = Client(cluster)
     try:
         box = {}
-        run = threading.Thread(target=lambda: box.setdefault("res", run_big_volume(
+        run = threading.Thread(target=lambda: box.setdefault("res", chunked_run(
             src, out, scale=2, config=CFG, train_planes=4, client=client)))
         run.start()
         deadline = time.time() + 240
@@ -187,7 +188,7 @@ def test_sigkill_of_a_worker_process_is_survived(tmp_path):
         client.close()
         cluster.close()
     assert res.computed + res.skipped == 10
-    clean = run_big_volume(src, tmp_path / "clean.zarr", scale=2, config=CFG, train_planes=4)
+    clean = chunked_run(src, tmp_path / "clean.zarr", scale=2, config=CFG, train_planes=4)
     np.testing.assert_array_equal(read_ome_zarr(out).data.compute(), read_ome_zarr(clean.path).data.compute())
 
 
@@ -203,13 +204,13 @@ def test_cancel_stops_between_blocks_and_leaves_a_resumable_store(tmp_path, clie
             seen.append(time.perf_counter())
             flag.set()                                           # cancel after the first finished block
 
-    res = run_big_volume(src, tmp_path / "out.zarr", scale=2, config=CFG, train_planes=2, client=client,
+    res = chunked_run(src, tmp_path / "out.zarr", scale=2, config=CFG, train_planes=2, client=client,
                          progress=progress, cancel=flag)
     assert res.cancelled and 1 <= res.computed < 8
     assert time.perf_counter() - seen[0] < 5                     # returned promptly after the flag
-    again = run_big_volume(src, tmp_path / "out.zarr", scale=2, config=CFG, train_planes=2, client=client)
+    again = chunked_run(src, tmp_path / "out.zarr", scale=2, config=CFG, train_planes=2, client=client)
     assert not again.cancelled and again.skipped >= 1 and again.computed + again.skipped == 8
-    clean = run_big_volume(src, tmp_path / "clean.zarr", scale=2, config=CFG, train_planes=2, client=client)
+    clean = chunked_run(src, tmp_path / "clean.zarr", scale=2, config=CFG, train_planes=2, client=client)
     np.testing.assert_array_equal(read_ome_zarr(again.path).data.compute(), read_ome_zarr(clean.path).data.compute())
 
 
@@ -223,7 +224,7 @@ def test_a_corrupt_chunk_met_by_a_block_is_one_line(tmp_path, client):
     assert choose_planes(1, 4, 1, CFG.seed) == [(0, 3)]                  # trains on plane 3 only
     (src / "0" / "c" / "0" / "0" / "0").write_bytes(b"not a chunk")       # plane 0: met by its block
     with pytest.raises(ValueError) as e:
-        run_big_volume(src, tmp_path / "out.zarr", scale=2, config=CFG, train_planes=1, client=client)
+        chunked_run(src, tmp_path / "out.zarr", scale=2, config=CFG, train_planes=1, client=client)
     assert "cannot read a chunk" in str(e.value) and "\n" not in str(e.value)
     # the error survives the trip back from a process worker
     err = pickle.loads(pickle.dumps(ImageReadError(src, "cannot read a chunk (x)")))
@@ -238,7 +239,7 @@ def test_trained_chunked_axial_run_holds_out_estimates_and_equals_in_memory(tmp_
     sizes = {"z": 1.5, "y": 0.5, "x": 0.5}
     mem = super_resolve_nd(data, "ZYX", mode="axial", pixel_sizes=sizes, config=CFG)
     src = write_ome_zarr(tmp_path / "in.zarr", data, "ZYX", pixel_sizes=sizes, chunks=(1, 16, 16))
-    res = run_big_volume(src, tmp_path / "out.zarr", mode="axial", config=CFG, client=client, slab=8, tile=16)
+    res = chunked_run(src, tmp_path / "out.zarr", mode="axial", config=CFG, client=client, slab=8, tile=16)
     (q,) = res.params["quality"]
     assert q == mem.params["quality"][0] and q["held_out"] == {"planes": [6]}
     assert q["fusion"]["disagreement_mse"] > 0          # corrected for fusion, from the fuse blocks' sums
@@ -257,7 +258,7 @@ def test_a_chunked_run_checks_a_given_profile_against_the_data(tmp_path, client,
     # as if the data were clear about a profile twice the given one
     monkeypatch.setattr(chunked, "_column_profile", lambda full, channels, factor: {
         "z_fwhm_px": 6.0, "z_fwhm_steps": 2.0, "interval_px": [5.8, 6.2], "reliable": True, "noise_var": 0.0})
-    res = run_big_volume(src, tmp_path / "out.zarr", mode="axial", z_fwhm=1.0, config=CFG, client=client,
+    res = chunked_run(src, tmp_path / "out.zarr", mode="axial", z_fwhm=1.0, config=CFG, client=client,
                          slab=8, tile=16)
     assert res.params["z_fwhm"] == 1.0 and res.params["z_fwhm_estimate"]["disagrees"] is True
     assert any(n.startswith("the z FWHM given (1.00 z steps) is far from") for n in res.params["notices"])

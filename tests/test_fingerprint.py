@@ -15,7 +15,9 @@ from napari_zssr.cli import main
 from napari_zssr.engine.config import ZSSRConfig
 from napari_zssr.io import write_image
 from napari_zssr.io.ome_zarr import read_ome_zarr
-from napari_zssr.nd.chunked import input_fingerprint, run_big_volume
+from _chunked_run import chunked_run
+
+from napari_zssr.nd.chunked import input_fingerprint
 
 CFG = ZSSRConfig.from_preset("fast", max_iters=16, n_steps=1, crop_size=24, test_every=8, num_threads=1,
                              device="cpu", precision="fp32", seed=3)
@@ -60,21 +62,21 @@ def test_input_fingerprint_is_content_not_name():
 def test_chunked_store_of_one_array_refuses_another_of_the_same_shape(tmp_path):
     a, b = _vol(0), _vol(1)
     out = tmp_path / "out.zarr"
-    first = run_big_volume(a, out, axes="ZYX", scale=2, config=CFG, train_planes=2, source_name="volume_a")
+    first = chunked_run(a, out, axes="ZYX", scale=2, config=CFG, train_planes=2, source_name="volume_a")
     assert first.computed == 4
     before = _tree_hash(out)
     with pytest.raises(ValueError) as err:
-        run_big_volume(b, out, axes="ZYX", scale=2, config=CFG, train_planes=2, source_name="volume_b")
+        chunked_run(b, out, axes="ZYX", scale=2, config=CFG, train_planes=2, source_name="volume_b")
     msg = str(err.value)
     assert "this store was made from another input" in msg and "volume_a" in msg and "\n" not in msg
     assert _tree_hash(out) == before                                      # untouched
-    again = run_big_volume(a, out, axes="ZYX", scale=2, config=CFG, train_planes=2)   # the same: resumes
+    again = chunked_run(a, out, axes="ZYX", scale=2, config=CFG, train_planes=2)   # the same: resumes
     assert (again.computed, again.skipped) == (0, 4)
     # other settings on the same input: still refused, and said so
     with pytest.raises(ValueError, match="same input with other settings"):
-        run_big_volume(a, out, axes="ZYX", scale=3, config=CFG, train_planes=2)
+        chunked_run(a, out, axes="ZYX", scale=3, config=CFG, train_planes=2)
     # overwrite replaces it with b's result
-    run_big_volume(b, out, axes="ZYX", scale=2, config=CFG, train_planes=2, overwrite=True)
+    chunked_run(b, out, axes="ZYX", scale=2, config=CFG, train_planes=2, overwrite=True)
     rec = json.loads((out / "zarr.json").read_text())["attributes"]["zssr_run"]
     assert rec["input"]["sha256"] == input_fingerprint(_full(b))["sha256"] and rec["complete"]
 

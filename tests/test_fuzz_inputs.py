@@ -180,8 +180,8 @@ PIXEL_SIZES = st.sampled_from([None, {}, {"z": 2.0, "y": 0.5, "x": 0.5}, {"z": 1
 
 
 # --- the network mocked (most examples) or real (some) ------------------------------------------------
-def _fake_train_checked(planes, sf, cfg, icfg, kernel, prog, cancel, **kw):
-    m = types.SimpleNamespace(sf=tuple(sf), iterations=0, rec_error=None, cubic_rec_error=None, init="random",
+def _fake_train_checked(planes, run, cfg, icfg, prog, cancel, **kw):
+    m = types.SimpleNamespace(sf=tuple(run.sf), iterations=0, rec_error=None, cubic_rec_error=None, init="random",
                               net=types.SimpleNamespace(depth=8, width=32), config=cfg, notices=[])
     return m, icfg, None
 
@@ -201,10 +201,10 @@ def engine(real: bool):
     if real:
         yield
         return
-    import napari_zssr.nd.chunked  # noqa: F401 -- imported first: it binds plan's real _train_checked
-    import napari_zssr.nd.plan as plan
-    # a chunked run keeps the real engine (its models are stored with the output)
-    with mock.patch.object(plan, "_train_checked", _fake_train_checked), mock.patch.object(plan, "apply", _fake_apply):
+    import napari_zssr.nd.in_memory as in_memory
+    # in memory only: a chunked run keeps the real engine (its models are stored with the output)
+    with mock.patch.object(in_memory, "train_checked", _fake_train_checked), \
+            mock.patch.object(in_memory, "apply", _fake_apply):
         yield
 
 
@@ -521,16 +521,16 @@ def test_a_truncated_tiff_is_refused_not_zero_filled(tmp_path, capsys):
 def test_chunked_refusals_the_fuzz_found(tmp_path):
     """A chunked run read float values beyond float32 into its training planes (RuntimeWarnings on
     stderr, NaN training), and an RGB input failed with numpy's "axes don't match array"."""
-    from napari_zssr.nd.chunked import run_big_volume
+    from _chunked_run import chunked_run
 
     big = np.full((4, 9, 9), 4.4e307)
     big[0, 0, 0] = -4.4e307
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(ValueError, match="beyond"):
-            run_big_volume(big, tmp_path / "a.zarr", axes="ZYX", scale=2.0, config=tiny_config())
+            chunked_run(big, tmp_path / "a.zarr", axes="ZYX", scale=2.0, config=tiny_config())
         with pytest.raises(ValueError, match="beyond"):
-            run_big_volume(big, tmp_path / "b.zarr", axes="ZYX", mode="axial", scale=2.0, config=tiny_config())
+            chunked_run(big, tmp_path / "b.zarr", axes="ZYX", mode="axial", scale=2.0, config=tiny_config())
     with pytest.raises(ValueError, match="RGB"):
-        run_big_volume(np.zeros((9, 9, 3), np.uint8), tmp_path / "c.zarr", axes="YXS", scale=2.0)
+        chunked_run(np.zeros((9, 9, 3), np.uint8), tmp_path / "c.zarr", axes="YXS", scale=2.0)
     assert not any(tmp_path.iterdir())                         # nothing written

@@ -14,7 +14,7 @@ import pytest
 import tifffile
 
 import napari_zssr.nd.memory as memory
-import napari_zssr.nd.plan as plan
+import napari_zssr.nd.in_memory as in_memory
 import napari_zssr.runs.file as runfile
 from napari_zssr.cli import main
 from napari_zssr.io import write_image
@@ -50,7 +50,7 @@ def test_cli_refuses_the_big_stack_from_its_header_before_reading_or_training(tm
     src = _big_sparse_tiff(tmp_path / "stack.tif")
     monkeypatch.setattr(memory, "available_bytes", lambda: 20 * 2**30)     # a 24 GiB machine, deterministic
     monkeypatch.setattr(runfile, "read_image", lambda *a, **k: pytest.fail("the pixels were read"))
-    monkeypatch.setattr(plan, "_train", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(in_memory, "train_checked", lambda *a, **k: pytest.fail("training started"))
     t0 = time.monotonic()
     assert main([str(src), "-o", str(tmp_path / "out.tif"), "--axial", "4", *FAST]) == 2
     assert time.monotonic() - t0 < 10
@@ -89,7 +89,7 @@ def test_a_small_file_still_runs(tmp_path, capsys):
 def test_the_api_plans_before_any_copy(monkeypatch):
     data = np.random.default_rng(0).random((6, 32, 32)).astype(np.float32)
     monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 20)
-    monkeypatch.setattr(plan, "_train", lambda *a, **k: pytest.fail("training started"))
-    monkeypatch.setattr(plan.Normalizer, "fit", lambda *a, **k: pytest.fail("normalised"))
+    monkeypatch.setattr(in_memory, "train_checked", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(in_memory.Normalizer, "fit", lambda *a, **k: pytest.fail("normalised"))
     with pytest.raises(MemoryPlanError, match="is available; run it block by block"):
         super_resolve_nd(data, "ZYX", mode="axial", scale=2.0)

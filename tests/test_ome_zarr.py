@@ -10,6 +10,7 @@ import zarr
 from napari_zssr.io import read_image, write_image
 from napari_zssr.io.lazy import open_bioio, open_lazy, open_tiff_lazy
 from napari_zssr.io.ome_zarr import (
+    OmeMetadata,
     pyramid_shapes,
     read_ome_zarr,
     validate_ome_zarr,
@@ -24,9 +25,9 @@ def _volume(shape=(2, 5, 300, 340), dtype=np.uint16, seed=0):
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_round_trip_metadata_and_pyramid(tmp_path, version):
     data = _volume()
-    path = write_ome_zarr(tmp_path / "a.zarr", data, "CZYX", pixel_sizes={"z": 2.0, "y": 0.25, "x": 0.25},
-                          channel_names=["DAPI", "GFP"], params={"mode": "lateral", "factors": {"y": 2}},
-                          chunks=(1, 1, 128, 128), version=version, translate={"y": 1.5})
+    meta = OmeMetadata(pixel_sizes={"z": 2.0, "y": 0.25, "x": 0.25}, channel_names=["DAPI", "GFP"],
+                       params={"mode": "lateral", "factors": {"y": 2}}, translate={"y": 1.5})
+    path = write_ome_zarr(tmp_path / "a.zarr", data, "CZYX", meta=meta, chunks=(1, 1, 128, 128), version=version)
     assert validate_ome_zarr(path) == version
     img = read_ome_zarr(path)
     assert isinstance(img.data, da.Array)                   # lazy: nothing read yet
@@ -79,7 +80,7 @@ def test_reads_what_ome_zarr_py_writes(tmp_path):
 
 def test_nanometre_units_and_multiscale_scale(tmp_path):
     p = write_ome_zarr(tmp_path / "nm.zarr", _volume((3, 30, 30)), "ZYX",
-                       pixel_sizes={"z": 500.0, "y": 100.0, "x": 100.0}, unit="nm")
+                       meta=OmeMetadata({"z": 500.0, "y": 100.0, "x": 100.0}, unit="nm"))
     g = zarr.open_group(str(p), mode="r+")
     attrs = dict(g.attrs)
     attrs["ome"]["multiscales"][0]["coordinateTransformations"] = [{"type": "scale", "scale": [2.0, 1.0, 1.0]}]
@@ -96,7 +97,7 @@ def test_write_is_atomic_and_refuses_existing(tmp_path):
     np.testing.assert_array_equal(read_ome_zarr(p).data.compute(), _volume((2, 20, 20), seed=2))
     assert sorted(x.name for x in tmp_path.iterdir()) == ["a.zarr"]       # no temp dirs left
     with pytest.raises(ValueError, match="length unit"):
-        write_ome_zarr(tmp_path / "b.zarr", _volume((2, 20, 20)), "ZYX", pixel_sizes={"x": 1}, unit="pixel")
+        write_ome_zarr(tmp_path / "b.zarr", _volume((2, 20, 20)), "ZYX", meta=OmeMetadata({"x": 1}, unit="pixel"))
     assert not (tmp_path / "b.zarr").exists()
 
 
@@ -186,8 +187,8 @@ def test_vendor_format_without_bioio_gives_install_hint(tmp_path, monkeypatch):
 
 def test_napari_opens_a_chunked_result_lazily_with_its_scale(make_napari_viewer_proxy, tmp_path):
     data = _volume((2, 3, 40, 44))
-    p = write_ome_zarr(tmp_path / "res.zarr", data, "CZYX", pixel_sizes={"z": 0.5, "y": 0.25, "x": 0.25},
-                       channel_names=["DAPI", "GFP"], translate={"y": -0.125, "x": -0.125})
+    p = write_ome_zarr(tmp_path / "res.zarr", data, "CZYX", meta=OmeMetadata(
+        {"z": 0.5, "y": 0.25, "x": 0.25}, channel_names=["DAPI", "GFP"], translate={"y": -0.125, "x": -0.125}))
     viewer = make_napari_viewer_proxy()
     layers = viewer.open(str(p), plugin="napari-zssr")
     assert [ly.name for ly in layers] == ["res [DAPI]", "res [GFP]"]

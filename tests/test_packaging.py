@@ -75,7 +75,8 @@ def test_every_imported_package_is_declared():
     assert used <= declared, f"imported but not declared: {sorted(used - declared)}"
     # the engine, nd, io and the CLI need only install_requires (the GUI and dask are extras; the
     # big-volume modules import zarr/dask/bioio lazily, for the [zarr] and [bioio] extras)
-    extra_only = ("batch.py", "tasks.py", "lazy.py", "ome_zarr.py", "blocks.py", "chunked.py")
+    extra_only = ("batch.py", "batch_runner.py", "tasks.py", "lazy.py", "ome_zarr.py", "blocks.py", "chunked.py",
+                  "cluster.py")
     core = [p for sub in ("engine", "nd", "io", "runs", "cli") for p in (ROOT / "napari_zssr" / sub).rglob("*.py")
             if p.name not in extra_only]
     core_used = {DIST.get(m, m).lower() for m in _imports(core)}

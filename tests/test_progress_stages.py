@@ -12,7 +12,7 @@ from napari_zssr.cli import main
 from napari_zssr.engine.config import ZSSRConfig
 from napari_zssr.io import write_image
 from napari_zssr.nd import super_resolve_nd
-from napari_zssr.nd.chunked import run_big_volume
+from _chunked_run import chunked_run
 
 CFG = ZSSRConfig.from_preset("fast", max_iters=6, n_steps=1, crop_size=16, back_projection_iters=1, ensemble=False,
                              num_threads=1, device="cpu", test_every=3)
@@ -74,7 +74,7 @@ def test_cli_shows_a_slow_read_and_the_writing(tmp_path, monkeypatch, capsys):
 
 def test_chunked_run_reports_its_stages_before_the_blocks(tmp_path):
     events = []
-    run_big_volume(_vol((6, 24, 26)), tmp_path / "o.zarr", axes="ZYX", mode="axial", scale=2.0, config=CFG,
+    chunked_run(_vol((6, 24, 26)), tmp_path / "o.zarr", axes="ZYX", mode="axial", scale=2.0, config=CFG,
                    train_planes=3, progress=lambda ev: events.append((0.0, ev)))
     stages = _stages(events)
     for a, b in [("profile", "fingerprint"), ("fingerprint", "read"), ("read", "train"), ("train", "cluster"),

@@ -47,7 +47,7 @@ from napari_zssr.engine.noise import NoiseModel
 from napari_zssr.engine.prior import PRIOR_DIR, prior_filename, save_prior
 from napari_zssr.engine.resize import imresize
 from napari_zssr.engine.training import train_step
-from napari_zssr.nd.plan import data_noise, lost_to_son
+from napari_zssr.nd.pipeline import data_noise, lost_to_son
 
 GRAY_SKIMAGE = ["camera", "brick", "cell", "clock", "grass", "gravel", "moon", "page", "text",
                 "microaneurysms", "shepp_logan_phantom"]
@@ -182,7 +182,7 @@ class TaskStream:
         img, noise = self._image()
         cfg = self.cfg
         if noise is not None:
-            son = lost_to_son(noise, sf, k)         # as nd.plan.noise_on_sons gives a run's sons
+            son = lost_to_son(noise, sf, k)         # as nd.pipeline.noise_on_sons gives a run's sons
             cfg = cfg.replace(noise_slope=son.slope, noise_intercept=son.intercept)
         sampler = ExampleSampler([Source(img, 1.0)], sf, k, cfg, self.rng, rot)
         return sampler.batch(1)

@@ -2,7 +2,7 @@
 
     zssr INPUT -o OUTPUT [options]          one image (napari_zssr.cli.single)
     zssr batch INPUTS... -o OUT_DIR [...]   many images (napari_zssr.cli.batch)
-    zssr INPUT -o OUTPUT.zarr [options]     a volume bigger than memory, block by block (napari_zssr.cli.big)
+    zssr INPUT -o OUTPUT.zarr [options]     a volume bigger than memory, block by block (napari_zssr.cli.chunked)
     zssr export MODEL -o NAME.zip [...]     a saved network as a bioimage.io package (napari_zssr.cli.export)
 
 Shared options live in napari_zssr.cli.options (add_common_options, config_from_args).
@@ -29,9 +29,9 @@ def main(argv=None) -> int:
     if argv and argv[0] == "export":     # a saved network as a bioimage.io package (issue 30)
         from .export import main as export_main
         return export_main(argv[1:])
-    from .big import wants_big
-    if wants_big(argv):                  # a .zarr output or input: the chunked path (issue 15)
-        from .big import main as big_main
-        return big_main(argv)
+    from .chunked import wants_chunked
+    if wants_chunked(argv):                  # a .zarr output or input: the chunked path (issue 15)
+        from .chunked import main as chunked_main
+        return chunked_main(argv)
     from .single import main as single_main
     return single_main(argv)

@@ -32,7 +32,7 @@ class ZSSRConfig:
     noise_std: float = 0.0
     # axial runs: when noise_std is 0, sons get back the noise their downscaling removed, at the level
     # measured in the data (ZSSR's noise on sons), so the net does not learn to sharpen noise: on the
-    # realistic benchmark's x2 at 200 photons -3.1 dB -> +2.3 dB over cubic (nd/plan._train_checked)
+    # realistic benchmark's x2 at 200 photons -3.1 dB -> +2.3 dB over cubic (nd/pipeline.train_checked)
     noise_aware: bool = True
     # signal-dependent part of the sons' noise, variance = noise_slope * signal + noise_intercept on top
     # of noise_std^2 (engine/noise.py): shot noise grows with the signal, so one global level gives dim

@@ -386,7 +386,7 @@ class ZSSRInference(nn.Module):
 
 
 def fuse(a: torch.Tensor, b: torch.Tensor, how: str) -> torch.Tensor:
-    """Fusion of the xz and yz passes of an axial run (nd/plan.fuse): "arithmetic" mean, or the
+    """Fusion of the xz and yz passes of an axial run (nd/in_memory.fuse): "arithmetic" mean, or the
     geometric mean of values shifted to be positive (shift-invariant, no clipping of negatives)."""
     if how == "arithmetic":
         return 0.5 * (a + b)

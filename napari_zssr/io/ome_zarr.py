@@ -2,7 +2,7 @@
 
     read_ome_zarr(path) -> ImageData whose `data` is a dask array (nothing is read until computed)
     coarsest_level(path) -> the smallest pyramid level as numpy
-    create_ome_zarr(path, shape, dtype, axes, ...) -> zarr.Group with an empty level 0 to fill
+    create_ome_zarr(path, shape, dtype, axes, OmeMetadata(...)) -> zarr.Group with an empty level 0 to fill
     write_pyramid(group) -> the lower levels, computed block by block from level 0
     write_ome_zarr(path, data, axes, ...) -> Path: all of the above for an array in one call
     validate_ome_zarr(path) -> raises ValueError unless ome-zarr-models accepts the metadata
@@ -19,7 +19,9 @@ import math
 import os
 import secrets
 import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -32,6 +34,16 @@ _UDUNITS = {"um": "micrometer", "nm": "nanometer", "pm": "picometer", "angstrom"
             "mm": "millimeter", "cm": "centimeter", "m": "meter", "inch": "inch"}
 _FROM_UDUNITS = {v: k for k, v in _UDUNITS.items()}
 PYRAMID_MIN_EDGE = 256                   # stop downsampling once y and x are this small
+
+
+@dataclass(frozen=True)
+class OmeMetadata:
+    """What an OME-Zarr image records besides its pixels."""
+    pixel_sizes: Optional[dict] = None       # per axis letter ("z", "y", "x"), in `unit`
+    unit: str = "um"
+    channel_names: Optional[Sequence[str]] = None
+    params: Optional[dict] = None            # the ZSSR record (JSON)
+    translate: Optional[dict] = None         # world offset per axis letter, in `unit`
 
 
 def _zarr():
@@ -260,8 +272,7 @@ def pyramid_shapes(shape, axes: str, min_edge: int = PYRAMID_MIN_EDGE, max_level
     return shapes
 
 
-def create_ome_zarr(path, shape, dtype, axes: str, *, pixel_sizes: dict | None = None, unit: str = "um",
-                    channel_names=None, params: dict | None = None, chunks=None, translate: dict | None = None,
+def create_ome_zarr(path, shape, dtype, axes: str, meta: OmeMetadata | None = None, *, chunks=None,
                     version: str = "0.5", extra_attrs: dict | None = None, name: str = "zssr"):
     """A new OME-Zarr group with empty arrays for every pyramid level; `axes` must be in NGFF order.
 
@@ -270,6 +281,8 @@ def create_ome_zarr(path, shape, dtype, axes: str, *, pixel_sizes: dict | None =
     """
     zarr = _zarr()
     path = Path(path)
+    meta = meta or OmeMetadata()
+    params = meta.params
     check_axes(axes, len(shape))
     if axes != "".join(a for a in NGFF_ORDER if a in axes):
         raise ValueError(f"axes {axes!r} are not in NGFF order ({NGFF_ORDER})")
@@ -281,9 +294,9 @@ def create_ome_zarr(path, shape, dtype, axes: str, *, pixel_sizes: dict | None =
         raise PermissionError(f"{path}: directory {path.parent} is not writable")
     if params is not None:
         json.dumps(params)                      # fail before touching the disk
-    sizes = {k.lower(): float(v) for k, v in (pixel_sizes or {}).items() if v}
+    sizes = {k.lower(): float(v) for k, v in (meta.pixel_sizes or {}).items() if v}
     shapes = pyramid_shapes(shape, axes)
-    ms = multiscales_metadata(axes, sizes, unit, len(shapes), translate, name, version)
+    ms = multiscales_metadata(axes, sizes, meta.unit, len(shapes), meta.translate, name, version)
     chunks = tuple(chunks or default_chunks(shape, axes))
     zarr_format = 3 if version == "0.5" else 2
     group = zarr.open_group(str(path), mode="w-", zarr_format=zarr_format)
@@ -294,7 +307,7 @@ def create_ome_zarr(path, shape, dtype, axes: str, *, pixel_sizes: dict | None =
         group.create_array(str(k), shape=shp, chunks=ch, dtype=np.dtype(dtype), fill_value=0, **kw)
     ome = {"multiscales": [ms]}
     if "C" in axes:
-        ome["omero"] = _omero(channel_names, shape[axes.index("C")], dtype)
+        ome["omero"] = _omero(meta.channel_names, shape[axes.index("C")], dtype)
     if params is not None:
         ome[PARAMS_KEY] = params
     attrs = {"ome": {"version": version, **ome}} if version == "0.5" else ome
@@ -363,32 +376,36 @@ def _write_level0(group, arr, axes: str) -> None:
         dst[region] = np.asarray(arr[region])
 
 
-def write_ome_zarr(path, data, axes: str, *, pixel_sizes: dict | None = None, unit: str = "um",
-                   channel_names=None, params: dict | None = None, chunks=None, translate: dict | None = None,
-                   version: str = "0.5", overwrite: bool = False) -> Path:
+def write_ome_zarr(path, data, axes: str, *, pixel_sizes: dict | None = None, meta: OmeMetadata | None = None,
+                   chunks=None, version: str = "0.5", overwrite: bool = False) -> Path:
     """Write `data` (numpy or dask, any axes order) as an OME-Zarr image with a pyramid.
 
-    Written into a hidden sibling directory first and renamed into place, so the path holds a
-    complete image or nothing; an existing path is replaced only with overwrite=True.
+    `pixel_sizes` is short for meta=OmeMetadata(pixel_sizes=...); `meta` says the rest (unit,
+    channel names, the ZSSR record, translate). Written into a hidden sibling directory first and
+    renamed into place, so the path holds a complete image or nothing; an existing path is replaced
+    only with overwrite=True.
     """
     import dask.array as da
 
     path = Path(path)
     check_axes(axes, np.ndim(data))
+    meta = meta or OmeMetadata()
+    if pixel_sizes is not None:
+        if meta.pixel_sizes is not None:
+            raise ValueError("give the pixel sizes once: pixel_sizes or meta.pixel_sizes")
+        meta = replace(meta, pixel_sizes=pixel_sizes)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: exists (pass overwrite=True to replace it)")
     order, perm = _ngff_order(axes)
     arr = data if isinstance(data, da.Array) else np.asarray(data)
     if np.dtype(arr.dtype).kind not in "uif":
         raise ValueError(f"cannot write {arr.dtype} data (real numbers only)")
-    if "S" in axes and channel_names is None:
-        channel_names = list("RGBA"[: arr.shape[axes.index("S")]])
+    if "S" in axes and meta.channel_names is None:
+        meta = replace(meta, channel_names=list("RGBA"[: arr.shape[axes.index("S")]]))
     arr = arr.transpose(perm)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        group = create_ome_zarr(tmp, arr.shape, arr.dtype, order, pixel_sizes=pixel_sizes, unit=unit,
-                                channel_names=channel_names, params=params, chunks=chunks,
-                                translate=translate, version=version)
+        group = create_ome_zarr(tmp, arr.shape, arr.dtype, order, meta, chunks=chunks, version=version)
         _write_level0(group, arr, order)
         write_pyramid(group, order)
         if path.exists():

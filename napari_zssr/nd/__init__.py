@@ -1,4 +1,4 @@
-"""The N-D plan: axes, lateral vs axial mode, shared vs per-plane models, dtype handling.
+"""N-D runs: axes, lateral vs axial mode, shared vs per-plane models, dtype handling.
 
 CONTRACT (front ends rely on this; implementation lands in this package):
 
@@ -31,7 +31,8 @@ Errors on bad input raise ValueError with a one-line message before any work.
 from ..axes import AXES, canonical_order, validate_axes
 from .intensity import Normalizer
 from .models import check_model_file, check_models, load_for_run, save_result_models
-from .plan import NDResult, merge_channel_results, output_scale_translate, super_resolve_nd
+from .pipeline import output_scale_translate
+from .in_memory import NDResult, merge_channel_results, super_resolve_nd
 from .spec import Resolved, RunSpec
 
 __all__ = ["super_resolve_nd", "output_scale_translate", "NDResult", "Normalizer", "AXES", "validate_axes",

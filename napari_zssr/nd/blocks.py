@@ -1,7 +1,7 @@
 """The work of one block of a chunked run, as it runs on a dask worker, and its completion marker.
 
 A block reads its part of the (lazy) input, runs the trained network on it exactly as the in-memory
-path (nd.plan) runs it on the whole volume, writes whole chunks of a zarr array (each chunk file is
+path (nd.in_memory) runs it on the whole volume, writes whole chunks of a zarr array (each chunk file is
 replaced atomically by zarr's local store) and then a marker holding a hash of what it wrote. A
 rerun verifies that hash against the store before it skips a block, so a block is never assumed
 finished because a marker exists.
@@ -80,10 +80,14 @@ class Context:
         self.root = Path(root)
         self.present = present          # output store axes (NGFF order)
         self.models, self.configs, self.norms = models, configs, norms   # per channel group
-        self.out_dtype = out_dtype      # None (float32) or a numpy dtype to cast to
+        self.out_dtype = out_dtype      # "float32", or "input": rounded and clipped to the input's dtype
         self.fusion = fusion
         self.groups = groups            # per group: slice of channels
         self._arrays = {}
+
+    @property
+    def store_dtype(self) -> np.dtype:
+        return np.dtype(np.float32) if self.out_dtype == "float32" else np.dtype(self.source.dtype)
 
     def array(self, name: str):
         if name not in self._arrays:    # opened once per worker process
@@ -123,15 +127,15 @@ def _finish(ctx: Context, block: Block, name: str, region5: tuple, data: np.ndar
 
 
 def _apply_batches(model, batch: np.ndarray, cfg, chunk: int = 8) -> np.ndarray:
-    """As nd.plan._apply_chunks: (N, C, H, W) in batches of 8 planes or slices."""
+    """As nd.in_memory._apply_chunks: (N, C, H, W) in batches of 8 planes or slices."""
     outs = [apply(model, batch[i:i + chunk], config=cfg).cpu().numpy() for i in range(0, batch.shape[0], chunk)]
     return np.concatenate(outs)
 
 
 def _cast(ctx: Context, data: np.ndarray):
-    if ctx.out_dtype is None:
+    if ctx.out_dtype == "float32":
         return data.astype(np.float32, copy=False), 0
-    return cast_output(data, ctx.out_dtype)
+    return cast_output(data, ctx.store_dtype)
 
 
 def run_block(block: Block, ctx: Context, shapes: dict) -> dict:
@@ -144,8 +148,7 @@ def run_block(block: Block, ctx: Context, shapes: dict) -> dict:
     if block.kind == "lateral":
         region = (block.t, slice(*block.z), g, slice(None), slice(None))             # input, TZCYX
         out_region = (slice(block.t, block.t + 1), g, slice(*block.z), slice(None), slice(None))
-        dtype = np.float32 if ctx.out_dtype is None else ctx.out_dtype
-        done = verify(ctx, block, "0", out_region, dtype)
+        done = verify(ctx, block, "0", out_region, ctx.store_dtype)
         if done:
             return {**done, "skipped": True}
         planes = norm.forward(ctx.read(region))                                     # (nz, cg, Y, X)
@@ -172,8 +175,7 @@ def run_block(block: Block, ctx: Context, shapes: dict) -> dict:
         return _finish(ctx, block, name, out_region, res.astype(np.float32), min=float(res.min()))
     if block.kind == "fuse":
         out_region = (slice(block.t, block.t + 1), g, slice(*block.z), slice(*block.y), slice(*block.x))
-        dtype = np.float32 if ctx.out_dtype is None else ctx.out_dtype
-        done = verify(ctx, block, "0", out_region, dtype)
+        done = verify(ctx, block, "0", out_region, ctx.store_dtype)
         if done:
             return {**done, "skipped": True}
         a = np.asarray(ctx.array(f"{MARKERS}/xz")[out_region])
@@ -189,7 +191,7 @@ def run_block(block: Block, ctx: Context, shapes: dict) -> dict:
 
 
 def fuse_with_shift(a: np.ndarray, b: np.ndarray, how: str, m: float | None) -> np.ndarray:
-    """nd.plan.fuse with its shift given: the geometric mean needs the minimum of the whole volume
+    """nd.in_memory.fuse with its shift given: the geometric mean needs the minimum of the whole volume
     (over both results), which a tile cannot see; the run collects it from the slab markers."""
     if how == "arithmetic":
         return 0.5 * (a + b)

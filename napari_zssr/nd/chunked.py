@@ -1,9 +1,14 @@
-"""Volumes bigger than memory: train on a sample, infer block by block on a dask cluster, into OME-Zarr.
+"""The chunked runner: volumes bigger than memory, trained on a sample, inferred block by block on a
+dask cluster into OME-Zarr.
 
-    run_big_volume(source, output, mode=..., scale=..., ...) -> BigResult
+    run_chunked(source, output, spec, config, layout=BlockLayout(...), cluster=ClusterOptions(...),
+                sample=TrainingSample(...)) -> ChunkedResult
 
-`source` is a path (OME-Zarr, TIFF, a bioio format; opened lazily), an ImageData, or a numpy/dask
-array with `axes`. The run
+`source` is a path (OME-Zarr, TIFF, a bioio format; opened lazily), an ImageData, or a `Source`
+(a numpy/dask array with its axes, pixel sizes and where it came from). The steps every N-D run
+takes (settings, channel groups, the slice profile, training and the held-out check, the output's
+geometry, the record) are nd.pipeline's, as for the in-memory runner; what is this runner's own is
+below: the store, the blocks, their markers and the cluster (nd.cluster). The run
   1. estimates the slice profile when an axial run has none (from a central column of the volume),
      fits the intensity normalisation and trains one network per channel group on a bounded
      random subset of planes read on demand (nd.sample), or uses the given model; as in memory, a
@@ -11,7 +16,7 @@ array with `axes`. The run
      back-projection (nd.holdout);
   2. creates the output OME-Zarr (or resumes it: same run fingerprint, models stored inside it);
   3. runs the blocks of nd.blocks as tasks on a dask.distributed cluster (an in-process
-     LocalCluster by default, `scheduler` for a running one, `client` for the caller's), with the
+     LocalCluster by default, a running scheduler or the caller's client), with the
      models, normalisation and settings scattered to the workers once; each block writes whole
      chunks of the output and a verified completion marker, so a rerun after a kill skips what is
      finished and gives the same result;
@@ -29,6 +34,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
 
@@ -36,10 +42,12 @@ from ..engine.config import ZSSRConfig
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, is_cancelled
 from ..axes import validate_axes
 from .blocks import FULL, MARKERS, STORE, Block, Context, run_block
-from ..quality.holdout import edge_share, expected_gain, with_fusion
+from .cluster import ClusterOptions, connect
+from ..quality.holdout import expected_gain, with_fusion
 from .intensity import Normalizer, check_values
-from .plan import _given_models, _train_checked
-from ..quality.profile_estimate import profile_notice, profile_record, slice_profile
+from .pipeline import (channel_groups, engine_config, estimate_profile, given_models, group_model, inference_config,
+                       model_notices, output_geometry, output_size, run_record, train_checked)
+from ..quality.profile_estimate import profile_notice, profile_record
 from .spec import RunSpec, kernel_record
 from .sample import DEFAULT_TRAIN_PLANES, choose_planes, read_planes, read_slices
 
@@ -49,8 +57,43 @@ NET_TILE = 512                # network tile edge when the config leaves it to f
                               # tiles overlap by the receptive field)
 
 
+@dataclass(frozen=True)
+class BlockLayout:
+    """How a chunked run cuts the volume into tasks, and the chunks of the output's level 0."""
+    block_planes: int = 1                  # lateral: yx planes per task
+    slab: int = 16                         # axial: rows (xz) or columns (yz) per slab task
+    tile: int = 256                        # axial: y/x edge of a fusion task (a multiple of slab)
+    zband: int = 64                        # axial: z depth of a fusion task
+    chunks: Optional[tuple] = None         # output level-0 chunks (None: whole blocks)
+
+    def check(self) -> None:
+        if self.tile % self.slab or self.slab < 1:
+            raise ValueError(f"tile ({self.tile}) must be a multiple of slab ({self.slab})")
+
+
+@dataclass(frozen=True)
+class TrainingSample:
+    """What a chunked run trains on: a random subset of planes read on demand (nd.sample), and the
+    intensity normalisation (None: fitted on that subset; else one Normalizer per channel group)."""
+    planes: int = DEFAULT_TRAIN_PLANES
+    normalizers: Optional[tuple] = None
+
+
 @dataclass
-class BigResult:
+class Source:
+    """A chunked run's input with what the caller knows about it: a path, an ImageData or a numpy
+    or dask array; its axes and pixel sizes (needed for an array; for the others they override
+    what the file says); where it came from (a layer's file and name: for the input fingerprint
+    and the refusal line; a path is its own)."""
+    data: Any
+    axes: Optional[str] = None
+    pixel_sizes: Optional[dict] = None
+    path: Optional[str] = None
+    name: Optional[str] = None
+
+
+@dataclass
+class ChunkedResult:
     path: Path
     axes: str                              # of the output store (NGFF order)
     shape: tuple
@@ -65,14 +108,18 @@ class BigResult:
     seconds: dict = field(default_factory=dict)
 
 
-def _open(source, axes, pixel_sizes):
-    """(5-D TZCYX dask array, input axes, pixel sizes, translate, channel names, path or None)."""
+def _open(source):
+    """(5-D TZCYX dask array, input axes, pixel sizes, translate, channel names, path or None, name)."""
     import dask.array as da
 
     from ..io import ImageData
     from ..io.lazy import open_lazy
 
-    path = None
+    axes = pixel_sizes = path = name = None
+    if isinstance(source, Source):
+        axes, pixel_sizes = source.axes, source.pixel_sizes
+        path, name = (Path(source.path) if source.path else None), source.name
+        source = source.data
     if isinstance(source, (str, Path)):
         path = Path(source)
         source = open_lazy(path)
@@ -83,7 +130,7 @@ def _open(source, axes, pixel_sizes):
     else:
         translate, names, data = {}, None, source
         if axes is None:
-            raise ValueError("axes are needed for an array source (e.g. 'ZYX')")
+            raise ValueError("axes are needed for an array source (e.g. Source(array, 'ZYX'))")
     data = data if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks="auto")
     axes = validate_axes(axes, data.ndim)
     check_values(np.zeros(1, data.dtype))               # dtype only: values are checked per block
@@ -94,7 +141,8 @@ def _open(source, axes, pixel_sizes):
     for i, a in enumerate(FULL):
         if a not in axes:
             full = da.expand_dims(full, i)
-    return full, axes, {k.lower(): float(v) for k, v in (pixel_sizes or {}).items() if v}, translate, names, path
+    sizes = {k.lower(): float(v) for k, v in (pixel_sizes or {}).items() if v}
+    return full, axes, sizes, translate, names, path, name
 
 
 def _fingerprint(**parts) -> str:
@@ -169,31 +217,6 @@ def _model_key(model) -> str | None:
     return h.hexdigest()[:32]
 
 
-def _client(client, scheduler, n_workers, processes):
-    """(client, close) -- the caller's client, a running scheduler, or a LocalCluster of our own."""
-    if client is not None:
-        return client, lambda: None
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            c = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            raise ValueError(f"cannot connect to the dask scheduler {scheduler} ({exc})") from None
-        return c, c.close
-    import warnings
-    with warnings.catch_warnings():     # another cluster's port: distributed picks another, and says so
-        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")   # in 4 lines on stderr
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                               dashboard_address=None)
-    c = Client(cluster)
-
-    def close():
-        c.close()
-        cluster.close()
-    return c, close
-
-
 def check_supported(axes: str, spec: RunSpec) -> None:
     """What the chunked path cannot do, as a one-line ValueError before any work."""
     if "S" in axes:
@@ -205,7 +228,7 @@ def check_supported(axes: str, spec: RunSpec) -> None:
 def check_output(output, inputs=(), overwrite: bool = False) -> Path:
     """Before any work, one line on a bad output: the path rules (io.check_zarr_output_path), and an
     existing path must be a chunked napari-zssr output (resumed if it is the same run; refused in
-    run_big_volume if not) unless overwrite. An empty folder counts as absent."""
+    run_chunked if not) unless overwrite. An empty folder counts as absent."""
     from ..io import check_zarr_output_path
 
     output = check_zarr_output_path(output, inputs)
@@ -225,226 +248,230 @@ def _stored_run(output: Path):
         return None
 
 
-def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | None = None,
-                   mode: str = "lateral", scale=None,
-                   pixel_sizes: dict | None = None, config: ZSSRConfig | None = None, kernel=None,
-                   z_fwhm: float | None = None, z_fwhm_unit: str = "steps", axial_method: str = "isotropic",
-                   fusion: str = "geometric", channels: str = "independent", out_dtype: str | None = None,
-                   model=None, normalizers: list[Normalizer] | None = None,
-                   train_planes: int = DEFAULT_TRAIN_PLANES, client=None, scheduler: str | None = None,
-                   n_workers: int = 1, processes: bool = False, block_planes: int = 1, slab: int = 16,
-                   tile: int = 256, zband: int = 64, chunks=None, overwrite: bool = False,
-                   progress: ProgressCallback | None = None, cancel: CancelFlag = None,
-                   source_path=None, source_name: str | None = None) -> BigResult:
+def run_chunked(source, output, spec: RunSpec | None = None, config: ZSSRConfig | None = None, *,
+                layout: BlockLayout = BlockLayout(), cluster: ClusterOptions | None = None,
+                sample: TrainingSample = TrainingSample(), overwrite: bool = False,
+                progress: ProgressCallback | None = None, cancel: CancelFlag = None) -> ChunkedResult:
     """Super-resolve a volume block by block into an OME-Zarr store (see the module docstring).
 
-    Options as nd.super_resolve_nd, plus: train_planes (size of the random training subset),
-    normalizers (one per channel group; default: fitted on the training subset), the cluster
-    (client / scheduler / n_workers, processes), block sizes (block_planes for lateral runs;
-    slab rows/columns per axial slab task, tile edge and zband depth of the axial fusion tasks,
-    tile a multiple of slab) and chunks of the output's level 0. source_path / source_name: where
-    an in-memory or lazy `source` came from (a layer's file; its name), for the input fingerprint
-    and the refusal line (a path `source` is its own).
+    `spec` and `config` as for nd.super_resolve_nd (None: their defaults); `layout` cuts the volume
+    into tasks, `cluster` says where they run, `sample` what training reads; an existing store is
+    resumed when it holds this run, refused otherwise unless `overwrite`.
     """
     t0 = time.perf_counter()
-    if spec is None:                        # the options as keywords (scale: the spec's factors)
-        spec = RunSpec(mode=mode, factors=scale, kernel=kernel, z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit,
-                       axial_method=axial_method, fusion=fusion, channels=channels,
-                       out_dtype=out_dtype or "float32", model=model)
-    mode, kernel, z_fwhm, z_fwhm_unit = spec.mode, spec.kernel, spec.z_fwhm, spec.z_fwhm_unit
-    axial_method, fusion, channels, model = spec.axial_method, spec.fusion, spec.channels, spec.model
-    out_dtype = None if spec.out_dtype in (None, "float32") else spec.out_dtype
-    if tile % slab or slab < 1:
-        raise ValueError(f"tile ({tile}) must be a multiple of slab ({slab})")
+    spec, cluster = spec or RunSpec(), cluster or ClusterOptions()
+    layout.check()
     output = Path(output)
-    full, axes, sizes, translate, names, in_path = _open(source, axes, pixel_sizes)
-    if in_path is None and source_path:
-        in_path = Path(source_path)
+    full, axes, sizes, translate, names, in_path, source_name = _open(source)
     check_supported(axes, spec)
     check_output(output, [in_path], overwrite)
-    cfg = config or ZSSRConfig()
-    if cfg.tile is None:
-        cfg = cfg.replace(tile=NET_TILE)
-    if spec.tile and cfg.tile == NET_TILE:
-        cfg = cfg.replace(tile=int(spec.tile))
+    cfg = engine_config(spec, config, default_tile=NET_TILE)
     n_t, n_z, n_c, n_y, n_x = full.shape
     order = "".join(a for a in FULL if a in axes)
     shape = [full.shape[FULL.index(a)] for a in order]
     run = spec.resolve(shape, order, sizes)   # every check, one line
     profile = None
-    if model is None:                                  # as nd.plan
-        if progress and mode == "axial":
-            progress(ProgressEvent(stage="profile", message="estimating the slice profile (a central column)"))
-        profile, spec = slice_profile(spec, run, lambda f: _column_profile(full, channels, f))
-        if profile is not None and profile["used"]:
-            z_fwhm, z_fwhm_unit = spec.z_fwhm, spec.z_fwhm_unit
-            run = spec.resolve(shape, order, sizes)
-    factors, sf = run.factors, run.sf
-    akernel = run.kernel if mode == "axial" else None
-    kernel = run.kernel if mode == "lateral" else kernel
-    from ..engine.infer import output_shape
-    if mode == "axial":
-        z_out, y_out, x_out = output_shape((n_z, 1), sf)[0], n_y, n_x
-    else:
-        (y_out, x_out), z_out = output_shape((n_y, n_x), sf), n_z
-    groups = [slice(None)] if channels == "joint" else [slice(c, c + 1) for c in range(n_c)]
+    if spec.model is None:
+        profile, spec, run = estimate_profile(spec, run, lambda f: _column_profile(full, spec.channels, f),
+                                              lambda s: s.resolve(shape, order, sizes), progress,
+                                              where="(a central column)")
+    z_out, y_out, x_out = output_size(run, n_z, n_y, n_x)
+    groups = channel_groups(n_c, spec.channels)
     present = "".join(a for a in STORE if a in axes)
     out_shape5 = (n_t, n_c, z_out, y_out, x_out)
     out_shape = tuple(n for a, n in zip(STORE, out_shape5) if a in present)
-    dtype = np.dtype(np.float32) if out_dtype in (None, "float32") else np.dtype(full.dtype)
+    dtype = np.dtype(np.float32) if spec.out_dtype == "float32" else np.dtype(full.dtype)
 
     # --- a new store or a resumed one ------------------------------------------------------------
-    planes = choose_planes(n_t, n_z, train_planes, cfg.seed)
-    say0 = progress or (lambda ev: None)
-    say0(ProgressEvent(stage="fingerprint", message="identifying the input (a sample of its blocks)"))
+    planes = choose_planes(n_t, n_z, sample.planes, cfg.seed)
+    if progress:
+        progress(ProgressEvent(stage="fingerprint", message="identifying the input (a sample of its blocks)"))
     in_rec = input_fingerprint(full, in_path, sizes)
     if source_name:
         in_rec["name"] = str(source_name)
-    settings_fp = _fingerprint(shape=list(full.shape), dtype=str(full.dtype), axes=axes, mode=mode,
-                      factors=factors, config=cfg.to_dict(), kernel=kernel_record(kernel), z_fwhm=z_fwhm,
-                      z_fwhm_unit=z_fwhm_unit, axial_method=axial_method, fusion=fusion, channels=channels,
-                      out_dtype=str(dtype), planes=planes, blocks=[block_planes, slab, tile, zband],
-                      model=_model_key(model),
-                      norms=None if normalizers is None else [n.to_dict() for n in normalizers])
+    settings_fp = _fingerprint(shape=list(full.shape), dtype=str(full.dtype), axes=axes, mode=spec.mode,
+                               factors=run.factors, config=cfg.to_dict(), kernel=kernel_record(spec.kernel),
+                               z_fwhm=spec.z_fwhm, z_fwhm_unit=spec.z_fwhm_unit, axial_method=spec.axial_method,
+                               fusion=spec.fusion, channels=spec.channels, out_dtype=str(dtype), planes=planes,
+                               blocks=[layout.block_planes, layout.slab, layout.tile, layout.zband],
+                               model=_model_key(spec.model),
+                               norms=None if sample.normalizers is None else [n.to_dict() for n in sample.normalizers])
     fp = _fingerprint(settings=settings_fp, input=in_rec["sha256"], path=in_rec["path"])
-    resumed = False
-    if output.is_dir() and not any(output.iterdir()):       # e.g. made by a file dialog
-        output.rmdir()
-    if output.exists():
-        run = _stored_run(output)
-        if run is not None and run.get("fingerprint") == fp and (output / MARKERS / "models.safetensors").is_file():
-            resumed = True
-        elif not overwrite:
-            if run is None:
-                raise ValueError(f"{output}: exists (not a chunked napari-zssr output); pass overwrite to replace it")
-            raise ValueError(resume_refusal(output, run, in_rec, settings_fp))
-        else:
-            shutil.rmtree(output) if output.is_dir() else output.unlink()
+    stored = _resumable(output, fp, in_rec, settings_fp, overwrite)
 
     def say(message, **kw):
         if progress:
             progress(ProgressEvent(stage=kw.pop("stage", "blocks"), message=message, **kw))
 
     subset = {"planes": [list(p) for p in planes], "of": n_t * n_z, "kind": "tz planes"}
-    if resumed:
+    if stored is not None:
         from ..engine.model_io import load_models
-        run = _stored_run(output)
-        norms = [Normalizer(**d) for d in run["normalisation"]]
+        norms = [Normalizer(**d) for d in stored["normalisation"]]
         models, _ = load_models(output / MARKERS / "models.safetensors", device=cfg.device, precision=cfg.precision)
-        subset = run["training_subset"]
-        quals, bp_iters = run.get("quality", [None] * len(models)), run["back_projection_iters"]
+        subset = stored["training_subset"]
+        quals, bp_iters = stored.get("quality", [None] * len(models)), stored["back_projection_iters"]
         say("resuming: models, normalisation and settings from the store")
     else:
         say(f"reading {len(planes)} training planes of {n_t * n_z}", stage="read")
-        norms = list(normalizers) if normalizers is not None else [
+        norms = list(sample.normalizers) if sample.normalizers is not None else [
             Normalizer.fit(read_planes(full, planes, g)) for g in groups]
         if len(norms) != len(groups):
             raise ValueError(f"{len(norms)} normalisation(s) given for {len(groups)} channel group(s)")
-        given = _given_models(model, run, groups, np.zeros((1, 1, n_c, 1, 1, 1)), cfg)
+        given = given_models(spec.model, run, len(groups), n_c // len(groups), cfg.device)
+        many = _many(spec.mode, n_t, n_z)
         models, quals, bp_iters = [], [], []
         for gi, g in enumerate(groups):
             gcfg = cfg.replace(clip=norms[gi].valid_range())
-            icfg = gcfg.replace(ensemble=gcfg.ensemble and gcfg.stack_ensemble) if _many(mode, n_t, n_z) else gcfg
             say(f"training on {len(planes)} of {n_t * n_z} planes", stage="train")
             # the sampled planes: trained on less a held-out few, which measure the gain over
-            # cubic and decide on back-projection, as a run in memory does (nd.plan._train_checked)
+            # cubic and decide on back-projection, as a run in memory does (nd.pipeline)
             srcs = list(norms[gi].forward(read_planes(full, planes, g)))
             slices = None
-            if given is None and mode == "axial" and axial_method == "zssr":
-                slices, subset = read_slices(full, 0, train_planes, cfg.seed, g)
+            if given is None and spec.mode == "axial" and spec.axial_method == "zssr":
+                slices, subset = read_slices(full, 0, sample.planes, cfg.seed, g)
                 subset["kind"] = "xz/yz slices"
                 slices = [norms[gi].forward(s) for s in slices]
-            tcfg = gcfg.replace(allow_rotation=axial_method != "zssr") if mode == "axial" else gcfg
-            m, icfg, q = _train_checked(srcs, sf, tcfg, icfg, akernel if mode == "axial" else kernel, progress,
-                                        cancel, model=None if given is None else given[gi if len(given) > 1 else 0],
-                                        sources=slices, both_axes=mode == "axial", noisy=mode == "axial",
-                                        edge=edge_share(z_out, sf[0]) if mode == "axial" else None)
+            m, icfg, q = train_checked(srcs, run, gcfg, inference_config(gcfg, many), progress, cancel,
+                                       model=group_model(given, gi), sources=slices)
             models.append(m)
             quals.append(q)
             bp_iters.append(icfg.back_projection_iters)
     t_train = time.perf_counter() - t0
 
     # --- the metadata of the result --------------------------------------------------------------
-    new_sizes = {a: (v / factors[a] if a in factors else v) for a, v in sizes.items()}
-    new_translate = dict(translate or {})
-    for a, fct in factors.items():
-        if a in sizes:                                     # pixel centres of input and output coincide
-            new_translate[a] = new_translate.get(a, 0.0) + (sizes[a] / fct - sizes[a]) / 2
-    params = {
-        "method": "ZSSR (Shocher, Cohen & Irani, CVPR 2018)", "mode": mode, "axes": axes,
-        "factors": factors, "planes": "shared", "channels": channels, "out_dtype": out_dtype or "float32",
-        "kernel": kernel_record(kernel), "normalisation": [n.to_dict() for n in norms],
-        "config": {k: v for k, v in cfg.to_dict().items() if k != "clip"},
-        "iterations": [m.iterations for m in models], "training_subset": subset,
-        "quality": list(quals), "expected_gain_db": expected_gain({"quality": quals}),
-        "chunked": {"block_planes": block_planes, "slab": slab, "tile": tile, "zband": zband},
-    }
-    if mode == "axial":
-        params.update(z_fwhm=z_fwhm, z_fwhm_unit=z_fwhm_unit, axial_method=axial_method, fusion=fusion)
+    new_sizes, new_translate = output_geometry(sizes, translate or {}, run.factors)
+    notices = model_notices(models, [])               # e.g. "no learned prior for ...; random weights"
+    if profile is not None and profile_notice(profile):
+        notices.append(profile_notice(profile))
+    params = run_record(run, cfg, models, quals, axes=axes, normalisation=[n.to_dict() for n in norms],
+                        notices=notices)
+    if stored is not None:              # what the networks did in training, as the first call recorded it
+        params.update(stored.get("training_record") or {})
+    params["training_subset"] = subset
+    params["chunked"] = {"block_planes": layout.block_planes, "slab": layout.slab, "tile": layout.tile,
+                         "zband": layout.zband}
     if profile is not None:
         params["z_fwhm_estimate"] = profile
-        params["notices"] = [n for n in [profile_notice(profile)] if n]
 
-    from ..io.ome_zarr import create_ome_zarr, update_params, write_pyramid
-    if not resumed:
-        from ..engine.model_io import models_to_bytes
-        from ..io import atomic_file
-        default = tuple({"Y": tile, "X": tile}.get(a, 1) if mode == "axial" else
-                        {"Y": 512, "X": 512}.get(a, 1) for a in present)
-        try:
-            group = create_ome_zarr(output, out_shape, dtype, present, pixel_sizes=new_sizes, unit="um",
-                                    channel_names=names, params=params, chunks=chunks or default,
-                                    translate=new_translate,
-                                    extra_attrs={RUN_KEY: {"fingerprint": fp, "complete": False,
-                                                           "input": in_rec, "settings_fingerprint": settings_fp,
-                                                           "normalisation": params["normalisation"],
-                                                           "training_subset": subset, "quality": quals,
-                                                           "back_projection_iters": bp_iters}})
-        except (OSError, PermissionError) as exc:
-            raise ValueError(f"{output}: cannot create the output ({exc})") from None
-        (output / MARKERS).mkdir()
-        with atomic_file(output / MARKERS / "models.safetensors", overwrite=False) as fh:
-            fh.write(models_to_bytes(models))
-        if mode == "axial":
-            import zarr
-            for name in ("xz", "yz"):
-                ch = (1, 1, min(zband, z_out), slab, tile) if name == "xz" else (1, 1, min(zband, z_out), tile, slab)
-                zarr.create_array(str(output / MARKERS / name), shape=out_shape5, dtype=np.float32,
-                                  chunks=tuple(min(c, n) for c, n in zip(ch, out_shape5)), fill_value=0,
-                                  zarr_format=3)
+    if stored is None:
+        group = _create_store(output, params, dtype, present, layout, (new_sizes, new_translate), names,
+                              {RUN_KEY: {"fingerprint": fp, "complete": False, "input": in_rec,
+                                         "settings_fingerprint": settings_fp, "normalisation": params["normalisation"],
+                                         "training_subset": subset, "quality": quals, "back_projection_iters": bp_iters,
+                                         "training_record": {k: params[k] for k in TRAINING_RECORD}}},
+                              models, out_shape5)
     else:
         import zarr
         group = zarr.open_group(str(output), mode="r+")
     level0 = group["0"]
-    _check_chunks(level0.chunks, level0.shape, present, mode, block_planes, tile, zband)
+    _check_chunks(level0.chunks, level0.shape, present, spec.mode, layout)
 
     # --- the blocks on the cluster ---------------------------------------------------------------
-    configs = []
-    for gi in range(len(groups)):
-        gcfg = cfg.replace(clip=norms[gi].valid_range(), back_projection_iters=bp_iters[gi])
-        many = _many(mode, n_t, n_z)                         # a stack (or slices): as nd.plan, no ensemble
-        configs.append(gcfg.replace(ensemble=gcfg.ensemble and gcfg.stack_ensemble) if many else gcfg)
-    ctx = Context(full, output, present, models, configs, norms,
-                  None if out_dtype in (None, "float32") else np.dtype(full.dtype), fusion, groups)
-    if mode == "lateral":
-        phases = [[Block("lateral", t, g, z=(z0, min(z0 + block_planes, n_z)))
-                   for g in range(len(groups)) for t in range(n_t) for z0 in range(0, n_z, block_planes)]]
-    else:
-        slabs = [Block("xz", t, g, y=(y0, min(y0 + slab, n_y))) for g in range(len(groups)) for t in range(n_t)
-                 for y0 in range(0, n_y, slab)]
-        slabs += [Block("yz", t, g, x=(x0, min(x0 + slab, n_x))) for g in range(len(groups))
-                  for t in range(n_t) for x0 in range(0, n_x, slab)]
-        fuses = [Block("fuse", t, g, z=(z0, min(z0 + zband, z_out)), y=(y0, min(y0 + tile, n_y)),
-                       x=(x0, min(x0 + tile, n_x)))
-                 for g in range(len(groups)) for t in range(n_t) for z0 in range(0, z_out, zband)
-                 for y0 in range(0, n_y, tile) for x0 in range(0, n_x, tile)]
-        phases = [slabs, fuses]
+    configs = [inference_config(cfg.replace(clip=norms[gi].valid_range(), back_projection_iters=bp_iters[gi]),
+                                _many(spec.mode, n_t, n_z)) for gi in range(len(groups))]
+    ctx = Context(full, output, present, models, configs, norms, spec.out_dtype, spec.fusion, groups)
+    phases = _phases(spec.mode, layout, full.shape, z_out, len(groups))
     n_blocks = sum(len(p) for p in phases)
-    result = BigResult(output, present, out_shape, new_sizes, factors, params, blocks=n_blocks)
-    say("starting the dask cluster" if client is None and not scheduler else "connecting to the cluster",
-        stage="cluster")
-    cl, close = _client(client, scheduler, n_workers, processes)
-    done = 0
+    result = ChunkedResult(output, present, out_shape, new_sizes, dict(run.factors), params, blocks=n_blocks)
+    say("starting the dask cluster" if cluster.client is None and not cluster.scheduler else
+        "connecting to the cluster", stage="cluster")
+    results = _run_phases(connect(cluster), ctx, phases, result, {"Z_out": z_out, "factor": run.sf[0]}, progress,
+                          cancel)
+    t_blocks = time.perf_counter() - t0 - t_train
+    if result.cancelled:
+        result.seconds = {"train": t_train, "blocks": t_blocks}
+        return result
+    if spec.mode == "axial":            # the held-out estimates, corrected for the fusion of xz and yz
+        for gi in range(len(groups)):
+            sums = np.sum([r.get("fusion_sums", (0, 0, 0)) for b, r in zip(phases[1], results) if b.g == gi],
+                          axis=0)
+            params["quality"][gi] = with_fusion(params["quality"][gi], sums, spec.fusion)
+        params["expected_gain_db"] = expected_gain(params)
+    _finish_store(group, output, present, params, result.clipped)
+    result.seconds = {"train": t_train, "blocks": t_blocks, "total": time.perf_counter() - t0}
+    if progress:
+        progress(ProgressEvent(stage="done", fraction=1.0, job=n_blocks, n_jobs=n_blocks))
+    return result
+
+
+# what the networks did in training: kept in the store, so a resumed run records the first call's
+TRAINING_RECORD = ("init", "started_from", "network", "rec_error", "cubic_rec_error", "noise_on_sons_std",
+                   "noise_on_sons_model")
+
+
+def _resumable(output: Path, fp: str, in_rec: dict, settings_fp: str, overwrite: bool):
+    """The stored run record when `output` holds this very run (resume it), else None; an empty
+    folder goes, another run's store is refused (or removed with overwrite)."""
+    if output.is_dir() and not any(output.iterdir()):       # e.g. made by a file dialog
+        output.rmdir()
+    if not output.exists():
+        return None
+    stored = _stored_run(output)
+    if stored is not None and stored.get("fingerprint") == fp and (output / MARKERS / "models.safetensors").is_file():
+        return stored
+    if not overwrite:
+        if stored is None:
+            raise ValueError(f"{output}: exists (not a chunked napari-zssr output); pass overwrite to replace it")
+        raise ValueError(resume_refusal(output, stored, in_rec, settings_fp))
+    shutil.rmtree(output) if output.is_dir() else output.unlink()
+    return None
+
+
+def _create_store(output: Path, params: dict, dtype, present: str, layout: BlockLayout, geometry, names,
+                  run_attrs: dict, models, out_shape5):
+    """The new output store: level 0 and its pyramid (empty), the record, the networks and, for an
+    axial run, the scratch arrays of the xz and yz slabs."""
+    from ..engine.model_io import models_to_bytes
+    from ..io import atomic_file
+    from ..io.ome_zarr import OmeMetadata, create_ome_zarr
+
+    axial = "z" in params["factors"]
+    out_shape = tuple(n for a, n in zip(STORE, out_shape5) if a in present)
+    default = tuple({"Y": layout.tile, "X": layout.tile}.get(a, 1) if axial else
+                    {"Y": 512, "X": 512}.get(a, 1) for a in present)
+    new_sizes, new_translate = geometry
+    meta = OmeMetadata(pixel_sizes=new_sizes, unit="um", channel_names=names, params=params, translate=new_translate)
+    try:
+        group = create_ome_zarr(output, out_shape, dtype, present, meta, chunks=layout.chunks or default,
+                                extra_attrs=run_attrs)
+    except (OSError, PermissionError) as exc:
+        raise ValueError(f"{output}: cannot create the output ({exc})") from None
+    (output / MARKERS).mkdir()
+    with atomic_file(output / MARKERS / "models.safetensors", overwrite=False) as fh:
+        fh.write(models_to_bytes(models))
+    if axial:
+        import zarr
+        z_out = out_shape5[2]
+        for name in ("xz", "yz"):
+            ch = (1, 1, min(layout.zband, z_out), layout.slab, layout.tile) if name == "xz" else \
+                (1, 1, min(layout.zband, z_out), layout.tile, layout.slab)
+            zarr.create_array(str(output / MARKERS / name), shape=out_shape5, dtype=np.float32,
+                              chunks=tuple(min(c, n) for c, n in zip(ch, out_shape5)), fill_value=0, zarr_format=3)
+    return group
+
+
+def _phases(mode: str, layout: BlockLayout, shape5, z_out: int, n_groups: int) -> list:
+    """The blocks of a run, phase by phase: lateral planes; or axial xz and yz slabs, then fusion tiles."""
+    n_t, n_z, _, n_y, n_x = shape5
+    bp, slab, tile, zband = layout.block_planes, layout.slab, layout.tile, layout.zband
+    if mode == "lateral":
+        return [[Block("lateral", t, g, z=(z0, min(z0 + bp, n_z)))
+                 for g in range(n_groups) for t in range(n_t) for z0 in range(0, n_z, bp)]]
+    slabs = [Block("xz", t, g, y=(y0, min(y0 + slab, n_y))) for g in range(n_groups) for t in range(n_t)
+             for y0 in range(0, n_y, slab)]
+    slabs += [Block("yz", t, g, x=(x0, min(x0 + slab, n_x))) for g in range(n_groups)
+              for t in range(n_t) for x0 in range(0, n_x, slab)]
+    fuses = [Block("fuse", t, g, z=(z0, min(z0 + zband, z_out)), y=(y0, min(y0 + tile, n_y)),
+                   x=(x0, min(x0 + tile, n_x)))
+             for g in range(n_groups) for t in range(n_t) for z0 in range(0, z_out, zband)
+             for y0 in range(0, n_y, tile) for x0 in range(0, n_x, tile)]
+    return [slabs, fuses]
+
+
+def _run_phases(cl, ctx: Context, phases: list, result: ChunkedResult, shapes: dict, progress, cancel):
+    """Every phase's blocks as tasks on the cluster (closed after); counts and progress go into
+    `result`. -> the last phase's block results (result.cancelled once `cancel` is set)."""
+    n_blocks, done = result.blocks, 0
 
     def count(info: dict) -> None:          # each block as it finishes: counts and progress
         nonlocal done
@@ -455,10 +482,10 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
         if progress:
             progress(ProgressEvent(stage="blocks", iteration=done, total=n_blocks, job=done - 1, n_jobs=n_blocks,
                                    fraction=done / n_blocks, message=f"block {done} of {n_blocks}"))
+    client, results = cl.client, []
     try:
-        shared = cl.scatter(ctx, broadcast=True, hash=False)
+        shared = client.scatter(ctx, broadcast=True, hash=False)
         token = secrets.token_hex(6)
-        shapes, results = {"Z_out": z_out, "factor": sf[0]}, []
         for pi, blocks in enumerate(phases):
             if pi == 1:                                    # the fusion shift: min over both slab results
                 shapes["shift"] = {}
@@ -468,35 +495,28 @@ def run_big_volume(source, output, spec: RunSpec | None = None, *, axes: str | N
                 shapes["shift"] = {k: float(np.float32(v)) - 1e-3 for k, v in shapes["shift"].items()}
             # keys unique to this call: a rerun on the same cluster must not get the last call's results
             # _gather holds the only references: each block's future is released as it finishes
-            results = _gather(cl, [cl.submit(run_block, b, shared, shapes, key=f"zssr-{token}-{b.id}",
-                                             pure=False) for b in blocks], cancel, count)
+            results = _gather(client, [client.submit(run_block, b, shared, shapes, key=f"zssr-{token}-{b.id}",
+                                                     pure=False) for b in blocks], cancel, count)
             if results is None:
                 result.cancelled = True
                 break
     finally:
-        close()
-    t_blocks = time.perf_counter() - t0 - t_train
-    if result.cancelled:
-        result.seconds = {"train": t_train, "blocks": t_blocks}
-        return result
-    if mode == "axial":                 # the held-out estimates, corrected for the fusion of xz and yz
-        for gi in range(len(groups)):
-            sums = np.sum([r.get("fusion_sums", (0, 0, 0)) for b, r in zip(phases[1], results) if b.g == gi],
-                          axis=0)
-            params["quality"][gi] = with_fusion(params["quality"][gi], sums, fusion)
-        params["expected_gain_db"] = expected_gain(params)
+        cl.close()
+    return results
+
+
+def _finish_store(group, output: Path, present: str, params: dict, clipped: int) -> None:
+    """The pyramid, the final record, the run marked complete, the scratch arrays removed."""
+    from ..io.ome_zarr import update_params, write_pyramid
+
     write_pyramid(group, present)
-    params["clipped_values"] = result.clipped
+    params["clipped_values"] = clipped
     update_params(group, params)
     attrs = dict(group.attrs)
     attrs[RUN_KEY] = {**attrs[RUN_KEY], "complete": True}
     group.attrs.update(attrs)
     for name in ("xz", "yz"):
         shutil.rmtree(output / MARKERS / name, ignore_errors=True)
-    result.seconds = {"train": t_train, "blocks": t_blocks, "total": time.perf_counter() - t0}
-    if progress:
-        progress(ProgressEvent(stage="done", fraction=1.0, job=n_blocks, n_jobs=n_blocks))
-    return result
 
 
 def _many(mode: str, n_t: int, n_z: int) -> bool:
@@ -516,12 +536,13 @@ def _column_profile(full, channels: str, factor: float):
     vol = col[:, :1] if channels != "joint" else col                  # channel groups: the first
     if vol.min() == vol.max():
         return None
-    return profile_record(Normalizer.fit(vol).forward(vol).mean(axis=1), factor)    # as nd.plan
+    return profile_record(Normalizer.fit(vol).forward(vol).mean(axis=1), factor)    # as in memory
 
 
-def _check_chunks(chunks, shape, present: str, mode: str, block_planes: int, tile: int, zband: int) -> None:
+def _check_chunks(chunks, shape, present: str, mode: str, layout: BlockLayout) -> None:
     """Every block must write whole chunks: a chunk shared by two tasks could lose one's data."""
     c, n = dict(zip(present, chunks)), dict(zip(present, shape))
+    block_planes, tile, zband = layout.block_planes, layout.tile, layout.zband
 
     def fits(axis, step):        # blocks of `step` along `axis` cover whole chunks
         return axis not in c or step % c[axis] == 0 or c[axis] >= n[axis]
@@ -570,7 +591,7 @@ def _gather(client, futures: list, cancel, on_done, poll: float = 0.2):
     return results
 
 
-def plan_summary(result: BigResult) -> str:
+def plan_summary(result: ChunkedResult) -> str:
     """One line for a front end: what was done."""
     mins = result.seconds.get("total", 0) / 60
     return (f"{result.path}: {math.prod(result.shape)} voxels {result.axes} in {result.blocks} blocks "

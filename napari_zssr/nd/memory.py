@@ -4,7 +4,7 @@ the run's factors and mode, against what the machine has available. No napari, n
     est = estimate(shape, dtype, mode, factors)          # Estimate(peak, input, result, engine), bytes
     check_fits(shape, dtype, mode, factors, way_out=...) # MemoryPlanError (a ValueError, one line)
 
-The estimate follows nd.plan's copies (bytes per input element n and per output element N):
+The estimate follows nd.in_memory's copies (bytes per input element n and per output element N):
   input n*itemsize; the normalised copy and its temporaries ~12 n; lateral: the network's output
   in chunks, their concatenation, de-normalisation and the integer cast ~20 N; axial: the xz and
   yz results, their concatenations and the geometric fusion's temporaries ~24 N; plus the engine
@@ -98,4 +98,4 @@ def check_fits(shape, dtype, mode: str, factors, *, way_out: str, resident: bool
 
 CLI_WAY_OUT = "write it block by block with -o OUTPUT.zarr (an OME-Zarr store)"
 WIDGET_WAY_OUT = "choose an OME-Zarr output (*.zarr) to run it block by block"
-API_WAY_OUT = "run it block by block with nd.chunked.run_big_volume (or zssr INPUT -o OUTPUT.zarr)"
+API_WAY_OUT = "run it block by block with nd.chunked.run_chunked (or zssr INPUT -o OUTPUT.zarr)"

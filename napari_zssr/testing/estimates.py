@@ -15,7 +15,7 @@ import numpy as np
 from ..engine.config import ZSSRConfig
 from ..quality.gain import GainEstimate
 from ..nd.intensity import check_values
-from ..nd.plan import NDResult, super_resolve_nd
+from ..nd.in_memory import NDResult, super_resolve_nd
 
 HOLDOUT_FRACTION = ZSSRConfig.holdout_fraction
 

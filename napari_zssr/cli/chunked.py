@@ -1,7 +1,7 @@
 """`zssr INPUT -o OUTPUT.zarr`: volumes bigger than memory, block by block into OME-Zarr.
 
-Chosen by `zssr` when the output ends in .zarr or the input is an OME-Zarr (see wants_big). The
-work is nd.chunked.run_big_volume; this module only parses, prints and maps errors to exit codes.
+Chosen by `zssr` when the output ends in .zarr or the input is an OME-Zarr (see wants_chunked). The
+work is nd.chunked.run_chunked; this module only parses, prints and maps errors to exit codes.
 Exit status: 0 done; 2 bad input, options or output path (one line, the input untouched);
 130 cancelled (Ctrl-C; rerun the same command to resume); 1 unexpected failure.
 """
@@ -18,6 +18,7 @@ from . import _ui
 from .options import (
     OptionError,
     ZSSRArgumentParser,
+    add_chunked_options,
     add_common_options,
     add_model_options,
     config_from_args,
@@ -44,7 +45,7 @@ def _output_arg(argv) -> str:
     return ""
 
 
-def wants_big(argv) -> bool:
+def wants_chunked(argv) -> bool:
     """Whether a `zssr` command line is a chunked run: a .zarr output, or an OME-Zarr input."""
     from ..io.ome_zarr import is_zarr_path
 
@@ -69,13 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler", metavar="ADDRESS", help="run the blocks on a running dask cluster")
     g.add_argument("--workers", type=int, default=1, metavar="N",
                    help="local cluster: N worker processes, one thread each (default 1)")
-    g.add_argument("--train-planes", type=int, default=16, metavar="N",
-                   help="train on a random subset of N planes, read on demand (default 16)")
+    add_chunked_options(g)
     return p
 
 
 def main(argv=None) -> int:
-    from ..nd.chunked import plan_summary, run_big_volume
+    from ..nd.chunked import ClusterOptions, Source, TrainingSample, plan_summary, run_chunked
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -83,10 +83,8 @@ def main(argv=None) -> int:
         config, spec = config_from_args(args)
         if spec.planes != "shared":
             raise OptionError("a chunked run trains one network per channel; --per-plane/--warm-start do not apply")
-        if args.workers < 1 or args.train_planes < 1:
-            raise OptionError("--workers and --train-planes must be at least 1")
-        if spec.tile:
-            config = config.replace(tile=spec.tile)
+        if args.workers < 1:
+            raise OptionError("--workers must be at least 1")
     except SystemExit as exc:  # --help, or argparse's own exit 2
         return int(exc.code or 0)
     except OptionError as exc:
@@ -96,10 +94,11 @@ def main(argv=None) -> int:
     bar = _ui.ProgressBar(disable=args.quiet)
     try:
         with _ui.sigint_cancels(cancel):
-            res = run_big_volume(args.input, args.output, spec, axes=args.axes, config=config,
-                                 scheduler=args.scheduler, n_workers=args.workers,
-                                 processes=args.workers > 1, train_planes=args.train_planes,
-                                 overwrite=args.overwrite, progress=bar, cancel=cancel)
+            res = run_chunked(Source(args.input, axes=args.axes), args.output, spec, config,
+                              cluster=ClusterOptions(scheduler=args.scheduler, n_workers=args.workers,
+                                                     processes=args.workers > 1),
+                              sample=TrainingSample(args.train_planes), overwrite=args.overwrite,
+                              progress=bar, cancel=cancel)
         bar.close()
         if res.cancelled:
             raise Cancelled("cancelled")

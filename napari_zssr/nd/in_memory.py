@@ -1,7 +1,11 @@
-"""Split an N-D array into engine jobs (lateral planes or axial slices) and assemble the result."""
+"""The in-memory runner: an N-D array into engine jobs (lateral planes or axial slices) and back.
+
+The steps it shares with the block-by-block runner (nd.chunked) live in nd.pipeline; what is its
+own is the array in memory: the working order, constant channel groups, per-plane and warm-start
+networks, time series of volumes, and applying the networks to whole arrays.
+"""
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -9,19 +13,16 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..engine.config import ZSSRConfig
-from ..engine.infer import output_shape
-from ..engine.noise import NoiseModel, fit_noise_model
-from ..quality.gain import noise_kept
 from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
-from ..engine.examples import central_crop, evenly_spaced
-from ..engine.zssr import TrainedModel, apply, train
+from ..engine.zssr import TrainedModel, apply
 from ..quality import holdout
 from ..axes import AXES, canonical_order
 from .intensity import Normalizer, cast_output, check_values
 from .memory import API_WAY_OUT, check_fits
-from .models import check_models, load_for_run
-from ..quality.profile_estimate import noise_variance, profile_notice, profile_record, slice_profile
-from .spec import Resolved, RunSpec, kernel_record
+from ..quality.profile_estimate import profile_notice, profile_record
+from .pipeline import (channel_groups, engine_config, estimate_profile, given_models, group_model, inference_config,
+                       model_notices, output_geometry, output_size, run_record, train_checked)
+from .spec import Resolved, RunSpec
 
 @dataclass
 class NDResult:
@@ -33,16 +34,6 @@ class NDResult:
     clipped: int = 0
     models: List[TrainedModel] = field(default_factory=list, repr=False)
     notices: List[str] = field(default_factory=list)     # one line each, e.g. a constant channel
-
-
-def output_scale_translate(scale: Sequence[float], translate: Sequence[float], factors: Sequence[float]):
-    """napari layer scale/translate of a result upscaled by `factors` per dim (1 = unchanged).
-
-    Pixel centres of input and output coincide: scale d/s, translate t + (d/s - d)/2.
-    """
-    new_scale = [d / s for d, s in zip(scale, factors)]
-    new_translate = [t + (d / s - d) / 2 for d, s, t in zip(scale, factors, translate)]
-    return new_scale, new_translate
 
 
 PRE_STAGES = ("read", "prepare", "profile", "noise")     # before a job's training: nothing done yet
@@ -90,75 +81,20 @@ def _apply_chunks(model: TrainedModel, batch: np.ndarray, cfg: ZSSRConfig, cance
     return np.concatenate(outs)
 
 
-def _train(sources, sf, cfg, kernel, prog, cancel, init=None) -> TrainedModel:
-    return train(sources, sf, cfg, kernel=kernel, progress=prog, cancel=cancel, init=init)
-
-
-NOISE_SAMPLE_PIXELS = 512 * 512
-
-
-def noise_on_sons(planes, sf, kernel) -> NoiseModel:
-    """The noise a son lost to its downscaling, as a signal-dependent model: the data's noise
-    (white-noise variance from the corner of the xy spectra, where an oversampled PSF leaves only
-    noise; how it grows with the signal from the high-pass residual) times the share the kernel
-    removes. A real input line has all of it; a son without it teaches to sharpen noise."""
-    # a central 512x512 of each: the noise is the same everywhere, and 16 whole 2048^2 planes in
-    # float64 took the client of a chunked run to 2.9 GB
-    crops = [central_crop(np.asarray(p), NOISE_SAMPLE_PIXELS) for p in evenly_spaced(planes, 16)]
-    sample = np.concatenate([np.reshape(c, (-1,) + c.shape[-2:]) for c in crops])
-    return lost_to_son(data_noise(sample), sf, kernel)
-
-
-def data_noise(planes) -> NoiseModel:
-    """The noise of (P, Y, X) planes: its white-noise level from the corner of the xy spectra, its
-    growth with the signal from the high-pass residual."""
-    return fit_noise_model(planes, noise_variance(planes))
-
-
-def lost_to_son(model: NoiseModel, sf, kernel) -> NoiseModel:
-    """The share of the data's noise that a son's downscaling (sf, kernel) removes."""
-    return model.scaled(max(0.0, 1.0 - noise_kept((64, 64), sf, kernel)))
-
-
-def _train_checked(planes, sf, cfg: ZSSRConfig, icfg: ZSSRConfig, kernel, prog, cancel, *, model=None, init=None,
-                   sources=None, both_axes=False, noisy=False, edge=None):
-    """Train on `planes` less a held-out part (or on `sources`, which never include the planes; or
-    not at all when a model is given), then measure the gain over cubic on the held-out part with
-    the inference settings `icfg`, which come back with back-projection kept only if it helps.
-
-    -> (model, inference config, quality record or None)"""
-    hold = holdout.split(planes, sf, cfg.holdout_fraction, both_axes=both_axes)
-    if model is None:
-        if noisy and cfg.noise_aware and cfg.noise_std == 0 and not (cfg.noise_slope or cfg.noise_intercept):
-            if prog is not None:
-                prog(ProgressEvent(stage="noise", message="measuring the noise (for the training sons)"))
-            nm = noise_on_sons(planes, sf, kernel)
-            cfg = cfg.replace(noise_slope=nm.slope, noise_intercept=nm.intercept)
-        model = _train(hold.train if sources is None else sources, sf, cfg, kernel, prog, cancel, init=init)
-    if not hold.fathers:
-        return model, icfg, None
-    check_cancel(cancel)
-    if prog is not None:
-        prog(ProgressEvent(stage="check", message="measuring the gain over cubic on held-out parts"))
-    record, icfg = holdout.measure(model, hold, icfg, noisy=noisy, edge=edge)
-    return model, icfg, record
-
-
-def _lateral(vols: np.ndarray, sf, cfg: ZSSRConfig, kernel, planes: str, prog: _Progress, cancel,
+def _lateral(vols: np.ndarray, run: Resolved, cfg: ZSSRConfig, prog: _Progress, cancel,
              model: Optional[TrainedModel]):
     """vols: (P, C, H, W) normalised planes of one channel group -> (P, C, H', W')."""
-    p = vols.shape[0]
-    stack_cfg = cfg if p == 1 else cfg.replace(ensemble=cfg.ensemble and cfg.stack_ensemble)
+    p, planes = vols.shape[0], run.spec.planes
     if model is not None or planes == "shared" or p == 1:
-        m, icfg, q = _train_checked(list(vols), sf, cfg, stack_cfg, kernel, prog, cancel, model=model)
+        m, icfg, q = train_checked(list(vols), run, cfg, inference_config(cfg, many=p > 1), prog, cancel,
+                                   model=model)
         prog(ProgressEvent(stage="infer", message=f"inference on {p} plane(s)"))
         return _apply_chunks(m, vols, icfg, cancel), [m], [q]
     outs, models, quals, prev = [], [], [], None
     for i in range(p):
         # warm start: later planes start from the previous net and need fewer iterations
         c = cfg if (planes == "per-plane" or prev is None) else _warm_config(cfg, prev)
-        m, icfg, q = _train_checked([vols[i]], sf, c, c, kernel, prog, cancel,
-                                    init=prev if planes == "warm-start" else None)
+        m, icfg, q = train_checked([vols[i]], run, c, c, prog, cancel, init=prev if planes == "warm-start" else None)
         outs.append(apply(m, vols[i], cancel=cancel, config=icfg).cpu().numpy())
         models.append(m)
         quals.append(q)
@@ -175,26 +111,18 @@ def fuse(a: np.ndarray, b: np.ndarray, how: str) -> np.ndarray:
     return (np.sqrt((a - m) * (b - m)) + m).astype(np.float32)
 
 
-def _axial(vol: np.ndarray, f: float, cfg: ZSSRConfig, kernel, method: str, fusion: str, prog: _Progress,
-           cancel, model: Optional[TrainedModel] = None, init: Optional[TrainedModel] = None):
+def _axial(vol: np.ndarray, run: Resolved, cfg: ZSSRConfig, prog: _Progress, cancel,
+           model: Optional[TrainedModel] = None, init: Optional[TrainedModel] = None):
     """vol: (C, Z, Y, X) normalised -> (C, Z', Y, X); a given model is applied without training."""
-    sf = (f, 1.0)
+    f, fusion = run.sf[0], run.spec.fusion
     xz = np.ascontiguousarray(np.moveaxis(vol, 2, 0))          # (Y, C, Z, X)
     yz = np.ascontiguousarray(np.moveaxis(vol, 3, 0))          # (X, C, Z, Y)
     planes = [vol[:, z] for z in range(vol.shape[1])]
-    icfg = cfg.replace(ensemble=cfg.ensemble and cfg.stack_ensemble)    # slices are a stack
-    if method == "isotropic":
-        # xy planes degraded along one lateral axis teach the net what z lost; xy is isotropic,
-        # so rotated fathers are valid examples
-        c, sources = cfg.replace(allow_rotation=True), None
-    else:
-        # pure ZSSR on the slices themselves: z is the only degraded axis, no rotation (the xy
-        # planes it is checked on are then never trained on anyway)
-        c, sources = cfg.replace(allow_rotation=False), list(xz) + list(yz)
-    # checked on held-out xy planes degraded along y and along x, as the xz and yz slices were
-    model, icfg, quality = _train_checked(planes, sf, c, icfg, kernel, prog, cancel, model=model, init=init,
-                                          sources=sources, both_axes=True, noisy=True,
-                                          edge=holdout.edge_share(output_shape((vol.shape[1], 1), sf)[0], f))
+    # isotropic: xy planes degraded along one lateral axis teach the net what z lost; zssr: pure
+    # ZSSR on the slices themselves. Both are checked on held-out xy planes (nd.pipeline)
+    sources = list(xz) + list(yz) if run.spec.axial_method == "zssr" else None
+    model, icfg, quality = train_checked(planes, run, cfg, inference_config(cfg, many=True), prog, cancel,
+                                         model=model, init=init, sources=sources)
     prog(ProgressEvent(stage="infer", message="inference on xz and yz slices"))
     out_xz = np.moveaxis(_apply_chunks(model, xz, icfg, cancel), 0, 2)    # (C, Z', Y, X)
     out_yz = np.moveaxis(_apply_chunks(model, yz, icfg, cancel), 0, 3)
@@ -227,25 +155,20 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
     run = spec.resolve(data.shape, axes, pixel_sizes)
     # the peak of the copies below, planned before any of them (the input is already here)
     check_fits(data.shape, data.dtype, spec.mode, run.factors, way_out=API_WAY_OUT, resident=True)
-    cfg = _engine_config(spec, config)
+    cfg = engine_config(spec, config)
     order = canonical_order(run.axes)
-    full = _to_work(data, run.axes, order)                       # (T, Z, C, Y, X, S)
+    full = to_work(data, run.axes, order)                       # (T, Z, C, Y, X, S)
     t_n, z_n, c_n = full.shape[:3]
-    groups = [slice(None)] if spec.channels == "joint" else [slice(c, c + 1) for c in range(c_n)]
+    groups = channel_groups(c_n, spec.channels)
     constant = _constant_groups(full, groups, allow_constant)   # every error before any work
     norms = [None if constant[gi] else Normalizer.fit(full[:, :, g]) for gi, g in enumerate(groups)]
-    given = _given_models(spec.model, run, groups, full, cfg)
+    given = given_models(spec.model, run, len(groups), (c_n // len(groups)) * full.shape[5], cfg.device)
     if progress:                    # every check passed: a stage from the first seconds (issue 28)
         progress(ProgressEvent(stage="prepare", message="input checked and its intensities measured"))
     profile = None
     if given is None:
-        if progress and spec.mode == "axial":
-            progress(ProgressEvent(stage="profile", message="estimating the slice profile from the data"))
-        # axial: no slice profile given -> estimated from the data, used when reliable; a given one
-        # wins but is checked against that estimate
-        profile, spec = slice_profile(spec, run, lambda f: _estimate_profile(full, groups, constant, norms, f))
-        if profile is not None and profile["used"]:
-            run = spec.resolve(data.shape, axes, pixel_sizes)
+        profile, spec, run = estimate_profile(spec, run, lambda f: _estimate_profile(full, groups, constant, norms, f),
+                                              lambda s: s.resolve(data.shape, axes, pixel_sizes), progress)
 
     per_plane = spec.mode == "lateral" and spec.planes != "shared" and spec.model is None and t_n * z_n > 1
     n_jobs = max(1, sum(1 for c in constant if not c)) * (t_n if spec.mode == "axial" else
@@ -260,28 +183,25 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
                            f"no network trained" if len(groups) > 1 else
                            f"the image is constant ({float(block.flat[0]):g}); upscaled as it is")
             continue
-        gmodel = None if given is None else given[gi if len(given) > 1 else 0]
-        out, ms, qs = _run_group(block, norms[gi], run, cfg, gmodel, per_plane, prog, cancel)
+        out, ms, qs = _run_group(block, norms[gi], run, cfg, group_model(given, gi), per_plane, prog, cancel)
         outs.append(out)
         models += ms
         quals += qs
-    result = _from_work(np.concatenate(outs, axis=2), order, run.axes)
+    result = from_work(np.concatenate(outs, axis=2), order, run.axes)
 
     clipped = 0
     if spec.out_dtype == "input":
         result, clipped = cast_output(result, data.dtype)
     else:
         result = result.astype(np.float32, copy=False)
-    new_sizes = dict(run.pixel_sizes)
-    for a, fct in run.factors.items():
-        if a in new_sizes:
-            new_sizes[a] = new_sizes[a] / fct
-    for m in models:                                  # e.g. "no learned prior for ...; random weights"
-        notices += [n for n in m.notices if n not in notices]
+    new_sizes, _ = output_geometry(run.pixel_sizes, None, run.factors)
+    notices = model_notices(models, notices)          # e.g. "no learned prior for ...; random weights"
     notice = profile_notice(profile) if profile is not None else None
     if notice:
         notices.append(notice)
-    params = _record(run, cfg, norms, models, quals, clipped, notices, full)
+    normalisation = [n.to_dict() if n is not None else _constant_record(full, i) for i, n in enumerate(norms)]
+    params = run_record(run, cfg, models, quals, axes=run.axes, normalisation=normalisation, notices=notices,
+                        clipped=clipped)
     if profile is not None:
         params["z_fwhm_estimate"] = profile
     if progress:
@@ -320,17 +240,8 @@ def merge_channel_results(results: Sequence[NDResult]) -> NDResult:
                     [m for r in results for m in r.models], notices)
 
 
-def _engine_config(spec: RunSpec, config: Optional[ZSSRConfig]) -> ZSSRConfig:
-    cfg = config or ZSSRConfig()
-    if spec.tile is not None:
-        cfg = cfg.replace(tile=int(spec.tile))
-    if spec.init is not None:
-        cfg = cfg.replace(init=spec.init)
-    return cfg
-
-
-def _to_work(data: np.ndarray, axes: str, order: str) -> np.ndarray:
-    """The data in TZCYXS order with singleton axes for those it lacks."""
+def to_work(data: np.ndarray, axes: str, order: str) -> np.ndarray:
+    """The data in TZCYXS order with singleton axes for those it lacks (the working order)."""
     full = np.transpose(data, [axes.index(a) for a in order])
     for a in AXES:
         if a not in order:
@@ -338,8 +249,8 @@ def _to_work(data: np.ndarray, axes: str, order: str) -> np.ndarray:
     return full
 
 
-def _from_work(result: np.ndarray, order: str, axes: str) -> np.ndarray:
-    """Drop the singleton axes _to_work added and restore the caller's axis order."""
+def from_work(result: np.ndarray, order: str, axes: str) -> np.ndarray:
+    """Drop the singleton axes to_work added and restore the caller's axis order."""
     squeeze = tuple(i for i, a in enumerate(AXES) if a not in order)
     result = np.squeeze(result, axis=squeeze) if squeeze else result
     return np.transpose(result, [order.index(a) for a in axes])
@@ -356,10 +267,7 @@ def _constant_groups(full: np.ndarray, groups, allow_constant: bool) -> List[boo
 def _constant_output(block: np.ndarray, run: Resolved) -> np.ndarray:
     """A constant block upsampled: the same constant on the output grid (float32)."""
     t, z, cg, h, w, s = block.shape
-    if "z" in run.factors:
-        z = output_shape((z, 1), run.sf)[0]
-    else:
-        h, w = output_shape((h, w), run.sf)
+    z, h, w = output_size(run, z, h, w)
     return np.full((t, z, cg, h, w, s), block.flat[0], dtype=np.float32)
 
 
@@ -374,8 +282,7 @@ def _run_group(block: np.ndarray, norm: Normalizer, run: Resolved, cfg: ZSSRConf
     eng = np.moveaxis(nb, 5, 3).reshape(t, z, cg * s, h, w)     # (T, Z, Ce, Y, X)
     models, quals = [], []
     if spec.mode == "lateral":
-        res, models, quals = _lateral(eng.reshape(t * z, cg * s, h, w), run.sf, gcfg, run.kernel, spec.planes, prog,
-                               cancel, model)
+        res, models, quals = _lateral(eng.reshape(t * z, cg * s, h, w), run, gcfg, prog, cancel, model)
         res = res.reshape(t, z, cg * s, *res.shape[-2:])
         if not per_plane:                                        # per-plane jobs advance themselves
             prog.next()
@@ -385,8 +292,7 @@ def _run_group(block: np.ndarray, norm: Normalizer, run: Resolved, cfg: ZSSRConf
             check_cancel(cancel)
             # time series of volumes: later time points warm-start from the previous one
             vcfg = gcfg if prev is None else _warm_config(gcfg, prev)
-            out, m, q = _axial(np.moveaxis(eng[ti], 0, 1), run.sf[0], vcfg, run.kernel, spec.axial_method,
-                               spec.fusion, prog, cancel, model=model, init=prev)
+            out, m, q = _axial(np.moveaxis(eng[ti], 0, 1), run, vcfg, prog, cancel, model=model, init=prev)
             vols.append(np.moveaxis(out, 0, 1))                 # (Z', Ce, Y, X)
             prev = m
             models.append(m)
@@ -397,50 +303,6 @@ def _run_group(block: np.ndarray, norm: Normalizer, run: Resolved, cfg: ZSSRConf
     return norm.inverse(np.moveaxis(out, 3, 5)), models, quals  # (T, Z', Cg, Y', X', S)
 
 
-def _record(run: Resolved, cfg: ZSSRConfig, norms, models, quals, clipped: int, notices, full) -> dict:
-    """The JSON-serialisable record of the run (layer metadata, TIFF description, manifests)."""
-    spec = run.spec
-    params = {
-        "method": "ZSSR (Shocher, Cohen & Irani, CVPR 2018)",
-        "mode": spec.mode, "axes": run.axes, "factors": dict(run.factors),
-        "planes": spec.planes, "channels": spec.channels, "out_dtype": spec.out_dtype,
-        "kernel": kernel_record(spec.kernel), "init": cfg.init,
-        "started_from": [m.init for m in models],     # "prior", "random" (no prior fits) or "model"
-        "normalisation": [n.to_dict() if n is not None else _constant_record(full, i)
-                          for i, n in enumerate(norms)],
-        "config": {k: v for k, v in cfg.to_dict().items() if k != "clip"},
-        "iterations": [m.iterations for m in models],
-        "network": [f"{m.net.depth}x{m.net.width}" for m in models],   # layers x channels
-        "rec_error": [m.rec_error for m in models], "cubic_rec_error": [m.cubic_rec_error for m in models],
-        # per network: the gain over cubic on held-out parts (None: too small to hold any out)
-        "quality": list(quals),
-        # normalised units: noise_std, and the signal-dependent part noise-aware axial runs measure
-        "noise_on_sons_std": [m.config.noise_std for m in models],
-        "noise_on_sons_model": [{"slope": m.config.noise_slope, "intercept": m.config.noise_intercept} for m in models],
-        "clipped_values": clipped,
-    }
-    params["expected_gain_db"] = holdout.expected_gain(params)
-    if notices:
-        params["notices"] = list(notices)
-    if spec.mode == "axial":
-        params.update(z_fwhm=spec.z_fwhm, z_fwhm_unit=spec.z_fwhm_unit, axial_method=spec.axial_method,
-                      fusion=spec.fusion)
-    return params
-
-
 def _constant_record(full: np.ndarray, group: int) -> dict:
     v = float(full[:, :, group].flat[0])
     return {"lo": v, "hi": v, "dtype": str(full.dtype), "constant": True}
-
-
-def _given_models(model, run: Resolved, groups, full, cfg):
-    """A saved model (path) or trained model(s) to apply without training, checked against the run."""
-    if model is None:
-        return None
-    per_group = (full.shape[2] // len(groups)) * full.shape[5]
-    if isinstance(model, (str, os.PathLike)):
-        models, _ = load_for_run(model, run.spec.mode, run.factors, len(groups), per_group, device=cfg.device)
-        return models
-    models = list(model) if isinstance(model, (list, tuple)) else [model]
-    check_models(models, run.sf, len(groups), per_group)
-    return models

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from napari_zssr.cli import main
-from napari_zssr.cli.big import wants_big
+from napari_zssr.cli.chunked import wants_chunked
 from napari_zssr.io import write_image
 from napari_zssr.io.ome_zarr import read_ome_zarr, write_ome_zarr
 from conftest import read_only_dirs
@@ -28,8 +28,8 @@ def volume(tmp_path):
 
 
 def test_dispatch():
-    assert wants_big(["a.tif", "-o", "b.zarr"]) and wants_big(["a.tif", "--output=b.zarr/"])
-    assert not wants_big(["a.tif", "-o", "b.tif"]) and not wants_big(["batch", "a.tif", "-o", "x.zarr"])
+    assert wants_chunked(["a.tif", "-o", "b.zarr"]) and wants_chunked(["a.tif", "--output=b.zarr/"])
+    assert not wants_chunked(["a.tif", "-o", "b.tif"]) and not wants_chunked(["batch", "a.tif", "-o", "x.zarr"])
 
 
 def test_zarr_to_zarr_lateral(tmp_path, volume, capsys):
@@ -90,11 +90,11 @@ def test_bad_input_exits_2_with_one_line(tmp_path, volume, capsys):
 
 
 def test_read_only_output_folder_exits_2_before_any_work(tmp_path, volume, capsys, monkeypatch):
-    import napari_zssr.nd.plan as plan            # chunked runs train through plan._train_checked
+    import napari_zssr.nd.pipeline as pipeline    # both runners train through pipeline.train_checked
 
     def no_training(*a, **k):
         raise AssertionError("trained although the output cannot be written")
-    monkeypatch.setattr(plan, "train", no_training)
+    monkeypatch.setattr(pipeline, "train", no_training)
     before = _tree_hash(volume)
     for folder in read_only_dirs(tmp_path):
         out = folder / "out.zarr"
