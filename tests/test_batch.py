@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 
 from napari_zssr.cli import main
-from napari_zssr.runs.manifest import MANIFEST_NAME, SUMMARY_NAME, expand_inputs, output_names, sha256_file
+from napari_zssr.runs.checksums import sha256_file
+from napari_zssr.runs.inputs import expand_inputs, output_names
+from napari_zssr.runs.manifest import MANIFEST_NAME
+from napari_zssr.runs.summary import SUMMARY_NAME
 from napari_zssr.io import read_image, write_image
 
 FAST = ["--max-iters", "5", "--no-ensemble", "--seed", "0"]

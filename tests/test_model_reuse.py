@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_zssr.cli import main
-from napari_zssr.runs.manifest import SUMMARY_NAME
+from napari_zssr.runs.summary import SUMMARY_NAME
 from napari_zssr.engine.config import ZSSRConfig
 from napari_zssr.io import read_image, write_image
 from napari_zssr.nd import save_result_models, super_resolve_nd

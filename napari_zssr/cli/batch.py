@@ -24,8 +24,10 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..runs.batch import BatchOptions, make_plan, run_batch
-from ..runs.manifest import STATUSES, UsageError, now_iso, summary_rows, write_summary
+from ..runs.batch_runner import BatchOptions, make_plan, run_batch
+from ..runs.errors import UsageError
+from ..runs.manifest import now_iso
+from ..runs.summary import STATUSES, summary_rows, write_summary
 from . import _ui
 from .options import (OptionError, ZSSRArgumentParser, add_common_options, add_model_options, config_from_args,
                       normalise_argv, positive_int)

@@ -288,7 +288,8 @@ def write_output(spec: TaskSpec, *parts: PartResult) -> FileResult:
     from ..nd import merge_channel_results
     from ..quality.holdout import summary as holdout_summary
     from . import file as _run
-    from .manifest import quality, sha256_file
+    from .checksums import sha256_file
+    from .quality_figures import quality
     seconds = float(sum(p.seconds or 0.0 for p in parts))
     for st in ("failed", "cancelled"):
         bad = [p for p in parts if p.status == st]

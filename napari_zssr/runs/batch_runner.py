@@ -10,7 +10,6 @@ No argparse and no terminal output: `napari_zssr.cli.batch` builds the options a
 """
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -20,9 +19,13 @@ from pathlib import Path
 from typing import Dict, List, Optional, Protocol
 
 from ..io import check_not_input
+from ..nd.cluster import ClusterOptions, connect, one_line
 from . import tasks as T
-from .manifest import (BatchLock, Manifest, UsageError, expand_inputs, file_facts, now_iso, output_names,
-                       params_sha256, run_params, sha256_file)
+from .checksums import file_facts, params_sha256, run_params, sha256_file
+from .errors import UsageError
+from .inputs import expand_inputs, output_names
+from .lock import BatchLock
+from .manifest import Manifest, now_iso
 
 CANCEL_GRACE_S = 30.0
 
@@ -170,58 +173,42 @@ def local_size(workers: Optional[int], threads: Optional[int], n_tasks: int) -> 
 
 
 @dataclass
-class Cluster:
-    client: object
-    cluster: object = None
+class BatchCluster:
+    """The connected cluster (nd.cluster) and how the batch uses it: one task per worker through
+    the "zssr" resource where the workers offer it, and the torch threads of each task."""
+    cluster: object
     use_resources: bool = True
     task_threads: Optional[int] = None
     description: str = ""
 
+    @property
+    def client(self):
+        return self.cluster.client
+
     def close(self) -> None:
-        for obj in (self.client, self.cluster):
-            if obj is None:
-                continue
-            try:
-                obj.close(timeout=10) if obj is self.client else obj.close()
-            except Exception:  # noqa: BLE001 -- closing is best effort
-                pass
+        self.cluster.close()
 
 
-def start_cluster(args, n_tasks: int) -> Cluster:
-    from distributed import Client, LocalCluster
-    if not os.environ.get("ZSSR_DEBUG"):
-        for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny",
-                     "distributed.core", "distributed.comm", "tornado"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+def start_cluster(args, n_tasks: int) -> BatchCluster:
     if args.scheduler:
         try:
-            if args.scheduler.endswith(".json") and Path(args.scheduler).is_file():
-                client = Client(scheduler_file=args.scheduler, timeout="20s")
-            else:
-                client = Client(args.scheduler, timeout="20s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise UsageError(f"cannot connect to the dask scheduler {args.scheduler} "
-                             f"({_one_line(exc)})") from None
-        workers = client.scheduler_info().get("workers", {})
+            cl = connect(ClusterOptions(scheduler=args.scheduler))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        workers = cl.client.scheduler_info().get("workers", {})
         use_res = any("zssr" in (w.get("resources") or {}) for w in workers.values())
         threads = args.task_threads or (None if use_res else 1)
         desc = f"scheduler {args.scheduler}: {len(workers)} worker(s) now" + \
                (", one zssr task per worker" if use_res else f", {threads} torch thread(s) per task")
-        return Cluster(client, None, use_res, threads, desc)
+        return BatchCluster(cl, use_res, threads, desc)
     n_w, n_t = local_size(args.workers, args.threads_per_worker, n_tasks)
-    cluster = LocalCluster(n_workers=n_w, threads_per_worker=n_t, processes=not args.in_process,
-                           resources={"zssr": 1}, dashboard_address=args.dashboard,
-                           silence_logs=logging.ERROR if not os.environ.get("ZSSR_DEBUG") else logging.WARNING)
-    client = Client(cluster)
+    cl = connect(ClusterOptions(n_workers=n_w, threads_per_worker=n_t, processes=not args.in_process,
+                                resources={"zssr": 1}, dashboard=args.dashboard))
     kind = "threads" if args.in_process else "processes"
     desc = f"local cluster: {n_w} worker {kind} x {n_t} thread(s)"
     if args.dashboard:
-        desc += f", dashboard {client.dashboard_link}"
-    return Cluster(client, cluster, True, args.task_threads or n_t, desc)
-
-
-def _one_line(exc) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+        desc += f", dashboard {cl.client.dashboard_link}"
+    return BatchCluster(cl, True, args.task_threads or n_t, desc)
 
 
 # --- running --------------------------------------------------------------------------------------
@@ -341,7 +328,7 @@ def run_batch(plan: Plan, opts: BatchOptions, config, argv, interrupted: threadi
         outcome = "interrupted"
     except Exception as exc:  # noqa: BLE001 -- e.g. lost the scheduler: fail what is left, keep the rest
         outcome = "error"
-        msg = f"batch stopped: {type(exc).__name__}: {_one_line(exc)}"
+        msg = f"batch stopped: {type(exc).__name__}: {one_line(exc)}"
         for idx, job in jobs.items():
             if plan.records[idx]["status"] == "pending":
                 _finish(state, job, T.FileResult("failed", msg))
@@ -384,7 +371,7 @@ def _collect_write(fut, state, job) -> None:
     elif fut.status == "cancelled":
         res = T.FileResult("cancelled", "cancelled")
     else:
-        res = T.FileResult("failed", f"{job.input}: worker failed: {_one_line(fut.exception())}")
+        res = T.FileResult("failed", f"{job.input}: worker failed: {one_line(fut.exception())}")
     state.parts.pop(job.index, None)
     _finish(state, job, res)
     fut.release()
@@ -398,7 +385,7 @@ def _handle(fut, state: _State, jobs, client, ac, res_spec, n_jobs, batch_id) ->
         return
     # inspect finished: submit the parts and the write, or record the failure
     if fut.status != "finished":
-        res = T.Inspected("failed", f"{job.input}: worker failed: {_one_line(fut.exception())}")
+        res = T.Inspected("failed", f"{job.input}: worker failed: {one_line(fut.exception())}")
     else:
         res = fut.result()
     fut.release()
