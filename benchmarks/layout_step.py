@@ -4,7 +4,9 @@
     python benchmarks/layout_step.py --threads 2 --crops 96 --batch 8 --channels 3
 
 engine/device.train_channels_last picks the training layout from this table (fp32 on a CPU: plain;
-bf16 and GPUs: channels-last); inference always converts its input to channels-last.
+bf16 and GPUs: channels-last); inference converts its input to channels-last, except on a CPU in
+fp32 for large inputs, where it runs a frozen oneDNN graph of the net (engine/infer.frozen_net;
+benchmarks/roofline.py measures both).
 """
 from __future__ import annotations
 

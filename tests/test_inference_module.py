@@ -1,6 +1,7 @@
-"""The engine's inference runs through one pure-torch module (engine/inference_module.py): the same
-numbers as the code it replaced (tests/_legacy_infer.py, bit for bit), scriptable, and its own
-torch resize tables equal to the engine's numpy ones."""
+"""The engine's inference runs through one pure-torch module (engine/inference_module.py): the
+numbers of the code it replaced (tests/_legacy_infer.py; within float32 rounding since issue 31
+resizes with banded matrix products instead of a gather), scriptable, and its own torch resize
+tables equal to the engine's numpy ones."""
 from __future__ import annotations
 
 import numpy as np
@@ -42,14 +43,15 @@ def _input(c, shape, batched, seed=0):
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"x{c[1][0]:g},{c[1][1]:g}-c{c[0]}-{c[10]}")
-def test_engine_inference_is_bit_identical_to_the_old_code(case):
+def test_engine_inference_gives_the_old_numbers(case):
     c, sf, kern, ens, bp, clip, tile, shape, batched, cl, prec = case
     net, x = _net(c), _input(c, shape, batched)
     kw = dict(ensemble=ens, bp_iters=bp, clip=clip, tile=tile, channels_last=cl)
     old = legacy.super_resolve_tensor(net, x, sf, kern, prec, **kw)
     new = infer.super_resolve_tensor(net, x, sf, kern, prec, **kw)
     assert new.shape == old.shape
-    assert torch.equal(new, old)
+    # float32 rounding only (sums in another order); bf16 rounds its network's activations
+    assert (new - old).abs().max().item() <= (1e-5 if prec == "fp32" else 1e-2)
     assert (new - legacy.imresize(x, sf, output_shape=tuple(new.shape[-2:]))).abs().max() > 1e-3   # not cubic
 
 
@@ -96,15 +98,15 @@ def test_engine_helpers_keep_their_results():
     lr = torch.rand(2, 9, 11)
     sr = torch.rand(2, 18, 22)
     for k in (None, gaussian_kernel(1.0, 1.0)):
-        assert torch.equal(infer.back_project(sr, lr, (2.0, 2.0), k, 3, (0.0, 1.0)),
-                           legacy.back_project(sr, lr, (2.0, 2.0), k, 3, (0.0, 1.0)))
+        new = infer.back_project(sr, lr, (2.0, 2.0), k, 3, (0.0, 1.0))
+        assert (new - legacy.back_project(sr, lr, (2.0, 2.0), k, 3, (0.0, 1.0))).abs().max().item() <= 1e-6
     s = torch.randn(8, 2, 3, 5, 4)
     assert torch.equal(infer.median(s), legacy.median(s))
 
 
 def test_packaged_axial_module_does_the_engine_axial_passes():
-    """ZSSRPackaged (axial) = nd/in_memory._axial's xz and yz passes (chunks of 8) and fusion."""
-    from napari_zssr.nd.in_memory import fuse as np_fuse
+    """ZSSRPackaged (axial) = nd/plan._axial's xz and yz passes (chunks of 8) and fusion."""
+    from napari_zssr.nd.plan import fuse as np_fuse
     net = _net(1)
     vol = torch.rand(1, 5, 10, 9)                                     # (C, Z, Y, X)
     kw = dict(ensemble=True, bp_iters=2, clip=None)
@@ -125,3 +127,73 @@ def test_packaged_axial_module_does_the_engine_axial_passes():
     assert np.abs(got - np_fuse(a, b, "arithmetic")).max() > 1e-5        # the fusion is the geometric one
     assert torch.allclose(fuse(torch.from_numpy(a), torch.from_numpy(b), "arithmetic"),
                           torch.from_numpy(np_fuse(a, b, "arithmetic")))
+
+
+def test_frozen_graph_gives_the_eager_numbers_and_follows_training(monkeypatch):
+    """The CPU's frozen oneDNN graph of the network (issue 31) computes what the eager network
+    computes, and is rebuilt once the weights change (gradual stages train between inferences)."""
+    net = _net(1)
+    x = _input(1, (24, 20), False)
+    kw = dict(ensemble=True, bp_iters=2)
+    monkeypatch.setattr(infer, "FREEZE_MIN_PIXELS", 1 << 40)
+    eager = infer.super_resolve_tensor(net, x, (2.0, 2.0), None, "fp32", **kw)
+    assert net not in infer._FROZEN
+    monkeypatch.setattr(infer, "FREEZE_MIN_PIXELS", 0)
+    frozen = infer.super_resolve_tensor(net, x, (2.0, 2.0), None, "fp32", **kw)
+    assert net in infer._FROZEN
+    assert (frozen - eager).abs().max().item() <= 1e-6
+    with torch.no_grad():
+        net.body[0].weight.mul_(1.5)                                # a training step, in effect
+    again = infer.super_resolve_tensor(net, x, (2.0, 2.0), None, "fp32", **kw)
+    monkeypatch.setattr(infer, "FREEZE_MIN_PIXELS", 1 << 40)
+    assert (again - infer.super_resolve_tensor(net, x, (2.0, 2.0), None, "fp32", **kw)).abs().max().item() <= 1e-6
+    assert (again - frozen).abs().max().item() > 1e-3
+
+
+def test_cpu_plan_keeps_activations_small_and_tiles_change_nothing(monkeypatch):
+    for n, h, w, width in ((8, 40, 36, 32), (8, 512, 512, 32), (1, 2048, 2048, 64), (3, 100, 700, 64)):
+        tile, items = infer.cpu_plan(n, h, w, width, 8)
+        assert 1 <= items <= n
+        side = min(tile + 16, h), min(tile + 16, w)
+        assert items * side[0] * side[1] * width * 4 <= max(infer.CPU_ACTIVATION_BYTES, width * 4 * 48 * 48)
+    net = _net(2)
+    x = torch.rand(3, 2, 40, 36)
+    whole = infer.run_net(net, x, "fp32", tile=64)
+    monkeypatch.setattr(infer, "CPU_ACTIVATION_BYTES", 8 * 4 * 20 * 20)     # 4 + halo tiles, one image a call
+    assert infer.cpu_plan(3, 40, 36, 8, 3) == (32, 1)
+    assert (infer.run_net(net, x, "fp32") - whole).abs().max().item() <= 1e-6
+
+
+def _psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
+    return float(10 * np.log10(peak ** 2 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def test_fast_inference_keeps_the_psnr_of_set5_and_the_stack():
+    """Issue 31's inference (banded resize, frozen graph, cache-sized calls) against the code before
+    it, with the shipped prior's network: PSNR within 0.01 dB on a Set5 crop (x2, self-ensemble,
+    10 back-projections) and on the stack benchmark's planes (batched, no ensemble)."""
+    from _set5 import set5_pairs_or_skip, to_y
+
+    from napari_zssr.engine.prior import prior_network
+    from napari_zssr.engine.resize import imresize
+    from napari_zssr.testing.simulate import simulate_volume
+    net, _ = prior_network(1, (2.0, 2.0), None)
+    net.eval()
+    _, hr, lr = set5_pairs_or_skip(2)[0]                            # baby
+    y_lr = torch.from_numpy((to_y(lr)[64:192, 64:192] / 255.0).astype(np.float32))[None]
+    y_hr = to_y(hr)[128:384, 128:384] / 255.0
+    kw = dict(ensemble=True, bp_iters=10)
+    old = legacy.super_resolve_tensor(net, y_lr, (2.0, 2.0), None, "fp32", **kw)[0].numpy()[2:-2, 2:-2]
+    new = infer.super_resolve_tensor(net, y_lr, (2.0, 2.0), None, "fp32", **kw)[0].numpy()[2:-2, 2:-2]
+    assert net in infer._FROZEN                                     # the fast path ran
+    ref = y_hr[2:-2, 2:-2]
+    assert abs(_psnr(new, ref, 1.0) - _psnr(old, ref, 1.0)) <= 0.01
+    cubic = imresize(y_lr, 2.0)[0].numpy()[2:-2, 2:-2]
+    assert _psnr(new, ref, 1.0) > _psnr(cubic, ref, 1.0) + 0.5     # a network that does something
+
+    truth = simulate_volume((10, 128, 128), seed=0)
+    planes = imresize(torch.from_numpy(truth), 0.5)[:, None]         # (10, 1, 64, 64)
+    kw = dict(ensemble=False, bp_iters=10)
+    old = legacy.super_resolve_tensor(net, planes, (2.0, 2.0), None, "fp32", **kw)[:, 0].numpy()
+    new = infer.super_resolve_tensor(net, planes, (2.0, 2.0), None, "fp32", **kw)[:, 0].numpy()
+    assert abs(_psnr(new, truth, 1.0) - _psnr(old, truth, 1.0)) <= 0.01

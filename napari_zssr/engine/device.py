@@ -63,8 +63,9 @@ def train_channels_last(device: torch.device, precision: str, channels_last: boo
     """Memory layout of training steps. fp32 on a CPU trains faster in the plain (NCHW) layout:
     oneDNN's channels-last backward pass is slow there (2-core AVX2 EPYC, 1 thread, step ms plain
     vs channels-last: 128x128 425 vs 738, 96x96 254 vs 324, 64x64 a toss-up, 110-136 either way;
-    benchmarks/results/layout_step.md), while channels-last still wins for inference (384x384:
-    1.1-1.2 vs 1.4-1.6 s), which keeps `channels_last`. bf16 and GPUs keep channels-last."""
+    benchmarks/results/layout_step.md), while channels-last still wins for eager inference (384x384:
+    1.1-1.2 vs 1.4-1.6 s), which keeps `channels_last` (large CPU fp32 inferences run a frozen
+    oneDNN graph instead: engine/infer.frozen_net). bf16 and GPUs keep channels-last."""
     return bool(channels_last) and not (device.type == "cpu" and precision == "fp32")
 
 

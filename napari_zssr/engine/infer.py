@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
+import weakref
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -16,6 +20,7 @@ import torch
 
 from .device import autocast
 from .inference_module import TRANSFORMS_ALL, TRANSFORMS_AXIS_KEEPING, ZSSRInference, ZSSRNet
+from .inference_module import band_block, band_matrices
 from .inference_module import apply_t, invert_t, median  # noqa: F401  (this module's API)
 from .kernels import shift_kernel
 from .progress import CancelFlag, check_cancel
@@ -52,31 +57,94 @@ def transforms(sf) -> List[Tuple[int, bool]]:
     return TRANSFORMS_ALL if sf[0] == sf[1] else TRANSFORMS_AXIS_KEEPING
 
 
+@lru_cache(maxsize=256)
+def _bands(in_len: int, out_len: int, scale: float, antialias: bool):
+    """resize.py's tables for one axis as the module's banded row blocks (made once per size)."""
+    ind, w = _contributions(in_len, out_len, scale, "cubic", antialias)
+    return band_matrices(ind, w, in_len, band_block(out_len, scale))
+
+
+# bytes of one activation tensor per network call on a CPU: the layers of a call then run from
+# cache. 32 wide, fp32, 1 thread of a 2-core AVX2 EPYC: tiles of 256^2 one image per call ran the
+# whole net 1.5-2x faster than 512^2 or 4 x 256^2 per call (benchmarks/results/roofline.md)
+CPU_ACTIVATION_BYTES = 8 << 20
+# a frozen oneDNN graph (conv+ReLU fused) costs ~0.5 s to build and saves 30-50 % of the network's
+# time on a CPU: built for inference of at least this many output pixels x passes (~3 s of network)
+FREEZE_MIN_PIXELS = 1 << 18
+_FROZEN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class InferenceOptions:
+    """How a trained network is applied: self-ensemble, back-projection, clipping, tiles, layout."""
+    ensemble: bool = True
+    bp_iters: int = 10
+    clip: Optional[Tuple[float, float]] = None
+    tile: Optional[int] = None            # tile edge (output pixels); None: the engine's plan
+    channels_last: bool = True
+
+    @classmethod
+    def of(cls, opts: Optional["InferenceOptions"], settings: dict) -> "InferenceOptions":
+        """opts, or one made from keyword settings (ensemble=..., bp_iters=...), not both."""
+        if opts is not None and settings:
+            raise TypeError("give inference options or keyword settings, not both")
+        return opts if opts is not None else cls(**settings)
+
+
+def cpu_plan(n: int, h: int, w: int, width: int, halo: int) -> Tuple[int, int]:
+    """(tile edge, images per call) whose activations stay within CPU_ACTIVATION_BYTES."""
+    budget = max(CPU_ACTIVATION_BYTES // (4 * max(width, 1)), 1)
+    if h * w <= budget:
+        return max(h, w), max(1, min(n, budget // (h * w)))
+    return max(32, int(math.sqrt(budget)) - 2 * halo), 1
+
+
+def frozen_net(net: ZSSRNet):
+    """The net as a frozen TorchScript graph for oneDNN (conv+ReLU fused, weights pre-packed),
+    rebuilt when its weights change (training between gradual stages)."""
+    key = tuple((p.data_ptr(), p._version) for p in net.parameters())
+    hit = _FROZEN.get(net)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)       # torch.jit's notice: no action here
+        graph = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(net)))
+    _FROZEN[net] = (key, graph)
+    return graph
+
+
 class EngineHooks:
     """What the engine's eager runs give the module: engine/resize.py's cached tables (numpy),
-    tiles sized from free memory, cancellation between steps, bf16 autocast around the network."""
+    tiles and images per call sized for the CPU's cache (a GPU's free memory), a frozen graph of
+    the network on a CPU in fp32, cancellation between steps, bf16 autocast around the network."""
 
-    def __init__(self, cancel: CancelFlag = None):
+    def __init__(self, cancel: CancelFlag = None, freeze: bool = False):
         self.cancel = cancel
+        self.freeze = freeze
 
     @staticmethod
-    def tables(in_len: int, out_len: int, scale: float, antialias: bool):
-        return _contributions(in_len, out_len, float(scale), "cubic", antialias)
+    def bands(in_len: int, out_len: int, scale: float, antialias: bool):
+        return _bands(in_len, out_len, float(scale), antialias)
 
     @staticmethod
     def out_len(n: int, s: float) -> int:
         return int(math.ceil(round(n * s, 6)))
 
     @staticmethod
-    def auto_tile(n: int, device) -> int:
-        return auto_tile(n, device)
+    def plan(net: ZSSRNet, n: int, h: int, w: int, device) -> Tuple[int, int]:
+        if device.type == "cpu":
+            return cpu_plan(n, h, w, net.width, net.halo)
+        return auto_tile(n, device), n
+
+    def forward(self, net: ZSSRNet, t: torch.Tensor, precision: str) -> torch.Tensor:
+        if self.freeze and t.device.type == "cpu" and precision == "fp32" and not net.training:
+            return frozen_net(net)(t.contiguous())     # the graph converts to oneDNN's own layout
+        with autocast(t.device, precision):
+            return net(t).float()
 
     def check_cancel(self) -> None:
         check_cancel(self.cancel)
 
-    @staticmethod
-    def autocast(device, precision: str):
-        return autocast(device, precision)
 
 
 def bp_kernel(kernel: Optional[np.ndarray], sf) -> Optional[np.ndarray]:
@@ -88,19 +156,20 @@ def bp_kernel(kernel: Optional[np.ndarray], sf) -> Optional[np.ndarray]:
     return shift_kernel(kernel, [1.0 / s for s in scale])
 
 
-def inference_module(net: ZSSRNet, sf, kernel: Optional[np.ndarray], precision: str = "fp32", *,
-                     ensemble: bool = True, bp_iters: int = 10, clip=None, tile: Optional[int] = None,
-                     channels_last: bool = True, cancel: CancelFlag = None,
-                     hooks: bool = True) -> ZSSRInference:
-    """The inference module around a trained network (shared, not copied); `hooks` False gives
-    the plain module a bioimage.io package ships (tables computed in torch, no autocast)."""
+def inference_module(net: ZSSRNet, sf, kernel: Optional[np.ndarray], precision: str = "fp32",
+                     opts: Optional[InferenceOptions] = None, *, cancel: CancelFlag = None,
+                     hooks: bool = True, freeze: bool = False, **settings) -> ZSSRInference:
+    """The inference module around a trained network (shared, not copied); `opts` or keyword
+    settings (InferenceOptions' fields). `hooks` False gives the plain module a bioimage.io package
+    ships (tables computed in torch, no autocast); `freeze` runs a frozen graph of the net (CPU, fp32)."""
+    o = InferenceOptions.of(opts, settings)
     k = bp_kernel(kernel, sf)
-    m = ZSSRInference(net.channels, float(sf[0]), float(sf[1]), net.depth, net.width,
-                      (0, 0) if k is None else k.shape, ensemble, bp_iters, clip, tile or 0, channels_last,
-                      net=net, precision=precision)
+    m = ZSSRInference(net.channels, float(sf[0]), float(sf[1]), 1, 1,       # (1, 1: replaced by `net`)
+                      (0, 0) if k is None else k.shape, o.ensemble, o.bp_iters, o.clip, o.tile or 0)
+    m.use(net, o.channels_last, precision)
     if k is not None:
         m.bp_kernel.copy_(torch.from_numpy(np.ascontiguousarray(k, dtype=np.float64)))
-    return m.set_hooks(EngineHooks(cancel)) if hooks else m
+    return m.set_hooks(EngineHooks(cancel, freeze)) if hooks else m
 
 
 @torch.no_grad()
@@ -111,7 +180,8 @@ def run_net(net: ZSSRNet, x: torch.Tensor, precision: str, tile: Optional[int] =
     Tiles overlap by the receptive-field radius, so each kept pixel sees exactly what it would see
     in one pass over the whole image (the net pads with zeros only at the image border).
     """
-    m = inference_module(net, (2.0, 2.0), None, precision, channels_last=channels_last, cancel=cancel)
+    m = inference_module(net, (2.0, 2.0), None, precision, channels_last=channels_last, cancel=cancel,
+                         freeze=x.shape[0] * x.shape[-2] * x.shape[-1] >= FREEZE_MIN_PIXELS)
     return m.run_net(x, tile or 0)
 
 
@@ -125,17 +195,20 @@ def back_project(sr: torch.Tensor, lr: torch.Tensor, sf, kernel, iters: int, cli
 
 
 @torch.no_grad()
-def super_resolve_tensor(net: ZSSRNet, lr: torch.Tensor, sf, kernel, precision: str, *, ensemble: bool = True,
-                         bp_iters: int = 10, clip=None, tile: Optional[int] = None, channels_last: bool = True,
-                         cancel: CancelFlag = None) -> torch.Tensor:
-    """Upscale lr (C, H, W) -- or a batch (N, C, H, W) of same-sized images -- by sf.
+def super_resolve_tensor(net: ZSSRNet, lr: torch.Tensor, sf, kernel, precision: str,
+                         opts: Optional[InferenceOptions] = None, *, cancel: CancelFlag = None,
+                         **settings) -> torch.Tensor:
+    """Upscale lr (C, H, W) -- or a batch (N, C, H, W) of same-sized images -- by sf; `opts` or
+    keyword settings (InferenceOptions' fields: ensemble, bp_iters, clip, tile, channels_last).
 
     Geometric self-ensemble (transforms batched by output shape), back-projection of each member,
     pixel-wise median, back-projection of the median: as the paper (ZSSRInference.super_resolve).
     """
+    o = InferenceOptions.of(opts, settings)
     batched = lr.ndim == 4
     lr4 = lr if batched else lr[None]
-    m = inference_module(net, sf, kernel, precision, ensemble=ensemble, bp_iters=bp_iters, clip=clip,
-                         tile=tile, channels_last=channels_last, cancel=cancel)
-    out = m.super_resolve(lr4, tile or 0)
+    passes = len(transforms(sf)) if o.ensemble else 1
+    work = lr4.shape[0] * lr4.shape[-2] * lr4.shape[-1] * float(sf[0]) * float(sf[1]) * passes
+    m = inference_module(net, sf, kernel, precision, o, cancel=cancel, freeze=work >= FREEZE_MIN_PIXELS)
+    out = m.super_resolve(lr4, o.tile or 0)
     return out if batched else out[0]

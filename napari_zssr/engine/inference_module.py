@@ -142,6 +142,39 @@ def cubic_contributions(in_len: int, out_len: int, scale: float, antialias: bool
     return idx.index_select(1, keep).contiguous(), weights.index_select(1, keep).contiguous()
 
 
+def band_block(out_len: int, scale: float) -> int:
+    """Output rows per block of a banded resize matrix: about 64 input pixels each (x2: 128 rows
+    up, 32 down), so the dense blocks waste little work on zeros and stay large enough for a fast
+    matrix product."""
+    return max(8, min(out_len, int(round(64.0 * scale))))
+
+
+def band_matrices(ind: torch.Tensor, w: torch.Tensor, in_len: int, block: int) -> Tuple[List[int], torch.Tensor]:
+    """One axis's resize (indices and weights per output pixel) as row blocks of its banded matrix:
+    block b maps input pixels starts[b] .. starts[b] + K - 1 to output rows b*block .. with
+    mats[b] (block, K), float64; taps that mirror onto the same pixel are added together."""
+    out_len = ind.shape[0]
+    nb = (out_len + block - 1) // block
+    lo = ind.min(1)[0]
+    hi = ind.max(1)[0]
+    k = 1
+    for b in range(nb):
+        j0, j1 = b * block, min((b + 1) * block, out_len)
+        k = max(k, int(hi[j0:j1].max()) - int(lo[j0:j1].min()) + 1)
+    k = min(k, in_len)
+    starts: List[int] = []
+    first = torch.zeros(out_len, dtype=torch.int64)
+    for b in range(nb):
+        j0, j1 = b * block, min((b + 1) * block, out_len)
+        c0 = min(int(lo[j0:j1].min()), in_len - k)
+        starts.append(c0)
+        first[j0:j1] = c0
+    flat = torch.arange(out_len, dtype=torch.int64)[:, None] * k + (ind.to(torch.int64) - first[:, None])
+    mats = torch.zeros(nb * block * k, dtype=torch.float64)
+    mats.scatter_add_(0, flat.reshape(-1), w.to(torch.float64).reshape(-1))
+    return starts, mats.reshape(nb, block, k)
+
+
 def mirror_index(n: int, before: int, after: int, device: torch.device) -> torch.Tensor:
     """Indices padding an axis of length n symmetrically (edge pixel repeated, as MATLAB/scipy)."""
     idx = torch.remainder(torch.arange(-before, n + after, device=device), 2 * n)
@@ -184,33 +217,41 @@ class ZSSRInference(nn.Module):
     """A trained ZSSR network's whole inference on a normalised tensor (N, C, H, W) -> (N, C, sH, sW).
 
     Built from plain numbers (the bioimage.io kwargs): channels, factors, the net's size, the
-    downscaling kernel's shape (0, 0 = bicubic), ensemble, back-projection iterations, clip, tile.
+    downscaling kernel's shape (0, 0 = bicubic), ensemble, back-projection iterations, clip, tile;
+    `use` puts a trained network (and its layout and precision) in place of the fresh one.
     The weights are `net.*` and the shifted kernel `bp_kernel` (float64) in the state dict.
     """
 
     def __init__(self, channels: int, sf_y: float, sf_x: float, depth: int = 8, width: int = 64,
                  kernel_shape: Sequence[int] = (0, 0), ensemble: bool = True, bp_iters: int = 10,
-                 clip: Optional[Sequence[float]] = None, tile: int = 0, channels_last: bool = True,
-                 net: Optional[ZSSRNet] = None, precision: str = "fp32"):
+                 clip: Optional[Sequence[float]] = None, tile: int = 0):
         super().__init__()
         self.channels = int(channels)
         self.sf_y, self.sf_x = float(sf_y), float(sf_x)
-        self.net = net if net is not None else ZSSRNet(int(channels), int(depth), int(width))
+        self.net = ZSSRNet(int(channels), int(depth), int(width))
         self.halo = int(self.net.halo)
         kh, kw = int(kernel_shape[0]), int(kernel_shape[1])
         self.has_kernel = kh > 0 and kw > 0
-        dev = next(self.net.parameters()).device
-        self.register_buffer("bp_kernel", torch.zeros((max(kh, 0), max(kw, 0)), dtype=torch.float64, device=dev))
+        self.register_buffer("bp_kernel", torch.zeros((max(kh, 0), max(kw, 0)), dtype=torch.float64))
         self.ensemble = bool(ensemble)
         self.bp_iters = int(bp_iters)
         self.has_clip = clip is not None
         self.clip_lo = float(clip[0]) if clip is not None else 0.0
         self.clip_hi = float(clip[1]) if clip is not None else 1.0
         self.tile = int(tile or 0)
-        self.channels_last = bool(channels_last)
-        self.precision = str(precision)
+        self.channels_last = True
+        self.precision = "fp32"
         self.has_hooks = False
         self._hooks = None
+
+    def use(self, net: ZSSRNet, channels_last: bool = True, precision: str = "fp32") -> "ZSSRInference":
+        """Run `net` (a trained network, shared, not copied) in this layout and precision."""
+        self.net = net
+        self.halo = int(net.halo)
+        self.bp_kernel = self.bp_kernel.to(next(net.parameters()).device)
+        self.channels_last = bool(channels_last)
+        self.precision = str(precision)
+        return self
 
     # ---- eager-only hooks (the engine's); a scripted module never calls these ----
     def set_hooks(self, hooks) -> "ZSSRInference":
@@ -219,17 +260,17 @@ class ZSSRInference(nn.Module):
         return self
 
     @torch.jit.unused
-    def _hook_tables(self, in_len: int, out_len: int, scale: float,
-                     antialias: bool) -> Tuple[torch.Tensor, torch.Tensor]:
-        return self._hooks.tables(in_len, out_len, scale, antialias)
+    def _hook_bands(self, in_len: int, out_len: int, scale: float,
+                    antialias: bool) -> Tuple[List[int], torch.Tensor]:
+        return self._hooks.bands(in_len, out_len, scale, antialias)
 
     @torch.jit.unused
     def _hook_out_len(self, n: int, s: float) -> int:
         return self._hooks.out_len(n, s)
 
     @torch.jit.unused
-    def _hook_tile(self, n: int, device: torch.device) -> int:
-        return self._hooks.auto_tile(n, device)
+    def _hook_plan(self, n: int, h: int, w: int, device: torch.device) -> Tuple[int, int]:
+        return self._hooks.plan(self.net, n, h, w, device)
 
     @torch.jit.unused
     def _hook_cancel(self) -> None:
@@ -237,8 +278,7 @@ class ZSSRInference(nn.Module):
 
     @torch.jit.unused
     def _hook_net(self, t: torch.Tensor) -> torch.Tensor:
-        with self._hooks.autocast(t.device, self.precision):
-            return self.net(t).float()
+        return self._hooks.forward(self.net, t, self.precision)
 
     def _check_cancel(self) -> None:
         if self.has_hooks and not torch.jit.is_scripting():
@@ -255,16 +295,22 @@ class ZSSRInference(nn.Module):
         if in_len == out_len and scale == 1:
             return x
         if self.has_hooks and not torch.jit.is_scripting():
-            ind, w = self._hook_tables(in_len, out_len, scale, antialias)
+            starts, mats = self._hook_bands(in_len, out_len, scale, antialias)
         else:
             ind, w = cubic_contributions(in_len, out_len, scale, antialias)
-        ind = ind.to(x.device)
-        w = w.to(device=x.device, dtype=x.dtype)
-        x = x.movedim(dim, -1)
-        # gather (..., out_len, P) then weight; memory is out_len * P, not out_len * in_len
-        g = x[:, :, :, ind.reshape(-1)].reshape([x.shape[0], x.shape[1], x.shape[2], out_len, ind.shape[1]])
-        y = (g * w).sum(-1)
-        return y.movedim(-1, dim)
+            starts, mats = band_matrices(ind, w, in_len, band_block(out_len, scale))
+        mats = mats.to(device=x.device, dtype=x.dtype)
+        block, k = mats.shape[1], mats.shape[2]
+        # a matrix product per block of output rows (a gather of out_len x taps and a weighted sum
+        # cost ~45 % of an ensemble run on a CPU; these products cost a few %)
+        pieces: List[torch.Tensor] = []
+        for b, c0 in enumerate(starts):
+            n = min(block, out_len - b * block)
+            if dim == 3:
+                pieces.append(torch.matmul(x.narrow(3, c0, k), mats[b, :n].t()))
+            else:
+                pieces.append(torch.matmul(mats[b, :n], x.narrow(2, c0, k)))
+        return torch.cat(pieces, dim)
 
     def imresize(self, x: torch.Tensor, scale: Tuple[float, float], out_shape: Tuple[int, int],
                  antialias: bool = True) -> torch.Tensor:
@@ -316,25 +362,29 @@ class ZSSRInference(nn.Module):
 
     def run_net(self, x: torch.Tensor, tile: int) -> torch.Tensor:
         """net(x), in overlapping tiles when x is larger than `tile` (0: one pass, or the engine's
-        memory-sized tile); each kept pixel sees exactly what one whole pass would show it."""
-        h, w = x.shape[-2], x.shape[-1]
+        plan: tiles and images per call that keep a CPU's activations in cache, or a GPU's within
+        memory); each kept pixel sees exactly what one whole pass would show it."""
+        n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+        items = n
         if tile <= 0:
             if self.has_hooks and not torch.jit.is_scripting():
-                tile = self._hook_tile(x.shape[0], x.device)
+                tile, items = self._hook_plan(n, h, w, x.device)
             else:
                 tile = max(h, w)
-        if h <= tile and w <= tile:
+        if h <= tile and w <= tile and items >= n:
             return self._fwd(x).contiguous()
         halo = self.halo
         out = torch.empty_like(x)
-        for y0 in range(0, h, tile):
-            for x0 in range(0, w, tile):
-                self._check_cancel()
-                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-                ya, xa = max(y0 - halo, 0), max(x0 - halo, 0)
-                yb, xb = min(y1 + halo, h), min(x1 + halo, w)
-                r = self._fwd(x[:, :, ya:yb, xa:xb])
-                out[:, :, y0:y1, x0:x1] = r[:, :, y0 - ya:y0 - ya + (y1 - y0), x0 - xa:x0 - xa + (x1 - x0)]
+        for i0 in range(0, n, items):
+            i1 = min(i0 + items, n)
+            for y0 in range(0, h, tile):
+                for x0 in range(0, w, tile):
+                    self._check_cancel()
+                    y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+                    ya, xa = max(y0 - halo, 0), max(x0 - halo, 0)
+                    yb, xb = min(y1 + halo, h), min(x1 + halo, w)
+                    r = self._fwd(x[i0:i1, :, ya:yb, xa:xb])
+                    out[i0:i1, :, y0:y1, x0:x1] = r[:, :, y0 - ya:y0 - ya + (y1 - y0), x0 - xa:x0 - xa + (x1 - x0)]
         return out
 
     def transforms(self) -> List[Tuple[int, bool]]:
@@ -368,15 +418,21 @@ class ZSSRInference(nn.Module):
             for i, m in enumerate(members):
                 results.append(invert_t(outs[i * n:(i + 1) * n], m[0], m[1]))
         self._check_cancel()
-        if self.bp_iters > 0:
-            results = [self.back_project(r, lr, self.bp_iters) for r in results]
         if len(results) == 1:
-            out = results[0]
-        else:
-            out = median(torch.stack(results))
-            results.clear()
-            if self.bp_iters > 0:
-                out = self.back_project(out, lr, self.bp_iters)
+            return self.back_project(results[0], lr, self.bp_iters) if self.bp_iters > 0 else results[0]
+        members = torch.cat(results)            # members back-projected in batches (fewer, larger products)
+        results.clear()
+        if self.bp_iters > 0:
+            k = n * max(1, (1 << 24) // max(n * members[0].numel(), 1))      # ~64 MB of members per batch
+            done: List[torch.Tensor] = []
+            for i0 in range(0, members.shape[0], k):
+                part = members[i0:i0 + k]
+                done.append(self.back_project(part, lr.repeat(part.shape[0] // n, 1, 1, 1), self.bp_iters))
+            members = torch.cat(done)
+        out = median(members.reshape([members.shape[0] // n, n, members.shape[1], members.shape[2],
+                                      members.shape[3]]))
+        if self.bp_iters > 0:
+            out = self.back_project(out, lr, self.bp_iters)
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -413,7 +469,14 @@ class ZSSRPackaged(nn.Module):
         self.fusion = str(fusion)
         self.chunk = int(chunk)
         self.group_channels: List[int] = [int(g["channels"]) for g in groups]
-        self.nets = nn.ModuleList([ZSSRInference(**g) for g in groups])
+        mods: List[ZSSRInference] = []
+        for g in groups:
+            kw = dict(g)
+            layout = bool(kw.pop("channels_last", True))        # a layout, not part of the numbers
+            m = ZSSRInference(**kw)
+            m.channels_last = layout
+            mods.append(m)
+        self.nets = nn.ModuleList(mods)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

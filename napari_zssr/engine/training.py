@@ -143,12 +143,23 @@ def train_step(net: ZSSRNet, opt: torch.optim.Optimizer, x: torch.Tensor, y: tor
     return loss
 
 
-def train_stage(net: ZSSRNet, sources: Sequence[Source], sf: Tuple[float, float], kernel, cfg: ZSSRConfig,
-                rng: np.random.Generator, device: torch.device, precision: str, allow_rotation: bool,
-                max_scale: float = 1.0, progress: Optional[ProgressCallback] = None,
-                cancel: CancelFlag = None, stage_name: str = "train") -> StageReport:
+@dataclass
+class StageSpec:
+    """What one gradual stage learns: its factors, the downscaling kernel (None: bicubic), whether
+    examples may be rotated, the largest scale of the fathers from earlier stages, its name."""
+    sf: Tuple[float, float]
+    kernel: Optional[np.ndarray] = None
+    allow_rotation: bool = True
+    max_scale: float = 1.0
+    name: str = "train"
+
+
+def train_stage(net: ZSSRNet, sources: Sequence[Source], stage: StageSpec, cfg: ZSSRConfig,
+                rng: np.random.Generator, device: torch.device, precision: str,
+                progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None) -> StageReport:
+    sf, kernel, stage_name = stage.sf, stage.kernel, stage.name
     report = StageReport(sf=tuple(sf))
-    sampler = ExampleSampler(sources, sf, kernel, cfg, rng, allow_rotation, max_scale)
+    sampler = ExampleSampler(sources, sf, kernel, cfg, rng, stage.allow_rotation, stage.max_scale)
     tests = TestSet([s.image for s in sources if s.is_input], sf, kernel, cfg)
     report.cubic_rec_error = tests.error(None, device, precision)
     # the layout training runs fastest in (weights too: one channels-last operand makes oneDNN

@@ -16,12 +16,12 @@ import torch
 from .config import ZSSRConfig
 from .device import pick_device, resolve_precision, set_threads
 from .examples import Source, central_crop, evenly_spaced
-from .infer import super_resolve_tensor
+from .infer import InferenceOptions, super_resolve_tensor
 from .kernels import is_symmetric, resolve_kernel
 from .network import ZSSRNet
 from .prior import INITS, prior_network
 from .progress import CancelFlag, ProgressCallback, ProgressEvent, check_cancel
-from .training import StageReport, train_stage
+from .training import StageReport, StageSpec, train_stage
 
 MAX_FACTOR = 16.0
 STEPS_PER_DOUBLING = 4          # "auto" gradual SR: x2 in 4 stages (x1.19 each), finer beyond...
@@ -139,7 +139,7 @@ def _as_tensor(x, device) -> torch.Tensor:
 
 def new_net(channels: int, cfg: ZSSRConfig, device: torch.device) -> ZSSRNet:
     # the memory layout is train_stage's to set (device.train_channels_last); inference converts
-    # its inputs to channels-last, which oneDNN follows whatever the weights' layout
+    # its inputs to channels-last (or, on a CPU in fp32, runs a frozen oneDNN graph: engine/infer.py)
     return ZSSRNet(channels, cfg.depth, cfg.width, cfg.init_std_factor, seed=cfg.seed).to(device)
 
 
@@ -201,9 +201,9 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
     for i, sf_k in enumerate(stages):
         name = "train" if len(stages) == 1 else f"train {i + 1}/{len(stages)}"
         max_scale = min(stages[i - 1]) if i else 1.0
-        rep = train_stage(net, pool, sf_k, k, cfg.replace(max_iters=iters[i]), rng, device, precision,
-                          allow_rotation, max_scale, _whole_run(progress, sum(iters[:i]), sum(iters)), cancel,
-                          stage_name=name)
+        stage = StageSpec(sf_k, k, allow_rotation, max_scale, name)
+        rep = train_stage(net, pool, stage, cfg.replace(max_iters=iters[i]), rng, device, precision,
+                          _whole_run(progress, sum(iters[:i]), sum(iters)), cancel)
         model.reports.append(rep)
         if i < len(stages) - 1 and min(sf_k) > 1:
             # this stage's outputs become father sources for the next (they teach larger scales);
@@ -211,12 +211,16 @@ def train(sources: Sequence, scale, config: Optional[ZSSRConfig] = None, *, kern
             # at most gradual_father_pixels output pixels each: x4's 23 stage outputs stay cheap
             crop_px = max(int(cfg.gradual_father_pixels / (sf_k[0] * sf_k[1])), 32 * 32)
             for b in fathers:
-                out = super_resolve_tensor(net, central_crop(b, crop_px), sf_k, k, precision,
-                                           ensemble=cfg.ensemble and cfg.gradual_ensemble,
-                                           bp_iters=cfg.back_projection_iters, clip=cfg.clip, tile=cfg.tile,
-                                           channels_last=cfg.channels_last, cancel=cancel)
+                opts = inference_options(cfg, ensemble=cfg.ensemble and cfg.gradual_ensemble)
+                out = super_resolve_tensor(net, central_crop(b, crop_px), sf_k, k, precision, opts, cancel=cancel)
                 pool.append(Source(out, min(sf_k), is_input=False))
     return model
+
+
+def inference_options(cfg: ZSSRConfig, **changes) -> InferenceOptions:
+    """The run's settings for applying its network (keyword changes win)."""
+    return InferenceOptions(**{"ensemble": cfg.ensemble, "bp_iters": cfg.back_projection_iters, "clip": cfg.clip,
+                               "tile": cfg.tile, "channels_last": cfg.channels_last, **changes})
 
 
 def _whole_run(progress: Optional[ProgressCallback], offset: int, total: int) -> Optional[ProgressCallback]:
@@ -240,9 +244,8 @@ def apply(model: TrainedModel, image, *, cancel: CancelFlag = None,
     check_cancel(cancel)
     if progress:
         progress(ProgressEvent(stage="infer", message="inference"))
-    return super_resolve_tensor(model.net, x, model.sf, model.kernel, model.precision, ensemble=cfg.ensemble,
-                                bp_iters=cfg.back_projection_iters, clip=cfg.clip, tile=cfg.tile,
-                                channels_last=cfg.channels_last, cancel=cancel)
+    return super_resolve_tensor(model.net, x, model.sf, model.kernel, model.precision, inference_options(cfg),
+                                cancel=cancel)
 
 
 def super_resolve(image: np.ndarray, scale, config: Optional[ZSSRConfig] = None, *, kernel=None,
