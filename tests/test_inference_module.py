@@ -105,8 +105,8 @@ def test_engine_helpers_keep_their_results():
 
 
 def test_packaged_axial_module_does_the_engine_axial_passes():
-    """ZSSRPackaged (axial) = nd/plan._axial's xz and yz passes (chunks of 8) and fusion."""
-    from napari_zssr.nd.plan import fuse as np_fuse
+    """ZSSRPackaged (axial) = nd/in_memory._axial's xz and yz passes (chunks of 8) and fusion."""
+    from napari_zssr.nd.in_memory import fuse as np_fuse
     net = _net(1)
     vol = torch.rand(1, 5, 10, 9)                                     # (C, Z, Y, X)
     kw = dict(ensemble=True, bp_iters=2, clip=None)
