@@ -123,6 +123,13 @@ def test_a_lateral_run_records_the_estimate_and_its_back_projection_choice(image
     assert q["held_out"] == {"band": {"axis": "y", "start": 80, "size": 16}}
     assert np.isfinite(q["expected_gain_db"]) and res.params["expected_gain_db"] == q["expected_gain_db"]
     assert set(q["back_projection"]) == {"gain_with_db", "gain_without_db", "used"}
+    # with the range the truth fell in on real planes, which the message gives
+    lo, hi = holdout.LATERAL_ERROR_DB
+    assert q["expected_gain_range_db"] == pytest.approx([q["expected_gain_db"] + lo, q["expected_gain_db"] + hi],
+                                                        abs=0.01)
+    msg, warn = holdout.summary(res.params)
+    assert f"likely {q['expected_gain_db'] + lo:+.1f} to" in msg and "held-out part of this image" in msg
+    assert (warn is not None) is (q["expected_gain_db"] + lo < 0)
     json.dumps(res.params)                                                 # the record stays JSON
     # the paper preset is the authors' method: every pixel trains, back-projection always
     paper = ZSSRConfig.from_preset("paper")
