@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUTPUT", required=True, help="output OME-Zarr (.zarr)")
     add_common_options(p)
     add_model_options(p, save=False)
-    g = p.add_argument_group("big volumes")
+    g = p.add_argument_group("chunked runs (volumes bigger than memory)")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run the blocks on a running dask cluster")
     g.add_argument("--workers", type=int, default=1, metavar="N",
                    help="local cluster: N worker processes, one thread each (default 1)")

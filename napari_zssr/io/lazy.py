@@ -70,7 +70,7 @@ def open_tiff_lazy(path) -> ImageData:
                 if damage.found:
                     raise ValueError(f"the file is damaged ({damage.found[0]})")
                 axes = series.axes
-                flavour, sizes, params = _tiff_metadata(tif)
+                flavour, sizes, params = tiff_metadata(tif)
             store = tifffile.imread(path, aszarr=True, series=0, level=0)
             array = zarr.open(store, mode="r")
     except Exception as exc:
@@ -86,7 +86,30 @@ def open_tiff_lazy(path) -> ImageData:
     return ImageData(data, axes, pixel_sizes, unit, flavour, params)
 
 
-def _tiff_metadata(tif: tifffile.TiffFile) -> tuple[str, dict, dict | None]:
+def peek_tiff(path) -> ImageData | None:
+    """A TIFF's first series without its pixels: ImageData whose `data` is a zero-stride view of the
+    right shape and dtype (no memory), with axes and pixel sizes as read_image reads them; None for
+    other formats (PNG and the like are small) or a header that cannot be read (read_image says why)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) not in _TIFF_MAGIC:
+                return None
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
+                flavour, sizes, params = tiff_metadata(tif)
+        data, axes = normalise_axes(axes, np.broadcast_to(np.zeros((), dtype), shape))
+        pixel_sizes, unit = sizes_in_um(sizes)
+    except Exception:  # noqa: BLE001 -- read_image gives the one-line reason
+        return None
+    return ImageData(data, axes, pixel_sizes, unit, flavour, params)
+
+
+def tiff_metadata(tif: tifffile.TiffFile) -> tuple[str, dict, dict | None]:
     """(flavour, per-axis (size, unit), ZSSR params): what read_image takes from the same tags."""
     if tif.is_ome:
         return ("ome", *_ome_metadata(tif.ome_metadata))

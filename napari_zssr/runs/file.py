@@ -70,40 +70,13 @@ def prepare(input_path, output, spec: RunSpec, *, axes: Optional[str] = None,
     return Prepared(src, out, image, img_axes, pixel_sizes, spec)
 
 
-def peek(path) -> Optional[ImageData]:
-    """A TIFF's first series without its pixels: ImageData whose `data` is a zero-stride view of the
-    right shape and dtype (no memory), with axes and pixel sizes as read_image reads them; None for
-    other formats (PNG and the like are small) or a header that cannot be read (read_image says why)."""
-    import tifffile
-
-    from ..io._core import normalise_axes, sizes_in_um
-    from ..io._read import _TIFF_MAGIC
-    from ..io.lazy import _tiff_metadata
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(4) not in _TIFF_MAGIC:
-                return None
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
-                flavour, sizes, params = _tiff_metadata(tif)
-        data, axes = normalise_axes(axes, np.broadcast_to(np.zeros((), dtype), shape))
-        pixel_sizes, unit = sizes_in_um(sizes)
-    except Exception:  # noqa: BLE001 -- read_image gives the one-line reason
-        return None
-    return ImageData(data, axes, pixel_sizes, unit, flavour, params)
-
-
 def check_memory_from_header(path, spec: RunSpec, axes: Optional[str] = None) -> None:
     """MemoryPlanError (one line) when the in-memory run of the file at `path` would not fit in
     the available memory: from its header alone, before a pixel is read (nd.memory)."""
+    from ..io.lazy import peek_tiff
     from ..nd.memory import CLI_WAY_OUT, MemoryPlanError, check_fits
 
-    head = peek(path)
+    head = peek_tiff(path)
     if head is None:
         return
     try:
