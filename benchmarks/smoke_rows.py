@@ -157,18 +157,29 @@ def chunked_rows(tmp: Path) -> dict:
 
 
 def compare(a_path, b_path) -> int:
+    """Every number and output hash of two runs: exit 1 if any value differs or a row's entry is
+    gone; entries only the second run records (e.g. a record that gained fields) are listed."""
     a, b = (json.loads(Path(p).read_text())["rows"] for p in (a_path, b_path))
-    diffs = []
+    changed, added = [], []
 
     def walk(x, y, where):
         if isinstance(x, dict) and isinstance(y, dict):
             for k in sorted(set(x) | set(y)):
-                walk(x.get(k, "<missing>"), y.get(k, "<missing>"), f"{where}.{k}")
+                if k not in x:
+                    added.append(f"{where}.{k}")
+                else:
+                    walk(x[k], y.get(k, "<missing>"), f"{where}.{k}")
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            for i, (u, v) in enumerate(zip(x, y)):
+                walk(u, v, f"{where}[{i}]")
         elif x != y:
-            diffs.append(f"{where}: {x!r} != {y!r}")
+            changed.append(f"{where}: {x!r} != {y!r}")
     walk(a, b, "rows")
-    print("\n".join(diffs) if diffs else f"identical: every number and output hash of {a_path} and {b_path}")
-    return 1 if diffs else 0
+    same = f"identical: every number and output hash of {a_path} is the same in {b_path}"
+    print("\n".join(changed) if changed else same)
+    if added:
+        print(f"recorded only by {b_path} ({len(added)}): " + ", ".join(added))
+    return 1 if changed else 0
 
 
 def main(argv=None):
