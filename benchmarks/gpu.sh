@@ -13,6 +13,8 @@
 #   single256        one 256² image to 512² (single256.py)
 #   stack            the stack curve, 1 to 60 planes (stack.py)
 #   compile          torch.compile on the training step (compile_step.py)
+#   roofline         the network's layers at their peak and what inference/training reach (roofline.py, issue 31),
+#                    then 1024² -> 2048² with the ensemble and a 2048² x 16-plane chunked run
 #   prior            the default against from-scratch runs: Set5, the 10-plane stack, the adaptation curve
 #   axial-realistic  every realistic axial row at full size (axial_realistic.py), four groups of rows
 #   holdout          held-out estimate beside the truth, every row, one process per pair of rows and
@@ -58,6 +60,11 @@ for what in "$@"; do
     single256) part single256 $PY benchmarks/single256.py --out "$W/single256.md" ;;
     stack) part stack $PY benchmarks/stack.py --out "$W/stack.md" ;;
     compile) part compile $PY benchmarks/compile_step.py --out "$W/compile_step.md" ;;
+    roofline)
+        part roofline bash -c "$PY benchmarks/roofline.py --device cuda --sizes 256,512,1024 --batches 1,8 \
+            --infer-sizes 256,1024 --tiles 512 --crops 96,128 --out $W/roofline_cuda.md; \
+            $PY benchmarks/inference_timing.py --size 1024 --reps 3; \
+            $PY benchmarks/big_volume.py --planes 16 --modes lateral --workers 1 --out $W/big_volume_16.md" ;;
     prior)
         part prior_set5_x2 $PY benchmarks/set5.py --scales 2 $SET \
             --presets "default,default:init='random',paper,fast" --out "$W/prior_set5_x2.md"

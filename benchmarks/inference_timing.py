@@ -1,59 +1,105 @@
-"""CPU time of the engine's inference through the one-module path (issue 30) vs the code it replaced.
+"""Wall time of the engine's inference (a saved-model run: no training), this code beside another
+checkout's (issue 31: side by side with the commit before).
 
-    python benchmarks/inference_timing.py                  # 128x128 RGB x2: ensemble + 10 back-projections
-    python benchmarks/inference_timing.py --size 64 --reps 9 --kernel gaussian
+    python benchmarks/inference_timing.py --size 1024                      # 1024² -> 2048², ensemble
+    python benchmarks/inference_timing.py --size 512 --reps 2 --against /tmp/base   # a git worktree
+    python benchmarks/inference_timing.py --size 256 --no-ensemble --threads 2
 
-Interleaves the two (tests/_legacy_infer.py, verbatim the pre-issue-30 infer.py, and
-engine/infer.py) on the same network and input, one torch thread, and reports the median CPU
-seconds of each and whether the outputs are bit-identical.
+The network is the shipped lateral prior (32 wide, 8 layers: 55,872 MACs per output pixel; with
+--width 64 a random 64-wide one), applied x2 with 10 back-projections as `zssr --model` applies it.
+With --against DIR each repeat runs both checkouts, one after the other, each in a fresh process
+(PYTHONPATH=DIR), so they share the machine's load; min and median wall seconds of each, the
+effective GFLOP/s (2 x MACs x output pixels x passes / wall), and whether the outputs agree.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
+HERE = Path(__file__).resolve().parent
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import _legacy_infer as legacy  # noqa: E402
 
-from napari_zssr.engine import infer  # noqa: E402
-from napari_zssr.engine.kernels import gaussian_kernel  # noqa: E402
-from napari_zssr.engine.network import ZSSRNet  # noqa: E402
+def child(args) -> None:
+    """One timed inference with the napari_zssr on sys.path; prints a JSON line."""
+    import numpy as np
+    import torch
+
+    from napari_zssr.engine import infer
+    from napari_zssr.engine.device import pick_device
+    from napari_zssr.engine.network import ZSSRNet
+    from napari_zssr.engine.prior import prior_network
+    torch.set_num_threads(args.threads)
+    if args.width == 32:
+        net, _ = prior_network(1, (2.0, 2.0), None)
+    else:
+        net = ZSSRNet(1, 8, args.width, seed=0)
+    dev = pick_device(args.device)
+    net = net.to(dev).eval()
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.linspace(0, 12, args.size), torch.linspace(0, 9, args.size), indexing="ij")
+    x = (0.5 + 0.3 * torch.sin(yy) * torch.cos(xx) + 0.05 * torch.rand(args.size, args.size, generator=g))[None]
+    x = x.to(dev)
+    t0 = time.perf_counter()
+    out = infer.super_resolve_tensor(net, x, (2.0, 2.0), None, "fp32", ensemble=args.ensemble, bp_iters=10)
+    torch.cuda.synchronize() if dev.type == "cuda" else None
+    wall = time.perf_counter() - t0
+    np.save(args.save, out.cpu().numpy()) if args.save else None
+    print(json.dumps({"wall": wall, "module": infer.__file__}))
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--channels", type=int, default=3)
-    ap.add_argument("--scale", type=float, default=2.0)
-    ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--kernel", choices=("bicubic", "gaussian"), default="bicubic")
-    ap.add_argument("--no-ensemble", action="store_true")
+    ap.add_argument("--size", type=int, default=1024, help="input edge (output: twice)")
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--no-ensemble", dest="ensemble", action="store_false")
+    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--against", default=None, help="another checkout (git worktree) to time beside this one")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--save", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    net = ZSSRNet(args.channels, seed=0).eval()
-    x = torch.rand(args.channels, args.size, args.size, generator=torch.Generator().manual_seed(0))
-    k = gaussian_kernel(1.0, 1.0) if args.kernel == "gaussian" else None
-    kw = dict(ensemble=not args.no_ensemble, bp_iters=10)
-    sf = (args.scale, args.scale)
-    times = {"old": [], "new": []}
-    outs = {}
-    for _ in range(args.reps):
-        for name, fn in (("old", legacy.super_resolve_tensor), ("new", infer.super_resolve_tensor)):
-            c0 = time.process_time()
-            outs[name] = fn(net, x, sf, k, "fp32", **kw)
-            times[name].append(time.process_time() - c0)
-    same = torch.equal(outs["old"], outs["new"])
-    med = {n: statistics.median(t) for n, t in times.items()}
-    print(f"{args.channels}x{args.size}x{args.size} x{args.scale:g} {args.kernel}, ensemble {kw['ensemble']}, "
-          f"bp 10, {args.reps} reps, torch {torch.__version__}, 1 thread")
-    print(f"median CPU s: old {med['old']:.3f}  new {med['new']:.3f}  (new/old {med['new'] / med['old']:.3f}); "
-          f"min old {min(times['old']):.3f} new {min(times['new']):.3f}; bit-identical: {same}")
-    return 0 if same else 1
+    if args.child:
+        child(args)
+        return 0
+    import numpy as np
+    import torch
+    from report import describe_device
+    torch.set_num_threads(args.threads)
+    roots = {"this": str(HERE.parent)}
+    if args.against:
+        roots["against"] = str(Path(args.against).resolve())
+    walls, outs = {k: [] for k in roots}, {}
+    for rep in range(args.reps):
+        for name, root in roots.items():
+            save = f"/tmp/zssr_inference_timing_{os.getpid()}_{name}.npy"
+            cmd = [sys.executable, __file__, "--child", "--size", str(args.size), "--width", str(args.width),
+                   "--threads", str(args.threads), "--device", args.device, "--save", save]
+            cmd += [] if args.ensemble else ["--no-ensemble"]
+            env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": str(args.threads)}
+            res = json.loads(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True,
+                                            cwd="/tmp").stdout.strip().splitlines()[-1])
+            walls[name].append(res["wall"])
+            outs[name] = np.load(save)
+            os.remove(save)
+            print(f"rep {rep}: {name} ({res['module']}) {res['wall']:.1f} s", flush=True)
+    passes = 8 if args.ensemble else 1
+    flops = 2.0 * 9 * (2 * args.width + 6 * args.width ** 2) * (2 * args.size) ** 2 * passes
+    print(f"{describe_device(args.device)}; load {os.getloadavg()[0]:.2f}")
+    print(f"{args.size}² -> {2 * args.size}², width {args.width}, ensemble {args.ensemble}, bp 10, "
+          f"{args.threads} thread(s), {args.reps} rep(s); network {flops / 1e12:.2f} TFLOP")
+    for name, ts in walls.items():
+        print(f"  {name}: wall min {min(ts):.1f} s, median {statistics.median(ts):.1f} s; "
+              f"effective {flops / min(ts) / 1e9:.1f} GFLOP/s")
+    if "against" in outs:
+        print(f"  max |this - against| = {float(np.abs(outs['this'] - outs['against']).max()):.2e}")
+    return 0
 
 
 if __name__ == "__main__":
