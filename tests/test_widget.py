@@ -343,9 +343,13 @@ def test_the_status_shows_the_held_out_estimate_and_warns_below_cubic(zssr_viewe
     widget.run()
     wait_done(qtbot, widget)
     assert widget.last_error is None, widget.last_error
-    assert "expected gain over cubic: " in widget.status.text() and warned == []
+    assert "expected gain over cubic: " in widget.status.text()
     meta = viewer.layers[-1].metadata["zssr"]
     assert meta["quality"][0]["held_out"]["band"]["size"] == 16 and meta["expected_gain_db"] is not None
+    # a gain whose range (where the truth fell on real planes) reaches below 0 dB may lose to cubic: said once
+    may_lose = meta["quality"][0]["expected_gain_range_db"][0] < 0
+    assert len(warned) == int(may_lose) and all("may be no better than cubic" in w for w in warned)
+    warned.clear()
     monkeypatch.setattr(holdout, "held_out_gain",
                         lambda model, fathers, **kw: GainEstimate(-1.5, 28.5, 30.0, len(fathers), 0.0))
     widget.run()
