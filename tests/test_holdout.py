@@ -112,6 +112,26 @@ def test_an_axial_summary_gives_the_real_volume_range_and_may_lose_to_cubic_when
     assert "WORSE than cubic" in holdout.summary({"quality": [below]})[1]
 
 
+def test_an_assumed_slice_profile_widens_the_axial_range_below():
+    g = 2.0
+    rec = GainEstimate(g, 32.0, 30.0, 2, 0.0).to_dict() | {
+        "expected_gain_range_db": holdout.gain_range(g, holdout.AXIAL_ERROR_DB), "range_of": "axial"}
+    lateral = rec | {"range_of": "lateral"}
+    unreliable = {"z_fwhm_steps": 0.15, "reliable": False, "used": False, "near_one_step": False}
+    wide = {"z_fwhm_steps": 1.5, "reliable": True, "used": False, "near_one_step": False, "wider_than_one_step": True}
+    lo, hi = holdout.AXIAL_ASSUMED_ERROR_DB
+    assert lo < holdout.AXIAL_ERROR_DB[0]
+    for profile in (unreliable, wide):          # one z step assumed: a narrower truth loses more than the test sees
+        (q, l2, none) = holdout.with_profile([rec, lateral, None], profile)
+        assert q["expected_gain_range_db"] == pytest.approx([g + lo, g + hi]) and q["profile_assumed"]
+        assert l2 == lateral and none is None
+        assert "may be no better than cubic" in holdout.summary({"quality": [q]})[1]
+    # measured and used, confirmed near one step, or given: the range stays
+    for profile in (unreliable | {"reliable": True, "used": True},
+                    unreliable | {"reliable": True, "near_one_step": True}, unreliable | {"given_steps": 1.0}, None):
+        assert holdout.with_profile([rec], profile) == [rec]
+
+
 @pytest.fixture(scope="module")
 def image():
     return simulate_image_2d((96, 96), seed=3)

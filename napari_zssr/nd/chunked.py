@@ -43,7 +43,7 @@ from ..engine.progress import CancelFlag, ProgressCallback, ProgressEvent, is_ca
 from ..axes import validate_axes
 from .blocks import FULL, MARKERS, STORE, Block, Context, run_block
 from .cluster import ClusterOptions, connect
-from ..quality.holdout import expected_gain, with_fusion
+from ..quality.holdout import expected_gain, with_fusion, with_profile
 from .intensity import Normalizer, check_values
 from .pipeline import (channel_groups, engine_config, estimate_profile, given_models, group_model, inference_config,
                        model_notices, output_geometry, output_size, run_record, train_checked)
@@ -386,6 +386,7 @@ def run_chunked(source, output, spec: RunSpec | None = None, config: ZSSRConfig 
             sums = np.sum([r.get("fusion_sums", (0, 0, 0)) for b, r in zip(phases[1], results) if b.g == gi],
                           axis=0)
             params["quality"][gi] = with_fusion(params["quality"][gi], sums, spec.fusion)
+        params["quality"] = with_profile(params["quality"], profile)
         params["expected_gain_db"] = expected_gain(params)
     _finish_store(group, output, present, params, result.clipped)
     result.seconds = {"train": t_train, "blocks": t_blocks, "total": time.perf_counter() - t0}
