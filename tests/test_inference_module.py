@@ -137,10 +137,10 @@ def test_frozen_graph_gives_the_eager_numbers_and_follows_training(monkeypatch):
     kw = dict(ensemble=True, bp_iters=2)
     monkeypatch.setattr(infer, "FREEZE_MIN_PIXELS", 1 << 40)
     eager = infer.super_resolve_tensor(net, x, (2.0, 2.0), None, "fp32", **kw)
-    assert net not in infer._FROZEN
+    assert infer.weights_digest(net) not in infer._FROZEN
     monkeypatch.setattr(infer, "FREEZE_MIN_PIXELS", 0)
     frozen = infer.super_resolve_tensor(net, x, (2.0, 2.0), None, "fp32", **kw)
-    assert net in infer._FROZEN
+    assert infer.weights_digest(net) in infer._FROZEN
     assert (frozen - eager).abs().max().item() <= 1e-6
     with torch.no_grad():
         net.body[0].weight.mul_(1.5)                                # a training step, in effect
@@ -148,6 +148,9 @@ def test_frozen_graph_gives_the_eager_numbers_and_follows_training(monkeypatch):
     monkeypatch.setattr(infer, "FREEZE_MIN_PIXELS", 1 << 40)
     assert (again - infer.super_resolve_tensor(net, x, (2.0, 2.0), None, "fp32", **kw)).abs().max().item() <= 1e-6
     assert (again - frozen).abs().max().item() > 1e-3
+    copy = _net(1)                                                  # the same weights in another object
+    copy.load_state_dict(net.state_dict())
+    assert infer.frozen_net(copy) is infer.frozen_net(net)          # (a chunked run's blocks)
 
 
 def test_cpu_plan_keeps_activations_small_and_tiles_change_nothing(monkeypatch):
@@ -185,7 +188,7 @@ def test_fast_inference_keeps_the_psnr_of_set5_and_the_stack():
     kw = dict(ensemble=True, bp_iters=10)
     old = legacy.super_resolve_tensor(net, y_lr, (2.0, 2.0), None, "fp32", **kw)[0].numpy()[2:-2, 2:-2]
     new = infer.super_resolve_tensor(net, y_lr, (2.0, 2.0), None, "fp32", **kw)[0].numpy()[2:-2, 2:-2]
-    assert net in infer._FROZEN                                     # the fast path ran
+    assert infer.weights_digest(net) in infer._FROZEN               # the fast path ran
     ref = y_hr[2:-2, 2:-2]
     assert abs(_psnr(new, ref, 1.0) - _psnr(old, ref, 1.0)) <= 0.01
     cubic = imresize(y_lr, 2.0)[0].numpy()[2:-2, 2:-2]

@@ -7,10 +7,11 @@ cancellation and bf16 autocast.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import warnings
-import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import List, Optional, Tuple
@@ -71,7 +72,10 @@ CPU_ACTIVATION_BYTES = 8 << 20
 # a frozen oneDNN graph (conv+ReLU fused) costs ~0.5 s to build and saves 30-50 % of the network's
 # time on a CPU: built for inference of at least this many output pixels x passes (~3 s of network)
 FREEZE_MIN_PIXELS = 1 << 18
-_FROZEN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# frozen graphs by the digest of their weights: a chunked run's workers get a new copy of the same
+# network with every block, and a graph holds its own copy of the weights
+_FROZEN: "OrderedDict[bytes, object]" = OrderedDict()
+_FROZEN_KEEP = 4
 
 
 @dataclass
@@ -99,17 +103,30 @@ def cpu_plan(n: int, h: int, w: int, width: int, halo: int) -> Tuple[int, int]:
     return max(32, int(math.sqrt(budget)) - 2 * halo), 1
 
 
+def weights_digest(net: ZSSRNet) -> bytes:
+    """A digest of the network's architecture and weights (~1 ms for a 64-wide net)."""
+    h = hashlib.blake2b(digest_size=16)
+    for name, p in net.state_dict().items():
+        h.update(f"{name}{tuple(p.shape)}{p.dtype}".encode())
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.digest()
+
+
 def frozen_net(net: ZSSRNet):
-    """The net as a frozen TorchScript graph for oneDNN (conv+ReLU fused, weights pre-packed),
-    rebuilt when its weights change (training between gradual stages)."""
-    key = tuple((p.data_ptr(), p._version) for p in net.parameters())
-    hit = _FROZEN.get(net)
-    if hit is not None and hit[0] == key:
-        return hit[1]
+    """The net as a frozen TorchScript graph for oneDNN (weights pre-packed, oneDNN's layout from
+    the first layer to the last), made once per set of weights (training between gradual stages
+    makes a new one)."""
+    key = weights_digest(net)
+    hit = _FROZEN.get(key)
+    if hit is not None:
+        _FROZEN.move_to_end(key)
+        return hit
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)       # torch.jit's notice: no action here
         graph = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(net)))
-    _FROZEN[net] = (key, graph)
+    _FROZEN[key] = graph
+    while len(_FROZEN) > _FROZEN_KEEP:
+        _FROZEN.popitem(last=False)
     return graph
 
 
@@ -121,6 +138,7 @@ class EngineHooks:
     def __init__(self, cancel: CancelFlag = None, freeze: bool = False):
         self.cancel = cancel
         self.freeze = freeze
+        self._graph = None                  # looked up once per inference, not per tile
 
     @staticmethod
     def bands(in_len: int, out_len: int, scale: float, antialias: bool):
@@ -138,7 +156,9 @@ class EngineHooks:
 
     def forward(self, net: ZSSRNet, t: torch.Tensor, precision: str) -> torch.Tensor:
         if self.freeze and t.device.type == "cpu" and precision == "fp32" and not net.training:
-            return frozen_net(net)(t.contiguous())     # the graph converts to oneDNN's own layout
+            if self._graph is None:
+                self._graph = frozen_net(net)
+            return self._graph(t.contiguous())     # the graph converts to oneDNN's own layout
         with autocast(t.device, precision):
             return net(t).float()
 
