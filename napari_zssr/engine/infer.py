@@ -66,8 +66,9 @@ def _bands(in_len: int, out_len: int, scale: float, antialias: bool):
 
 
 # bytes of one activation tensor per network call on a CPU: the layers of a call then run from
-# cache. 32 wide, fp32, 1 thread of a 2-core AVX2 EPYC: tiles of 256^2 one image per call ran the
-# whole net 1.5-2x faster than 512^2 or 4 x 256^2 per call (benchmarks/results/roofline.md)
+# cache. 32 wide, fp32, 1 thread of a 2-core AVX2 EPYC, whole net per call, best GFLOP/s: eager
+# 256^2 x 1 68.5, 512^2 x 1 38.8, 256^2 x 8 33.2; the frozen graph 61.4, 62.0, 54.6; whole
+# inference with these calls 62-71, 67-76 % of one layer's peak (benchmarks/results/roofline.md)
 CPU_ACTIVATION_BYTES = 8 << 20
 # a frozen oneDNN graph (conv+ReLU fused) costs ~0.5 s to build and saves 30-50 % of the network's
 # time on a CPU: built for inference of at least this many output pixels x passes (~3 s of network)
