@@ -256,6 +256,17 @@ def alternatives_check(rows) -> str:
             f"{d.mean():+.2f} dB, worst row {d.min():+.2f} dB")
 
 
+def row_range(r) -> tuple:
+    """The error range today's rules report for a row: wider when its slice profile was assumed."""
+    from napari_zssr.quality.holdout import AXIAL_ASSUMED_ERROR_DB, AXIAL_ERROR_DB, profile_assumed
+    from napari_zssr.quality.profile_estimate import NEAR_ONE_STEP
+    d = r["default"]
+    est, reliable = d.get("fwhm_est_steps"), bool(d.get("fwhm_reliable"))
+    near = reliable and est is not None and 1 / NEAR_ONE_STEP <= est <= NEAR_ONE_STEP
+    prof = {"used": bool(d.get("fwhm_used")), "near_one_step": near}      # the default column: none given
+    return AXIAL_ASSUMED_ERROR_DB if profile_assumed(prof) else AXIAL_ERROR_DB
+
+
 def summary(rows) -> str:
     if not rows:
         return "No rows yet."
@@ -268,9 +279,8 @@ def summary(rows) -> str:
         gains = np.array([m[0] - r["cubic"][0] for r, m in zip(rs, now)])
         ssim_win = sum(m[1] > r["cubic"][1] for r, m in zip(rs, now))
         errs = np.array([(r["default"]["expected_db"] or np.nan) - g for r, g in zip(rs, gains)])
-        from napari_zssr.quality.holdout import AXIAL_ERROR_DB
-        lo, hi = AXIAL_ERROR_DB
-        in_range = sum(e + lo <= g <= e + hi for e, g in zip(errs + gains, gains))
+        spans = [row_range(r) for r in rs]
+        in_range = sum(e + lo <= g <= e + hi for e, g, (lo, hi) in zip(errs + gains, gains, spans))
         given = np.array([r["given"]["metrics"][0] - r["cubic"][0] for r in rs if "given" in r] or [np.nan])
         x4 = [g for r, g in zip(rs, gains) if r["factor"] == 4 and r["profile"] == 1.0]
         out.append(f"- **{kind}**: {len(rs)} rows; default beats cubic in PSNR on {int((gains > 0).sum())}, "

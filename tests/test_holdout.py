@@ -125,7 +125,8 @@ def test_an_assumed_slice_profile_widens_the_axial_range_below():
         (q, l2, none) = holdout.with_profile([rec, lateral, None], profile)
         assert q["expected_gain_range_db"] == pytest.approx([g + lo, g + hi]) and q["profile_assumed"]
         assert l2 == lateral and none is None
-        assert "may be no better than cubic" in holdout.summary({"quality": [q]})[1]
+        msg, warn = holdout.summary({"quality": [q]})
+        assert "if the slice profile is one z step, as assumed" in msg and "may be no better than cubic" in warn
     # measured and used, confirmed near one step, or given: the range stays
     for profile in (unreliable | {"reliable": True, "used": True},
                     unreliable | {"reliable": True, "near_one_step": True}, unreliable | {"given_steps": 1.0}, None):
