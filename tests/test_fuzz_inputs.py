@@ -290,7 +290,7 @@ def test_fuzz_api(case, kw, pixel_sizes, real):
 def job_case(data, axes, kw, scale, real, tmp: Path):
     from napari.layers import Image
 
-    from napari_zssr import _layer_job as lj
+    from napari_zssr.plugin import layer_job as lj
     from napari_zssr.nd.spec import RunSpec
 
     try:

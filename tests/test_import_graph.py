@@ -2,8 +2,8 @@
 
 Every module of napari_zssr is parsed (nothing is imported) and mapped to its package; a package
 may import only packages on a floor below its own, never one beside it, so there is no cycle.
-Names that start with "_" stay inside their package; only the napari front end imports napari or
-Qt; and no function takes more than 10 parameters (self and cls not counted).
+Names that start with "_" stay inside their package; only the napari front end (plugin/) imports napari
+or Qt, and Qt only in plugin/qt; and no function takes more than 10 parameters (self and cls not counted).
 """
 from __future__ import annotations
 
@@ -25,30 +25,11 @@ FLOORS = (
     ("cli", "plugin", "sample_data", "napari_zssr"),  # front ends; napari_zssr: __init__'s 2-D API
 )
 FLOOR = {package: i for i, floor in enumerate(FLOORS) for package in floor}
-# napari-facing modules at the package root until they move into napari_zssr/plugin/
-PLUGIN_MODULES = {"_reader", "_zarr_reader", "_writer", "_sample_data", "_save_network", "_layer_job", "_qt"}
 # napari_zssr/__init__.py sets __version__ before it imports anything: reading it is not a climb
 VERSION = ("napari_zssr", "__version__")
 GUI_ROOTS = {"napari", "magicgui", "superqt", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "vispy"}
 QT_ROOTS = {"qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "superqt"}
 MAX_PARAMETERS = 10
-
-# Still wrong in files that others are changing now (issue 29); nothing may be added to these.
-KNOWN_PRIVATE = {
-    ("napari_zssr.modelzoo", "napari_zssr.nd.plan._to_work"),
-    ("napari_zssr.runs.file", "napari_zssr.io._core.normalise_axes"),
-    ("napari_zssr.runs.file", "napari_zssr.io._core.sizes_in_um"),
-    ("napari_zssr.runs.file", "napari_zssr.io._read._TIFF_MAGIC"),
-    ("napari_zssr.runs.file", "napari_zssr.io.lazy._tiff_metadata"),
-    ("napari_zssr.runs.manifest", "napari_zssr.io._write.atomic_file"),
-}
-KNOWN_MANY_PARAMETERS = {
-    "napari_zssr.engine.infer.inference_module", "napari_zssr.engine.infer.super_resolve_tensor",
-    "napari_zssr.engine.inference_module.ZSSRInference.__init__", "napari_zssr.engine.training.train_stage",
-    "napari_zssr.io.ome_zarr.create_ome_zarr", "napari_zssr.io.ome_zarr.write_ome_zarr",
-    "napari_zssr.nd.chunked.run_big_volume", "napari_zssr.nd.plan._train_checked",
-}
-
 
 @dataclass(frozen=True)
 class Import:
@@ -71,7 +52,7 @@ def package_of(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return "napari_zssr"
-    return "plugin" if parts[1] in PLUGIN_MODULES else parts[1]
+    return parts[1]
 
 
 def imports_of(module: str, path: Path | None = None) -> list[Import]:
@@ -147,14 +128,14 @@ def private_imports() -> set:
 
 
 def test_private_names_stay_in_their_package():
-    assert private_imports() - KNOWN_PRIVATE == set()
+    assert private_imports() == set()
 
 
 def test_only_the_napari_front_end_imports_napari_or_qt():
     gui = [(imp.module, imp.target) for imp in ALL if imp.target.split(".")[0] in GUI_ROOTS]
     assert gui, "the front end imports napari: the check would pass on nothing"
     assert [g for g in gui if package_of(g[0]) != "plugin"] == []
-    assert [g for g in gui if g[1].split(".")[0] in QT_ROOTS and "._qt" not in g[0]] == []
+    assert [g for g in gui if g[1].split(".")[0] in QT_ROOTS and ".plugin.qt" not in g[0]] == []
 
 
 def test_engine_imports_neither_napari_nor_qt():
@@ -185,7 +166,7 @@ def parameter_counts():
 
 def test_no_function_takes_more_than_ten_parameters():
     many = {name for name, n in parameter_counts() if n > MAX_PARAMETERS}
-    assert many - KNOWN_MANY_PARAMETERS == set()
+    assert many == set()
 
 
 @pytest.mark.parametrize("source, climbs", [("from ..nd.axes import AXES\n", True),

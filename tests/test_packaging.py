@@ -77,7 +77,8 @@ def test_every_imported_package_is_declared():
     # big-volume modules import zarr/dask/bioio lazily, for the [zarr] and [bioio] extras)
     extra_only = ("batch.py", "batch_runner.py", "tasks.py", "lazy.py", "ome_zarr.py", "blocks.py", "chunked.py",
                   "cluster.py")
-    core = [p for sub in ("engine", "nd", "io", "runs", "cli") for p in (ROOT / "napari_zssr" / sub).rglob("*.py")
+    core = [p for sub in ("engine", "quality", "nd", "io", "runs", "cli")
+            for p in (ROOT / "napari_zssr" / sub).rglob("*.py")
             if p.name not in extra_only]
     core_used = {DIST.get(m, m).lower() for m in _imports(core)}
     assert core_used <= install, f"core imports outside install_requires: {sorted(core_used - install)}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_zssr._reader import napari_get_reader, read_tiff
-from napari_zssr._writer import write_image_layer
+from napari_zssr.plugin.reader import napari_get_reader, read_tiff
+from napari_zssr.plugin.writer import write_image_layer
 from napari_zssr.io import read_image, write_image
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from napari_zssr import _layer_job as lj
+from napari_zssr.plugin import layer_job as lj
 from napari_zssr.cli import batch as batch_cli
 from napari_zssr.cli import chunked as chunked_cli
 from napari_zssr.cli import single as single_cli
@@ -156,7 +156,7 @@ def test_the_python_api_follows_a_changed_limit(changed):
 
 # --- the widget ----------------------------------------------------------------------------------
 def _widget(make_napari_viewer_proxy):
-    from napari_zssr._qt.widget import ZSSRWidget
+    from napari_zssr.plugin.qt.widget import ZSSRWidget
 
     viewer = make_napari_viewer_proxy()
     viewer.add_image(np.zeros((32, 32), np.float32), name="img")       # square pixels, not RGB

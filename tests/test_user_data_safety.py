@@ -207,7 +207,7 @@ def test_batch_keeps_channel_names_and_colours(tmp_path):
 
 
 def test_reader_names_and_colours_the_channel_layers(tmp_path):
-    from napari_zssr._reader import read_tiff
+    from napari_zssr.plugin.reader import read_tiff
     src = _ome_time_input(tmp_path / "movie.ome.tif")
     (data, kwargs, kind), = read_tiff(str(src))
     assert kwargs["name"] == ["movie.ome [GFP]", "movie.ome [DAPI]"]

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from napari.utils import progress
 
-import napari_zssr._qt.widget as widget_module
-from napari_zssr import _layer_job as lj
-from napari_zssr._sample_data import load_sample
+import napari_zssr.plugin.qt.widget as widget_module
+from napari_zssr.plugin import layer_job as lj
+from napari_zssr.plugin.samples import load_sample
 from conftest import configure_fast, wait_done
 
 

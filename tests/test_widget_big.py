@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import zarr
 
-import napari_zssr._qt.worker as worker_module
+import napari_zssr.plugin.qt.worker as worker_module
 import napari_zssr.nd as nd
 import napari_zssr.nd.chunked as chunked
-from napari_zssr import _layer_job as lj
+from napari_zssr.plugin import layer_job as lj
 from napari_zssr.nd.blocks import MARKERS
 from conftest import wait_done
 

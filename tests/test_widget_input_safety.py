@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import napari_zssr.nd as nd
-from napari_zssr import _layer_job as lj
+from napari_zssr.plugin import layer_job as lj
 from conftest import wait_done
 
 

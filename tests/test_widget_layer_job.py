@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from napari.layers import Image
 
-from napari_zssr import _layer_job as lj
+from napari_zssr.plugin import layer_job as lj
 from napari_zssr.engine.config import ZSSRConfig
 from napari_zssr.nd import RunSpec
 from napari_zssr.axes import guess_axes

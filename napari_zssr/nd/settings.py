@@ -7,7 +7,7 @@
 
 Every front end reads these definitions: the command line builds its options from them
 (`cli/options.py`; `zssr batch` takes the same options), the widget its fields' ranges, tooltips
-and first values (`_qt/widget.py`), and `RunSpec` (nd/spec.py) and `check_config` check values
+and first values (`plugin/qt/widget.py`), and `RunSpec` (nd/spec.py) and `check_config` check values
 with them. A front end that shows a setting is named in its `where`; a test walks every setting
 through all three front ends (tests/test_settings_once.py).
 

@@ -22,7 +22,7 @@ def can_save(result) -> Optional[str]:
 
 def save_network(result, job, path, *, overwrite: bool = False, license: str = "CC-BY-4.0",
                  authors: Optional[Sequence[str]] = None) -> Path:
-    """Write the networks of `result` (made by `job`, a _layer_job.ZSSRJob) to `path`: .zip is a
+    """Write the networks of `result` (made by `job`, a layer_job.ZSSRJob) to `path`: .zip is a
     bioimage.io package, anything else a napari-zssr model file. ValueError (one line) if not."""
     why = can_save(result)
     if why:
@@ -31,11 +31,11 @@ def save_network(result, job, path, *, overwrite: bool = False, license: str = "
     src = job.source
     inputs = [src.source_path] if src.source_path else []
     if path.suffix.lower() == ".zip":
-        from .io import ImageData
-        from .modelzoo import export_result
+        from napari_zssr.io import ImageData
+        from napari_zssr.modelzoo import export_result
         image = ImageData(np.asarray(src.data), src.axes, dict(job.pixel_sizes or {}),
                           unit="um" if job.pixel_sizes else "pixel")
         return export_result(result, image, path, inputs=inputs, overwrite=overwrite, license=license,
                              authors=authors)
-    from .nd.models import save_result_models
+    from napari_zssr.nd.models import save_result_models
     return save_result_models(result, path, overwrite=overwrite, inputs=inputs)

@@ -16,7 +16,7 @@ from typing import Optional
 from napari.qt.threading import FunctionWorker, create_worker
 from napari.utils import progress as napari_progress
 
-from napari_zssr import _layer_job as lj
+from napari_zssr.plugin import layer_job as lj
 from napari_zssr.engine.progress import Cancelled
 
 PROGRESS_TICKS = 1000

@@ -18,21 +18,28 @@ PathOrPaths = Union[str, Sequence[str]]
 _UNIT_ALIASES = {"µm": "um", "μm": "um", "micron": "um", "microns": "um", "\\u00B5m": "um"}
 
 
+def as_paths(path: PathOrPaths) -> list:
+    """napari's path argument (one path or several) as a list."""
+    return [path] if isinstance(path, (str, Path)) else list(path)
+
+
+def reader_for(path: PathOrPaths, accepts: Callable, reader: Callable) -> Optional[Callable]:
+    """`reader` when there are paths and `accepts` every one, else None (let other readers try)."""
+    paths = as_paths(path)
+    return reader if paths and all(accepts(p) for p in paths) else None
+
+
 def napari_get_reader(path: PathOrPaths) -> Optional[Callable]:
     """Return :func:`read_tiff` when every path is a TIFF file, else None (let other readers try)."""
-    paths = [path] if isinstance(path, (str, Path)) else list(path)
-    if not paths or not all(str(p).lower().endswith(TIFF_SUFFIXES) for p in paths):
-        return None
-    return read_tiff
+    return reader_for(path, lambda p: str(p).lower().endswith(TIFF_SUFFIXES), read_tiff)
 
 
 def read_tiff(path: PathOrPaths) -> List[tuple]:
     """Layer-data tuples for one or several TIFF files."""
     from napari_zssr.io import read_image
 
-    paths = [path] if isinstance(path, (str, Path)) else list(path)
     out = []
-    for p in paths:
+    for p in as_paths(path):
         out.extend(layer_data_from_image(read_image(str(p)), name=Path(p).stem, path=str(p)))
     return out
 

@@ -1,10 +1,10 @@
 """The napari dock widget: a form, a Run/Cancel button, a progress line and a tiny loss plot.
 
 It holds no algorithm code. Run turns the form into a RunSpec and a ZSSRConfig
-(:func:`napari_zssr._layer_job.form_to_run`), captures the chosen layer as plain data
-(:func:`~napari_zssr._layer_job.build_job`) and starts a :class:`napari_zssr._qt.worker.Run`;
+(:func:`napari_zssr.plugin.layer_job.form_to_run`), captures the chosen layer as plain data
+(:func:`~napari_zssr.plugin.layer_job.build_job`) and starts a :class:`napari_zssr.plugin.qt.worker.Run`;
 back in the main thread (worker signals) it adds the layers from
-:func:`~napari_zssr._layer_job.result_layer_data`. Every form field is named as the setting it
+:func:`~napari_zssr.plugin.layer_job.result_layer_data`. Every form field is named as the setting it
 sets (RunSpec / ZSSRConfig field names).
 """
 from __future__ import annotations
@@ -22,8 +22,8 @@ from qtpy.QtCore import QEvent, Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
-from napari_zssr import _layer_job as lj
-from napari_zssr import _save_network as savenet
+from napari_zssr.plugin import layer_job as lj
+from napari_zssr.plugin import save_network as savenet
 from napari_zssr.engine.progress import Cancelled
 from napari_zssr.nd import settings as S
 from napari_zssr.quality.holdout import summary as holdout_summary

@@ -4,7 +4,7 @@ from __future__ import annotations
 from importlib.resources import as_file, files
 from typing import List
 
-from napari_zssr._reader import read_tiff
+from napari_zssr.plugin.reader import read_tiff
 
 SAMPLES = {
     "fluorescence_2d": "fluorescence_2d.tif",

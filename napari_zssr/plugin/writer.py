@@ -10,7 +10,7 @@ from typing import Any, List
 
 import numpy as np
 
-from napari_zssr._layer_job import layer_axes
+from napari_zssr.plugin.layer_job import layer_axes
 from napari_zssr.axes import guess_axes, validate_axes
 
 _UNIT_NAMES = {"micrometer": "um", "nanometer": "nm", "millimeter": "mm", "centimeter": "cm",

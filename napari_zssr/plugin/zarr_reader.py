@@ -6,30 +6,25 @@ reader's (layer_data_from_image).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-PathOrPaths = str | Sequence[str]
+from napari_zssr.plugin.reader import PathOrPaths, as_paths, layer_data_from_image, reader_for
 
 
 def napari_get_zarr_reader(path: PathOrPaths) -> Callable | None:
     """Return :func:`read_zarr` for OME-Zarr images (e.g. a chunked napari-zssr result), else None."""
     from napari_zssr.io.ome_zarr import is_zarr_path
 
-    paths = [path] if isinstance(path, (str, Path)) else list(path)
-    if not paths or not all(is_zarr_path(p) for p in paths):
-        return None
-    return read_zarr
+    return reader_for(path, is_zarr_path, read_zarr)
 
 
 def read_zarr(path: PathOrPaths) -> list[tuple]:
     """Lazy layers with scale, translate, units and channel names."""
-    from napari_zssr._reader import layer_data_from_image
     from napari_zssr.io.ome_zarr import read_ome_zarr
 
-    paths = [path] if isinstance(path, (str, Path)) else list(path)
     out = []
-    for p in paths:
+    for p in as_paths(path):
         img = read_ome_zarr(p)
         name = Path(str(p).rstrip("/")).name.removesuffix(".zarr")
         for data, kwargs, kind in layer_data_from_image(img, name=name, path=str(p)):

@@ -1,5 +1,0 @@
-"""All Qt code of napari-zssr (as napari-animation keeps its _qt/): the dock widget, its loss plot
-and the worker plumbing. Nothing outside this package imports Qt."""
-from .widget import ZSSRWidget
-
-__all__ = ["ZSSRWidget"]
