@@ -1,6 +1,6 @@
 """The widget on a result too big for memory: block by block into an OME-Zarr store, shown lazily.
 
-The threshold (lj.BIG_OUTPUT_BYTES) is lowered so that tiny layers take the chunked path.
+The threshold (lj.CHUNKED_OUTPUT_BYTES) is lowered so that tiny layers take the chunked path.
 Run under Xvfb:  xvfb-run -a python -m pytest -q tests/test_widget_big.py
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_dask_layer_above_the_threshold_is_written_to_ome_zarr_and_shown_lazily(
     assert isinstance(ref.data, np.ndarray)
 
     # above it: the output field appears and is required
-    monkeypatch.setattr(lj, "BIG_OUTPUT_BYTES", 1000)
+    monkeypatch.setattr(lj, "CHUNKED_OUTPUT_BYTES", 1000)
     lazy = viewer.add_image(da.from_array(data, chunks=(1, 24, 26)), name="lazy", **kw)
     widget.image.value = lazy
     assert widget.result_is_big() and not widget.zarr_output.native.isHidden()
@@ -106,7 +106,7 @@ def test_cancel_between_blocks_leaves_a_store_that_run_resumes(zssr_viewer, qtbo
     data = _volume((10, 24, 26), seed=1)
     src = zarr.create_array(str(tmp_path / "in.zarr"), shape=data.shape, chunks=(1, 24, 26), dtype="f4")
     src[...] = data
-    monkeypatch.setattr(lj, "BIG_OUTPUT_BYTES", 1000)
+    monkeypatch.setattr(lj, "CHUNKED_OUTPUT_BYTES", 1000)
     real_block, delay = chunked.run_block, {"s": 0.4}
 
     def slow_block(*a, **k):
@@ -139,7 +139,7 @@ def test_cancel_between_blocks_leaves_a_store_that_run_resumes(zssr_viewer, qtbo
     res = viewer.layers[-1]
     assert isinstance(res.data, da.Array) and res.data.shape == (10, 48, 52)
     # equal to the in-memory run with the same settings and seed
-    monkeypatch.setattr(lj, "BIG_OUTPUT_BYTES", 1 << 30)
+    monkeypatch.setattr(lj, "CHUNKED_OUTPUT_BYTES", 1 << 30)
     job = lj.build_job(viewer.add_image(data, name="copy", scale=(1.0, 0.5, 0.5)),
                        *lj.form_to_run(widget.form_values()))
     ref = lj.run_job(job)
@@ -148,7 +148,7 @@ def test_cancel_between_blocks_leaves_a_store_that_run_resumes(zssr_viewer, qtbo
 
 def test_big_output_refusals_are_one_line(zssr_viewer, tmp_path, monkeypatch):
     viewer, open_widget = zssr_viewer()
-    monkeypatch.setattr(lj, "BIG_OUTPUT_BYTES", 1000)
+    monkeypatch.setattr(lj, "CHUNKED_OUTPUT_BYTES", 1000)
     from napari_zssr.io.ome_zarr import write_ome_zarr
 
     store = write_ome_zarr(tmp_path / "vol.zarr", _volume(), "ZYX")

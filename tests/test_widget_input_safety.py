@@ -31,7 +31,7 @@ def _tree_hash(path):
 
 def test_a_store_made_from_another_layer_is_refused(zssr_viewer, qtbot, tmp_path, monkeypatch):
     viewer, open_widget = zssr_viewer()
-    monkeypatch.setattr(lj, "BIG_OUTPUT_BYTES", 1000)            # tiny layers take the chunked path
+    monkeypatch.setattr(lj, "CHUNKED_OUTPUT_BYTES", 1000)            # tiny layers take the chunked path
     kw = dict(scale=(1.0, 0.5, 0.5), contrast_limits=(100.0, 1100.0))
     a = viewer.add_image(_volume(seed=0), name="volume_a", **kw)
     b = viewer.add_image(_volume(seed=1), name="volume_b", **kw)   # same shape and dtype

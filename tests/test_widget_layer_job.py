@@ -236,7 +236,7 @@ def test_result_layers_keep_the_channel_names_the_reader_recorded():
 def test_a_chunked_axial_job_passes_the_runs_notices(tmp_path, monkeypatch):
     """The widget's big-output path tells what the in-memory path tells (the slice-profile estimate)."""
     from napari_zssr.testing.simulate import simulate_acquisition
-    monkeypatch.setattr(lj, "BIG_OUTPUT_BYTES", 1000)
+    monkeypatch.setattr(lj, "CHUNKED_OUTPUT_BYTES", 1000)
     raw = simulate_acquisition((24, 48, 48), z_step=3, seed=0, photons=1000.0, z_fwhm_px=3.0).raw
     layer = Image(raw.astype(np.float32), scale=(3.0, 1.0, 1.0))
     spec, _ = lj.form_to_run(dict(mode="axial", factors={"z": 3.0}))

@@ -13,7 +13,7 @@ below: the store, the blocks, their markers and the cluster (nd.cluster). The ru
      fits the intensity normalisation and trains one network per channel group on a bounded
      random subset of planes read on demand (nd.sample), or uses the given model; as in memory, a
      few of those planes are held out to measure the expected gain over cubic and to decide on
-     back-projection (nd.holdout);
+     back-projection (quality.holdout);
   2. creates the output OME-Zarr (or resumes it: same run fingerprint, models stored inside it);
   3. runs the blocks of nd.blocks as tasks on a dask.distributed cluster (an in-process
      LocalCluster by default, a running scheduler or the caller's client), with the

@@ -12,7 +12,7 @@ result lands in world coordinates lives here or below, so it can be tested witho
 * :func:`snapshot_layer` / :func:`build_job` - everything the worker needs, captured at Run as
   plain data (no layer, no widget, no viewer);
 * :func:`run_job` - the blocking call that runs in the worker thread: in memory, or, for a result
-  above :data:`BIG_OUTPUT_BYTES`, block by block into an OME-Zarr store (``nd.chunked``) that
+  above :data:`CHUNKED_OUTPUT_BYTES`, block by block into an OME-Zarr store (``nd.chunked``) that
   comes back as a lazy (dask) layer;
 * :func:`result_layer_data` - napari layer-data tuples for the result, with scale/translate from
   :func:`napari_zssr.nd.output_scale_translate` so the result overlays the source exactly.
@@ -36,7 +36,7 @@ CHANNEL_COLORMAPS = ("cyan", "magenta", "yellow", "red", "green", "blue")
 KEPT_METADATA = ("channel_name", "channel_color", "channel_names", "time_increment", "time_unit")
 # a result estimated above this many bytes is written block by block into an OME-Zarr store the
 # user picks and shown lazily, instead of being computed in memory (tests lower it)
-BIG_OUTPUT_BYTES = 1 << 30
+CHUNKED_OUTPUT_BYTES = 1 << 30
 # share of the progress bar given to training in a chunked run (the rest counts blocks)
 CHUNKED_TRAIN_SHARE = 0.3
 
@@ -232,9 +232,9 @@ def memory_refusal(shape, mode: str, factors, dtype) -> Optional[str]:
 
 
 def wants_chunked(shape, mode: str, factors, itemsize: int = 4, dtype=None) -> bool:
-    """Whether a result goes block by block into an OME-Zarr store: above BIG_OUTPUT_BYTES, or, with
+    """Whether a result goes block by block into an OME-Zarr store: above CHUNKED_OUTPUT_BYTES, or, with
     the input's ``dtype``, when the run in memory would not fit in the available memory."""
-    if output_nbytes(shape, mode, factors, itemsize) > BIG_OUTPUT_BYTES:
+    if output_nbytes(shape, mode, factors, itemsize) > CHUNKED_OUTPUT_BYTES:
         return True
     return dtype is not None and memory_refusal(shape, mode, factors, dtype) is not None
 
@@ -249,7 +249,7 @@ def build_job(layer, spec: Optional[RunSpec] = None, config=None, *, axes: Optio
     """Everything the worker needs to super-resolve ``layer``, as plain data, checked before any work
     (``RunSpec.resolve`` on the layer's shape, axes and pixel sizes: the one-line errors).
 
-    A result above BIG_OUTPUT_BYTES needs ``output``, an OME-Zarr path (checked here by
+    A result above CHUNKED_OUTPUT_BYTES needs ``output``, an OME-Zarr path (checked here by
     nd.chunked's rules: never the input, an existing store only to resume it or with
     ``overwrite``); a smaller one ignores it and is computed in memory as always."""
     from napari_zssr.engine.config import ZSSRConfig
@@ -266,12 +266,12 @@ def build_job(layer, spec: Optional[RunSpec] = None, config=None, *, axes: Optio
         nbytes = output_nbytes(shape, job.mode, run.factors, output_itemsize(run.spec.out_dtype, snap.dtype))
         # above the result rule, or (the same estimate as the CLI's) too big for the free memory
         why = (f"the result is about {nbytes / 2**30:.1f} GiB, more than is computed in memory "
-               f"({BIG_OUTPUT_BYTES / 2**30:.2g} GiB): choose an OME-Zarr output (*.zarr)"
-               if nbytes > BIG_OUTPUT_BYTES else memory_refusal(shape, job.mode, run.factors, snap.dtype))
+               f"({CHUNKED_OUTPUT_BYTES / 2**30:.2g} GiB): choose an OME-Zarr output (*.zarr)"
+               if nbytes > CHUNKED_OUTPUT_BYTES else memory_refusal(shape, job.mode, run.factors, snap.dtype))
         try:
             check_supported(snap.axes, run.spec)
         except ValueError as exc:
-            if nbytes > BIG_OUTPUT_BYTES:
+            if nbytes > CHUNKED_OUTPUT_BYTES:
                 raise
             raise ValueError(f"{why}; but {exc}") from None
         output = chosen_path(output)

@@ -24,7 +24,7 @@ def quality(params: dict) -> dict:
              if g is not None]
     from ..quality.holdout import expected_gain
     return {
-        # measured on held-out parts of the image (nd/holdout.py); gain_db is the in-sample figure
+        # measured on held-out parts of the image (quality/holdout.py); gain_db is the in-sample figure
         "expected_gain_db": expected_gain(params),
         "rec_error": float(np.mean(rec)) if rec else None,
         "cubic_rec_error": float(np.mean(cub)) if cub else None,

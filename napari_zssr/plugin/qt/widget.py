@@ -161,7 +161,7 @@ class ZSSRWidget(QWidget):
         self.out_dtype = choice_field("out_dtype", "output", ("float32", "same dtype as input"),
                                       value=S.default_out_dtype())
         self.preset = choice_field("preset", "preset")
-        # shown only for a result too big for memory (lj.BIG_OUTPUT_BYTES): it is written there
+        # shown only for a result too big for memory (lj.CHUNKED_OUTPUT_BYTES): it is written there
         # block by block and shown lazily; a cancelled run's store resumes when run again
         self.zarr_output = FileEdit(label="OME-Zarr output", mode="w", filter="*.zarr", value="",
                                     tooltip="the result is too big for memory: it is written block by block "
