@@ -30,13 +30,10 @@ class ZSSRConfig:
     shear_sigma: float = 0.1
     allow_rotation: Optional[bool] = None  # None: only when the kernel is symmetric
     noise_std: float = 0.0
-    # axial runs: when noise_std is 0, sons get back the noise their downscaling removed, at the level
-    # measured in the data (ZSSR's noise on sons), so the net does not learn to sharpen noise: on the
-    # realistic benchmark's x2 at 200 photons -3.1 dB -> +2.3 dB over cubic (nd/pipeline.train_checked)
+    # axial runs: sons get back the noise their downscaling removed (ZSSR's noise on sons), so the
+    # net does not learn to sharpen noise (docs/defaults.md)
     noise_aware: bool = True
-    # signal-dependent part of the sons' noise, variance = noise_slope * signal + noise_intercept on top
-    # of noise_std^2 (engine/noise.py): shot noise grows with the signal, so one global level gives dim
-    # parts too much and bright ones too little. Set from the data by noise-aware axial runs.
+    # the signal-dependent part of the sons' noise (engine/noise.py), set from the data by axial runs
     noise_slope: float = 0.0
     noise_intercept: float = 0.0
     # optimisation
@@ -61,55 +58,26 @@ class ZSSRConfig:
     gradual_ensemble: bool = True         # self-ensemble for the stage outputs that become fathers
     gradual_father_pixels: int = 512 * 512  # stage outputs (of a central crop of the input): at most this big
     back_projection_iters: int = 10       # 0 disables back-projection
-    # keep back-projection only where it does better on held-out examples (quality/holdout.py; axial: unless
-    # it costs more than AXIAL_BP_MARGIN_DB there): it is an unregularised deconvolution that amplifies
-    # noise (simulated axial x4 at 200 photons: -1.5 dB with it, +0.4 without), while on real volumes
-    # it helped on every row (benchmarks/results/real/); False: always use it
+    # back-projection only where held-out examples say it helps (quality/holdout.py): it amplifies
+    # noise; False: always (docs/defaults.md)
     back_projection_auto: bool = True
     ensemble: bool = True
-    # self-ensemble for every plane of a stack, and an axial run's slices, too (8x inference, 4x for
-    # axial slices): on the real confocal nucleus at x4 it changed the result by 0.001 dB
+    # the self-ensemble for every plane of a stack and an axial run's slices too (8x inference)
     stack_ensemble: bool = False
-    # the quality estimate: this fraction of a stack's planes (or a band of a single image) is never
-    # trained on; degraded as the input was, it measures the expected gain over cubic (testing/estimates.py).
-    # 0: train on everything, no estimate (the paper preset)
+    # never trained on, the part that measures the expected gain over cubic; 0: no estimate (paper)
     holdout_fraction: float = 0.1
-    # starting point: "prior" loads the shipped learned weights that fit the run (engine/prior.py)
-    # and trains with the short `prior_*` schedule below; "random" is the paper's start and schedule;
-    # "auto" (default): the prior where it measured no worse than from scratch -- one plane, lateral
-    # (its 32-wide network: Set5 x2 37.10 dB in 1000 iterations, each image within 0.1 dB of the
-    # authors' code), and axial runs (the noise-aware axial prior, 2000 iterations: within 0.1 dB
-    # of the 64-wide net from scratch on every simulated row, clean or at 50 photons, in ~0.3x its
-    # CPU time) -- and random weights for a lateral stack (on a stack_width network: the lateral
-    # prior lost 0.17 dB on the 10-plane simulated stack, four seeds).
-    # benchmarks/results/prior/session9/, engine/priors/MODEL_CARD.md
+    # "prior": the shipped learned weights and the short prior_* schedule; "random": the paper's;
+    # "auto": the prior where it measured no worse (one plane, axial), random for lateral stacks
     init: str = "auto"
-    # the most channels of the network that "auto" trains from random weights for a lateral stack (several
-    # planes, one network): on the 10-plane simulated stack (benchmarks/stack.py --planes 10
-    # --size 128 --quality, seeds 0-3, 2000 iterations) 32 wide gave 46.79 / 48.00 / 47.34 / 48.63 dB
-    # against 46.83 / 47.53 / 47.10 / 48.57 for 64 wide (+0.18 mean) in 0.31x the CPU time; from the
-    # lateral prior (1000 iterations) 46.65 / 47.61 / 46.70 / 48.39 (-0.17); 32 wide, 1000
-    # iterations 46.43 / 47.64 / 47.04 / 48.21 (-0.18). benchmarks/results/prior/session9/
+    # the widest network "auto" trains from random weights for a lateral stack (docs/defaults.md)
     stack_width: int = 32
-    # iterations of a run that starts from the prior (never more than max_iters); up to x2 in
-    # gradual stages of at least PRIOR_STAGE_ITERS (x2: 4 stages of 250; one jump of 400 lost
-    # 0.1-0.6 dB on Set5 and 2.7 dB on the stack benchmark). The shipped prior's network is 32
-    # wide: a step costs ~0.4x a 64-wide one, so 1000 of them (Set5 x2 37.05 dB with the 4000-step
-    # prior in 100.6 CPU s per image on an AVX2 CPU) beat 600 of the 64-wide prior (37.09 in
-    # 162.8); 600 of them lost butterfly 0.33 dB
+    # iterations of a run from the prior (at most max_iters), in gradual stages (docs/defaults.md)
     prior_iters: int = 1000
-    # budget_growth of a prior run past x2: x4 from the 32-wide prior with 3000 iterations gave
-    # 30.76 dB, with 4000 (growth 4) 30.86 (the 64-wide prior's 1800: 30.85)
+    # a prior run past x2 trains up to this x prior_iters
     prior_budget_growth: float = 4.0
-    # an axial run from the axial prior trains prior_iters x this (never more than max_iters): as
-    # many as from scratch, on the prior's 32-wide net. Same session, 1 thread of an AVX512-BF16
-    # Xeon, from the prior with 1500 / 2000 iterations vs from scratch: clean simulated benchmark
-    # (32x128x128, z x4) 36.83 / 36.79 dB vs 36.68; gain over cubic on the realistic rows at 50
-    # photons x2 +5.45 / +5.65 vs +5.75, x4 +6.77 / +6.96 vs +6.97, x6 +6.41 / +6.55 vs +6.56;
-    # 2000 iterations cost 107-116 CPU s per row against 349-363 (benchmarks/results/prior/session9/)
+    # an axial run from the axial prior trains prior_iters x this (at most max_iters)
     prior_axial_growth: float = 2.0
-    # the paper's lr from the prior too: on the prior's held-out images (coins, coffee; x2, 400
-    # iterations) 1e-3 gave 30.04 / 32.94 dB, 5e-4 30.01 / 32.87, 2e-4 29.96 / 32.75
+    # the paper's lr, from the prior too (docs/defaults.md)
     prior_learning_rate: float = 1e-3
     prior_warmup_iters: int = 20
     # compute
@@ -144,24 +112,9 @@ class ZSSRConfig:
         return cls(**PRESETS[name]).replace(**{k: v for k, v in overrides.items() if v is not None})
 
 
-# The dataclass defaults are the "default" preset: bf16 where the hardware has it (first layer in
-# fp32), a cosine learning-rate decay from 1e-3 over max_iters (on Set5 x2 it beats the paper's
-# plateau rule at equal iterations: benchmarks/results/archive/set5.md), and reconstruction tests
-# (now only reported and watched for divergence) on at most 512x512 of the input.
-# Crops are 96x96 for 2000 iterations: 0.74x the pixel updates of 1500 on 128x128. On Set5 x2
-# (1 thread, seed 0) 96x2000 gave a mean of 36.99 dB, 96x2700 37.04 and 128x1500 37.02, while one
-# image's result moves by up to 0.5 dB from seed to seed (butterfly 96x2700: 33.54 / 33.27 / 33.01),
-# so the smaller crops cost nothing measurable and save a quarter of the time; longer runs did not
-# help (96x4000: bird -0.06, woman -0.10 against 96x2700).
-# Gradual SR is automatic (n_steps=0): up to x2 the 2000 iterations are shared by stages of at
-# most x1.19 (x2: 4 stages of 500), each stage's output joining the fathers. At the same budget
-# (1 thread, seed 0) Set5 x2 went from 36.99 dB (one jump) to 37.06 (2 steps) and 37.11 (4 steps).
-# "No interpolation" fathers are drawn from those outputs too (as the original's augmentation
-# picks its image by the drawn scale): x2 37.11 -> 37.19, x4 30.48 -> 30.64.
-# Past x2 a run needs more (benchmarks/results/archive/x4_study/): Set5 x4 at 2000 iterations 30.64,
-# 4000 30.89, 6000 on 24 stages about +0.13 more, 128x128 crops about +0.08 at 4000. So a gradual
-# run past x2 trains budget_growth (3) times max_iters at most, in stages of 250 iterations, on
-# crop_size_beyond_x2 crops (the paper's 128: the son of a x4 father keeps 32 pixels).
+# The dataclass defaults are the "default" preset: bf16 where the hardware has it, a cosine lr
+# decay over max_iters, 96x96 crops, automatic gradual SR; past x2 budget_growth x the iterations
+# (the measurements: docs/defaults.md).
 PRESETS = {
     # The authors' code: fp32, one jump, their lr rule and time scale with 2018 polyfit scaling,
     # tests on the whole input. channels_last is only a memory layout (same fp32 arithmetic).
