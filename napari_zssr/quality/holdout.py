@@ -116,9 +116,10 @@ AXIAL_ERROR_DB = (-2.0, 2.5)
 # When the slice profile was assumed (one z step: none given, and the data's estimate unreliable or
 # not taken), a profile that differs leaves less to gain than the test -- which degrades with the
 # assumed profile -- can see: on real rows whose profile was 0.7 or 1.5 steps, taken for one, the truth
-# was 2.4-4.7 dB below the estimate (results/real/axial_real.md: conf x3 p0.7 +2.32 vs +6.98 expected);
-# rounded outwards. The message then says the figure holds only if the assumption does.
-AXIAL_ASSUMED_ERROR_DB = (-5.0, 2.5)
+# was up to 7.5 dB below the estimate (results/real/axial_real.md: conf x2 p0.7 +1.40 vs +8.94 expected);
+# rounded outwards. The message says the figure holds only if the assumption does, and the range then
+# reaches below 0 unless the estimate is very high: such a run always says to compare with cubic.
+AXIAL_ASSUMED_ERROR_DB = (-8.0, 2.5)
 # The same for a lateral run (one image, a stack's planes): the truth minus the held-out estimate was
 # -1.6 to +0.2 dB on real microscopy planes (results/real/lateral_real.md) and -1.6 to +3.4 dB on Set5
 # and simulated planes (results/holdout_lateral_fast.md); rounded outwards. A held-out band or plane
