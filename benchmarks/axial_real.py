@@ -330,7 +330,7 @@ def main(argv=None):
     if not vols:
         print(f"no real volumes at {REAL}: skipped")
         return 0
-    from report import describe_device
+    from report import append_record, describe_device
 
     from napari_zssr.engine import ZSSRConfig
     cfg = ZSSRConfig.from_preset("default", num_threads=args.threads, max_iters=args.iters)
@@ -353,8 +353,7 @@ def main(argv=None):
                 | ({"given"} if any(name.startswith(a) for a in giv) else set()))
         rec = run_row(name, vols[vname], sigmas[vname], cfg, cols)
         rec.update(device=describe_device(), commit=commit, iters=args.iters)
-        with jsonl.open("a") as fh:
-            fh.write(json.dumps(rec, default=float) + "\n")
+        append_record(jsonl, rec)
     print(report(jsonl, jsonl.with_suffix(".md")))
     return 0
 

@@ -38,7 +38,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="append one JSON line per row here")
     args = ap.parse_args(argv)
     import torch
-    from report import describe_device
+    from report import append_record, describe_device
 
     from napari_zssr.engine import ZSSRConfig
     from napari_zssr.quality.gain import held_out_gain
@@ -95,8 +95,7 @@ def main(argv=None):
                "z_thirds": slabs, "cpu_s": time.process_time() - c0}
         print(json.dumps(rec, default=float), flush=True)
         if args.out:
-            with open(args.out, "a") as fh:
-                fh.write(json.dumps(rec, default=float) + "\n")
+            append_record(args.out, rec)
     return 0
 
 

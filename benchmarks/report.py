@@ -1,6 +1,7 @@
 """What every benchmark ends with: print its markdown table and write it where --out says."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -50,6 +51,12 @@ def write_report(text: str, out) -> Path:
     out.write_text(text)
     print(f"written to {out}")
     return out
+
+
+def append_record(path, rec: dict) -> None:
+    """One JSON line appended to `path` as a run finishes, so a long suite can stop and resume."""
+    with open(path, "a") as fh:
+        fh.write(json.dumps(rec, default=float) + "\n")
 
 
 def preset_config(spec: str, **fixed):

@@ -39,7 +39,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="append one JSON line per row here")
     args = ap.parse_args(argv)
     import torch
-    from report import describe_device
+    from report import append_record, describe_device
 
     from napari_zssr.engine import ZSSRConfig
     from napari_zssr.nd import super_resolve_nd
@@ -77,8 +77,7 @@ def main(argv=None):
               f"{rec['always_bp_clean_ref'] - rec['never_bp_clean_ref']:+.2f} dB; held-out chose "
               f"{'with' if rec['bp_chosen'] else 'without'}", flush=True)
         if args.out:
-            with open(args.out, "a") as fh:
-                fh.write(json.dumps(rec, default=float) + "\n")
+            append_record(args.out, rec)
     return 0
 
 
