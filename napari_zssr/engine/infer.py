@@ -12,7 +12,7 @@ import math
 import os
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import List, Optional, Tuple
 
@@ -73,6 +73,14 @@ CPU_ACTIVATION_BYTES = 8 << 20
 # a frozen oneDNN graph (conv+ReLU fused) costs ~0.5 s to build and saves 30-50 % of the network's
 # time on a CPU: built for inference of at least this many output pixels x passes (~3 s of network)
 FREEZE_MIN_PIXELS = 1 << 18
+# the self-ensemble's size rule: all 8 passes up to this many output pixels per image, the 4
+# axis-keeping ones above. 8 passes of the shipped 32-wide net cost 0.9 MFLOP per output pixel: at
+# 2^21 pixels (1448^2) 1.9 TFLOP, ~20 s on both cores of an AVX2 EPYC and over half the default
+# training (1000 steps on 96^2 crops: 3.1 TFLOP), for +0.02 dB over the 4 on Set5 x2 and +0.05 on
+# real xy planes (benchmarks/results/ensemble_gain.md). Below it: every Set5/Set14 image (a 720x576
+# input x2 is 1.66 Mpx) and the bundled samples.
+ENSEMBLE_FULL_MAX_PIXELS = 1 << 21
+ENSEMBLE_PASSES = (1, 2, 4, 8)          # the first n transforms of TRANSFORMS_ALL
 # frozen graphs by the digest of their weights: a chunked run's workers get a new copy of the same
 # network with every block, and a graph holds its own copy of the weights
 _FROZEN: "OrderedDict[bytes, object]" = OrderedDict()
@@ -83,10 +91,15 @@ _FROZEN_KEEP = 4
 class InferenceOptions:
     """How a trained network is applied: self-ensemble, back-projection, clipping, tiles, layout."""
     ensemble: bool = True
+    passes: Optional[int] = None          # with the ensemble: 1, 2, 4 or 8; None: the size rule
     bp_iters: int = 10
     clip: Optional[Tuple[float, float]] = None
     tile: Optional[int] = None            # tile edge (output pixels); None: the engine's plan
     channels_last: bool = True
+
+    def __post_init__(self):
+        if self.passes is not None and self.passes not in ENSEMBLE_PASSES:
+            raise ValueError(f"passes must be one of {ENSEMBLE_PASSES}, not {self.passes}")
 
     @classmethod
     def of(cls, opts: Optional["InferenceOptions"], settings: dict) -> "InferenceOptions":
@@ -94,6 +107,18 @@ class InferenceOptions:
         if opts is not None and settings:
             raise TypeError("give inference options or keyword settings, not both")
         return opts if opts is not None else cls(**settings)
+
+
+def ensemble_passes(o: InferenceOptions, sf, out_hw) -> int:
+    """How many self-ensemble passes an image of out_hw output pixels gets: 1 without the
+    ensemble, else o.passes or the size rule (ENSEMBLE_FULL_MAX_PIXELS); never more than the
+    factors allow (4 for sf_y != sf_x)."""
+    if not o.ensemble:
+        return 1
+    most = len(transforms(sf))
+    if o.passes is not None:
+        return min(o.passes, most)
+    return most if out_hw[0] * out_hw[1] <= ENSEMBLE_FULL_MAX_PIXELS else min(len(TRANSFORMS_AXIS_KEEPING), most)
 
 
 def cpu_plan(n: int, h: int, w: int, width: int, halo: int) -> Tuple[int, int]:
@@ -188,6 +213,7 @@ def inference_module(net: ZSSRNet, sf, kernel: Optional[np.ndarray], precision: 
     m = ZSSRInference(net.channels, float(sf[0]), float(sf[1]), 1, 1,       # (1, 1: replaced by `net`)
                       (0, 0) if k is None else k.shape, o.ensemble, o.bp_iters, o.clip, o.tile or 0)
     m.use(net, o.channels_last, precision)
+    m.passes = o.passes or 0
     if k is not None:
         m.bp_kernel.copy_(torch.from_numpy(np.ascontiguousarray(k, dtype=np.float64)))
     return m.set_hooks(EngineHooks(cancel, freeze)) if hooks else m
@@ -228,8 +254,9 @@ def super_resolve_tensor(net: ZSSRNet, lr: torch.Tensor, sf, kernel, precision: 
     o = InferenceOptions.of(opts, settings)
     batched = lr.ndim == 4
     lr4 = lr if batched else lr[None]
-    passes = len(transforms(sf)) if o.ensemble else 1
-    work = lr4.shape[0] * lr4.shape[-2] * lr4.shape[-1] * float(sf[0]) * float(sf[1]) * passes
+    out_hw = output_shape(lr4.shape[-2:], sf)
+    o = replace(o, passes=ensemble_passes(o, sf, out_hw))
+    work = lr4.shape[0] * out_hw[0] * out_hw[1] * o.passes
     m = inference_module(net, sf, kernel, precision, o, cancel=cancel, freeze=work >= FREEZE_MIN_PIXELS)
     out = m.super_resolve(lr4, o.tile or 0)
     return out if batched else out[0]

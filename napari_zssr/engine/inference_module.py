@@ -234,6 +234,7 @@ class ZSSRInference(nn.Module):
         self.has_kernel = kh > 0 and kw > 0
         self.register_buffer("bp_kernel", torch.zeros((max(kh, 0), max(kw, 0)), dtype=torch.float64))
         self.ensemble = bool(ensemble)
+        self.passes = 0                  # with the ensemble: the first this many transforms (0: all)
         self.bp_iters = int(bp_iters)
         self.has_clip = clip is not None
         self.clip_lo = float(clip[0]) if clip is not None else 0.0
@@ -393,6 +394,8 @@ class ZSSRInference(nn.Module):
         ts = [(0, False), (2, False), (0, True), (2, True)]          # TRANSFORMS_AXIS_KEEPING
         if self.sf_y == self.sf_x:
             ts = ts + [(1, False), (3, False), (1, True), (3, True)]
+        if self.passes > 0:
+            ts = ts[:self.passes]
         return ts
 
     def super_resolve(self, lr: torch.Tensor, tile: int) -> torch.Tensor:

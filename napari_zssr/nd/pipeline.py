@@ -23,7 +23,7 @@ import numpy as np
 
 from ..engine.config import ZSSRConfig
 from ..engine.examples import central_crop, evenly_spaced
-from ..engine.infer import output_shape
+from ..engine.infer import InferenceOptions, ensemble_passes, output_shape
 from ..engine.noise import NoiseModel, fit_noise_model
 from ..engine.progress import ProgressEvent, check_cancel
 from ..engine.zssr import TrainedModel, train
@@ -59,6 +59,19 @@ def inference_config(cfg: ZSSRConfig, many: bool) -> ZSSRConfig:
     """Many planes or slices (a stack, axial slices) are inferred without the self-ensemble unless
     stack_ensemble asks for it: it costs 8x and neighbouring planes average the same noise out."""
     return cfg.replace(ensemble=cfg.ensemble and cfg.stack_ensemble) if many else cfg
+
+
+def ensemble_passes_of(run: Resolved, cfg: ZSSRConfig) -> int:
+    """The self-ensemble passes each image of the run got (engine/infer.ensemble_passes on one
+    output plane or axial slice): stacks and slices as inference_config decides, per-plane runs
+    (which apply each plane's net to that plane alone) as single images."""
+    s, spec = run.sizes, run.spec
+    planes = s.get("T", 1) * s.get("Z", 1)
+    per_plane = spec.mode == "lateral" and spec.planes != "shared" and spec.model is None and planes > 1
+    many = spec.mode == "axial" or (planes > 1 and not per_plane)
+    icfg = inference_config(cfg, many)
+    image = (s["Z"], s["X"]) if spec.mode == "axial" else (s["Y"], s["X"])
+    return ensemble_passes(InferenceOptions(ensemble=icfg.ensemble), run.sf, output_shape(image, run.sf))
 
 
 def given_models(model, run: Resolved, n_groups: int, per_group: int, device: str):
@@ -202,6 +215,7 @@ def run_record(run: Resolved, cfg: ZSSRConfig, models: Sequence[TrainedModel], q
         "started_from": [m.init for m in models],     # "prior", "random" (no prior fits) or "model"
         "normalisation": list(normalisation),
         "config": {k: v for k, v in cfg.to_dict().items() if k != "clip"},
+        "ensemble_passes": ensemble_passes_of(run, cfg),      # per image: 1, or 8 / 4 by its size
         "iterations": [m.iterations for m in models],
         "network": [f"{m.net.depth}x{m.net.width}" for m in models],   # layers x channels
         "rec_error": [m.rec_error for m in models], "cubic_rec_error": [m.cubic_rec_error for m in models],

@@ -268,7 +268,7 @@ _ALL = (
     Setting("noise_std", "noise added to the training inputs (normalised intensities, e.g. 0.01)", PRESET,
             minimum=0.0, maximum=0.5),
     Setting("ensemble", "geometric self-ensemble: inference on 8 flips/rotations, averaged (8x the inference "
-            "time)", PRESET, kind=bool),
+            "time; the 4 that keep the axes for outputs above 2 Mpx per image)", PRESET, kind=bool),
     Setting("holdout_fraction", "part of the image kept out of training to measure the expected gain over "
             "cubic (a stack's planes, or a band of a single image; 0 = off, and back-projection always)",
             PRESET, minimum=0.0, maximum=MAX_FRACTION),
