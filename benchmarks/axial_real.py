@@ -133,6 +133,8 @@ def run_row(name: str, vol: np.ndarray, sigma: float, cfg, columns: set) -> dict
         one("given", config=cfg, z_fwhm=p)
     if "one_step" in columns:
         one("one_step", config=cfg, z_fwhm=1.0)
+    for col in sorted(c for c in columns if c.startswith("assume")):     # e.g. assume0.8: another fallback
+        one(col, config=cfg, z_fwhm=float(col[len("assume"):]))
     if "default" in columns:      # the default's network with and without back-projection: inference only
         run = one("default", config=cfg)
         for key, bp in (("always_bp", cfg.back_projection_iters or 10), ("never_bp", 0)):
@@ -347,7 +349,8 @@ def main(argv=None):
     ap.add_argument("--alt-rows", default="iso-x4-p1-",
                     help="row-name prefixes that also run the simple alternatives")
     ap.add_argument("--columns", default=None,
-                    help="only these columns (default,given,one_step,alternatives); default: default, plus "
+                    help="only these columns (default,given,one_step,assumeF,oracle,alternatives; assumeF: "
+                         "--z-fwhm F, another fallback for an unknown profile); default: default, plus "
                          "given / alternatives on --given-rows / --alt-rows")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--iters", type=int, default=None, help="training iterations (smoke runs only)")
