@@ -292,6 +292,23 @@ def alternatives_check(rows) -> str:
             f"{d.mean():+.2f} dB, worst row {d.min():+.2f} dB")
 
 
+def fallback_check(rows) -> str:
+    """Another fallback for an unknown profile (assumeF columns) against the default's one step, by
+    the true profile, on the rows that ran it."""
+    out = []
+    for col in sorted({k for r in rows for k in r if k.startswith("assume")}):
+        parts = []
+        for p in PROFILES:
+            rs = [r for r in rows if col in r and r["profile"] == p]
+            if rs:
+                d = np.array([r[col]["metrics"][0] - current(r)[0] for r in rs])
+                parts.append(f"true profile {p:g}: {d.mean():+.2f} dB ({d.min():+.2f} to {d.max():+.2f}, "
+                             f"{len(rs)} rows)")
+        out.append(f"\n- **{col}** (`--z-fwhm {col[len('assume'):]}`) minus the default (one step when the estimate "
+                   f"is not taken): " + "; ".join(parts))
+    return "".join(out)
+
+
 def row_range(r) -> tuple:
     """The error range today's rules report for a row: wider when its slice profile was assumed."""
     from napari_zssr.quality.holdout import AXIAL_ASSUMED_ERROR_DB, AXIAL_ERROR_DB, profile_assumed
@@ -329,7 +346,7 @@ def summary(rows) -> str:
                    f"{profile_check(rs)}")
     return ("Summary under the current rules (a row made before the axial back-projection margin takes the same "
             "network's always-back-project column where the held-out near-tie had dropped it):\n" + "\n".join(out)
-            + alternatives_check(rows))
+            + alternatives_check(rows) + fallback_check(rows))
 
 
 def current(r) -> list:
