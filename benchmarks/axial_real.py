@@ -173,7 +173,6 @@ def oracle(raw: np.ndarray, ref: np.ndarray, f: int, p: float, cfg) -> np.ndarra
     planes. It has seen the very lines it is scored on, so it is an upper bound for what learning
     from the data can reach with this network, not a method: where it gains little over the
     default, the content limits the gain, not the choice of training data."""
-    from contextlib import ExitStack
     from unittest import mock
 
     import napari_zssr.nd.in_memory as in_memory
@@ -186,8 +185,7 @@ def oracle(raw: np.ndarray, ref: np.ndarray, f: int, p: float, cfg) -> np.ndarra
 
     def on_truth(*a, **kw):                                     # the one place training data is chosen
         return real(*a, **{**kw, "sources": lines})
-    with ExitStack() as st:
-        st.enter_context(mock.patch.object(in_memory, "train_checked", on_truth))
+    with mock.patch.object(in_memory, "train_checked", on_truth):
         out = super_resolve_nd(raw, "ZYX", mode="axial", scale=f, z_fwhm=p, axial_method="zssr",
                                config=cfg.replace(holdout_fraction=0.0))
     return out.data

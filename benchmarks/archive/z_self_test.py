@@ -8,7 +8,6 @@ import json
 import sys
 import time
 
-import numpy as np  # noqa: F401
 import torch
 from axial import interp_z
 from axial_real import degrade_z, iso_sigma, load_volumes, reference

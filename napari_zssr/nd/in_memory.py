@@ -21,7 +21,7 @@ from .intensity import Normalizer, cast_output, check_values
 from .memory import API_WAY_OUT, check_fits
 from ..quality.profile_estimate import profile_notice, profile_record
 from .pipeline import (channel_groups, engine_config, estimate_profile, given_models, group_model, inference_config,
-                       model_notices, output_geometry, output_size, run_record, train_checked)
+                       model_notices, output_geometry, output_size, per_plane, run_record, train_checked)
 from .spec import Resolved, RunSpec
 
 @dataclass
@@ -170,9 +170,9 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
         profile, spec, run = estimate_profile(spec, run, lambda f: _estimate_profile(full, groups, constant, norms, f),
                                               lambda s: s.resolve(data.shape, axes, pixel_sizes), progress)
 
-    per_plane = spec.mode == "lateral" and spec.planes != "shared" and spec.model is None and t_n * z_n > 1
+    one_per_plane = per_plane(spec, t_n * z_n)
     n_jobs = max(1, sum(1 for c in constant if not c)) * (t_n if spec.mode == "axial" else
-                                                          (t_n * z_n if per_plane else 1))
+                                                          (t_n * z_n if one_per_plane else 1))
     prog = _Progress(progress, n_jobs)
     outs, models, quals, notices = [], [], [], []
     for gi, g in enumerate(groups):
@@ -183,7 +183,7 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
                            f"no network trained" if len(groups) > 1 else
                            f"the image is constant ({float(block.flat[0]):g}); upscaled as it is")
             continue
-        out, ms, qs = _run_group(block, norms[gi], run, cfg, group_model(given, gi), per_plane, prog, cancel)
+        out, ms, qs = _run_group(block, norms[gi], run, cfg, group_model(given, gi), one_per_plane, prog, cancel)
         outs.append(out)
         models += ms
         quals += qs
@@ -272,7 +272,7 @@ def _constant_output(block: np.ndarray, run: Resolved) -> np.ndarray:
     return np.full((t, z, cg, h, w, s), block.flat[0], dtype=np.float32)
 
 
-def _run_group(block: np.ndarray, norm: Normalizer, run: Resolved, cfg: ZSSRConfig, model, per_plane: bool,
+def _run_group(block: np.ndarray, norm: Normalizer, run: Resolved, cfg: ZSSRConfig, model, one_per_plane: bool,
                prog: _Progress, cancel):
     """One channel group (T, Z, Cg, Y, X, S) through the engine, normalised and restored."""
     spec = run.spec
@@ -285,7 +285,7 @@ def _run_group(block: np.ndarray, norm: Normalizer, run: Resolved, cfg: ZSSRConf
     if spec.mode == "lateral":
         res, models, quals = _lateral(eng.reshape(t * z, cg * s, h, w), run, gcfg, prog, cancel, model)
         res = res.reshape(t, z, cg * s, *res.shape[-2:])
-        if not per_plane:                                        # per-plane jobs advance themselves
+        if not one_per_plane:                                      # per-plane jobs advance themselves
             prog.next()
     else:
         vols, prev = [], None

@@ -61,14 +61,18 @@ def inference_config(cfg: ZSSRConfig, many: bool) -> ZSSRConfig:
     return cfg.replace(ensemble=cfg.ensemble and cfg.stack_ensemble) if many else cfg
 
 
+def per_plane(spec: RunSpec, n_planes: int) -> bool:
+    """An in-memory lateral run that trains one network per plane (and applies it to that plane alone)."""
+    return spec.mode == "lateral" and spec.planes != "shared" and spec.model is None and n_planes > 1
+
+
 def ensemble_passes_of(run: Resolved, cfg: ZSSRConfig) -> int:
     """The self-ensemble passes each image of the run got (engine/infer.ensemble_passes on one
     output plane or axial slice): stacks and slices as inference_config decides, per-plane runs
-    (which apply each plane's net to that plane alone) as single images."""
+    as single images."""
     s, spec = run.sizes, run.spec
     planes = s.get("T", 1) * s.get("Z", 1)
-    per_plane = spec.mode == "lateral" and spec.planes != "shared" and spec.model is None and planes > 1
-    many = spec.mode == "axial" or (planes > 1 and not per_plane)
+    many = spec.mode == "axial" or (planes > 1 and not per_plane(spec, planes))
     icfg = inference_config(cfg, many)
     image = (s["Z"], s["X"]) if spec.mode == "axial" else (s["Y"], s["X"])
     return ensemble_passes(InferenceOptions(ensemble=icfg.ensemble), run.sf, output_shape(image, run.sf))
