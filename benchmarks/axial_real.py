@@ -122,7 +122,7 @@ def run_row(name: str, vol: np.ndarray, sigma: float, cfg, columns: set) -> dict
         prof = run.result.params.get("z_fwhm_estimate") or {}
         rec[key] = {"metrics": metrics(ref, run.result.data), "cpu_s": time.process_time() - c0,
                     "expected_db": q.get("expected_gain_db"),
-                    "bp": (q.get("back_projection") or {}).get("used"),
+                    "bp": (q.get("back_projection") or {}).get("used", not prof.get("narrower_than_one_step")),
                     "fwhm_est_steps": prof.get("z_fwhm_steps"), "fwhm_reliable": prof.get("reliable"),
                     "fwhm_used": prof.get("used"), "quality": q}
         print(f"  {name} {key}: {rec[key]['metrics'][0]:.2f} dB (cubic {rec['cubic'][0]:.2f}), "
@@ -148,7 +148,7 @@ def run_row(name: str, vol: np.ndarray, sigma: float, cfg, columns: set) -> dict
         # the same network with the geometric self-ensemble on every slice (off for axial runs today)
         c0 = time.process_time()
         q = (run.result.params.get("quality") or [None])[0] or {}
-        bp_used = (q.get("back_projection") or {}).get("used", True)
+        bp_used = (q.get("back_projection") or {}).get("used", not prof.get("narrower_than_one_step"))
         icfg = cfg.replace(stack_ensemble=True, back_projection_auto=False, holdout_fraction=0.0,
                            back_projection_iters=cfg.back_projection_iters if bp_used else 0)
         out = super_resolve_nd(raw, "ZYX", mode="axial", scale=f, config=icfg, model=run.result.models, z_fwhm=z_fwhm)

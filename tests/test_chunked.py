@@ -264,6 +264,22 @@ def test_a_chunked_run_checks_a_given_profile_against_the_data(tmp_path, client,
     assert any(n.startswith("the z FWHM given (1.00 z steps) is far from") for n in res.params["notices"])
 
 
+def test_a_chunked_run_that_assumes_one_step_where_z_reads_sharper_does_not_back_project(tmp_path, client,
+                                                                                            monkeypatch):
+    from napari_zssr.nd import chunked
+    from napari_zssr.testing.simulate import simulate_acquisition
+    data = simulate_acquisition((36, 48, 48), z_step=3, seed=4, photons=300.0).raw
+    src = write_ome_zarr(tmp_path / "in.zarr", data, "ZYX", pixel_sizes={"z": 1.5, "y": 0.5, "x": 0.5},
+                         chunks=(1, 16, 16))
+    narrower = {"z_fwhm_px": 1.8, "z_fwhm_steps": 0.6, "interval_px": [1.2, 3.0], "reliable": False,
+                "noise_var": 0.0, "used": False, "near_one_step": False, "narrower_than_one_step": True}
+    monkeypatch.setattr(chunked, "_column_profile", lambda full, channels, factor: dict(narrower))
+    res = chunked_run(src, tmp_path / "out.zarr", mode="axial", config=CFG, client=client, slab=8, tile=16)
+    (q,) = res.params["quality"]
+    assert "back_projection" not in q and res.params["z_fwhm"] is None
+    assert any("not back-projected" in n for n in res.params["notices"])
+
+
 def _slow_block(i):
     time.sleep(0.15)
     return {"i": i}

@@ -46,7 +46,7 @@ from .cluster import ClusterOptions, connect
 from ..quality.holdout import expected_gain, with_fusion, with_profile
 from .intensity import Normalizer, check_values
 from .pipeline import (channel_groups, engine_config, estimate_profile, given_models, group_model, inference_config,
-                       model_notices, output_geometry, output_size, run_record, train_checked)
+                       model_notices, output_geometry, output_size, profile_config, run_record, train_checked)
 from ..quality.profile_estimate import profile_notice, profile_record
 from .spec import RunSpec, kernel_record
 from .sample import DEFAULT_TRAIN_PLANES, choose_planes, read_planes, read_slices
@@ -275,6 +275,7 @@ def run_chunked(source, output, spec: RunSpec | None = None, config: ZSSRConfig 
         profile, spec, run = estimate_profile(spec, run, lambda f: _column_profile(full, spec.channels, f),
                                               lambda s: s.resolve(shape, order, sizes), progress,
                                               where="(a central column)")
+        cfg = profile_config(cfg, profile)
     z_out, y_out, x_out = output_size(run, n_z, n_y, n_x)
     groups = channel_groups(n_c, spec.channels)
     present = "".join(a for a in STORE if a in axes)

@@ -21,7 +21,8 @@ from .intensity import Normalizer, cast_output, check_values
 from .memory import API_WAY_OUT, check_fits
 from ..quality.profile_estimate import profile_notice, profile_record
 from .pipeline import (channel_groups, engine_config, estimate_profile, given_models, group_model, inference_config,
-                       model_notices, output_geometry, output_size, per_plane, run_record, train_checked)
+                       model_notices, output_geometry, output_size, per_plane, profile_config, run_record,
+                       train_checked)
 from .spec import Resolved, RunSpec
 
 @dataclass
@@ -169,6 +170,7 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
     if given is None:
         profile, spec, run = estimate_profile(spec, run, lambda f: _estimate_profile(full, groups, constant, norms, f),
                                               lambda s: s.resolve(data.shape, axes, pixel_sizes), progress)
+        cfg = profile_config(cfg, profile)
 
     one_per_plane = per_plane(spec, t_n * z_n)
     n_jobs = max(1, sum(1 for c in constant if not c)) * (t_n if spec.mode == "axial" else

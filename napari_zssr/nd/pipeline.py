@@ -29,7 +29,7 @@ from ..engine.progress import ProgressEvent, check_cancel
 from ..engine.zssr import TrainedModel, train
 from ..quality import holdout
 from ..quality.gain import noise_kept
-from ..quality.profile_estimate import noise_variance, slice_profile
+from ..quality.profile_estimate import back_projection_off, noise_variance, slice_profile
 from .models import check_models, load_for_run
 from .spec import Resolved, RunSpec, kernel_record
 
@@ -108,6 +108,12 @@ def estimate_profile(spec: RunSpec, run: Resolved, sample: Callable[[float], Opt
     if profile is not None and profile["used"]:
         run = resolve(spec)
     return profile, spec, run
+
+
+def profile_config(cfg: ZSSRConfig, profile: Optional[dict]) -> ZSSRConfig:
+    """The engine settings after the slice-profile estimate: no back-projection where one z step is
+    assumed but the z lines read sharper (quality.profile_estimate.back_projection_off)."""
+    return cfg.replace(back_projection_iters=0) if back_projection_off(profile, cfg.back_projection_auto) else cfg
 
 
 # --- training and the held-out check ---------------------------------------------------------------
