@@ -59,17 +59,20 @@ def main(argv=None) -> int:
         sec = time.perf_counter() - t0
         v = verdict(rec, p)
         counts[(kind, v)] = counts.get((kind, v), 0) + 1
+        if rec is not None and abs(rec["z_fwhm_steps"] / p - 1) <= 0.25:      # reliable or not
+            counts[(kind, "close")] = counts.get((kind, "close"), 0) + 1
         est = "-" if rec is None else f"{rec['z_fwhm_steps']:.2f}"
         lines.append(f"| {name} | {p:g} | {est} | {rec is not None and bool(rec['reliable'])} | "
                      f"{rec is not None and bool(rec['used'])} | {v} | {sec:.1f} |")
         print(lines[-1], flush=True)
     lines.append("")
     for kind in ("iso", "acq"):
-        n = sum(c for (k, _), c in counts.items() if k == kind)
+        n = sum(c for (k, v), c in counts.items() if k == kind and v != "close")
         if n:
             lines.append(f"- **{kind}** ({n} rows): within 25 % on {counts.get((kind, 'within'), 0)}, not used "
                          f"(one step assumed) on {counts.get((kind, 'fallback'), 0)}, used while off by more than "
-                         f"25 % on {counts.get((kind, 'off'), 0)}")
+                         f"25 % on {counts.get((kind, 'off'), 0)}; the reading itself within 25 % on "
+                         f"{counts.get((kind, 'close'), 0)} (reliable or not)")
     text = "\n".join(lines) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
