@@ -11,6 +11,7 @@ step). This is the quick loop for work on the estimate; `axial_real.py` says wha
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default="iso,acq", help="comma-separated row-name prefixes")
     ap.add_argument("--out", default=str(HERE / "results" / "real" / "profile_real.md"))
+    ap.add_argument("--records", default=str(HERE / "results" / "real" / "axial_real_profile.jsonl"),
+                    help="each row's profile record, which axial_real.py's table merges by row ('' : none)")
     args = ap.parse_args(argv)
     vols = load_volumes()
     if not vols:
@@ -48,6 +51,7 @@ def main(argv=None) -> int:
              f"Command: `python benchmarks/profile_real.py {' '.join(sys.argv[1:])}`", "", describe_device(), "",
              "| row | true (steps) | estimate | reliable | used | verdict | seconds |", "|---|---|---|---|---|---|---|"]
     counts: dict = {}
+    records: list = []
     for name in row_names(vols):
         if not any(name.startswith(w) for w in wanted):
             continue
@@ -58,6 +62,7 @@ def main(argv=None) -> int:
         rec = profile_record(raw, f)
         sec = time.perf_counter() - t0
         v = verdict(rec, p)
+        records.append({"row": name, "profile_check": rec})
         counts[(kind, v)] = counts.get((kind, v), 0) + 1
         if rec is not None and abs(rec["z_fwhm_steps"] / p - 1) <= 0.25:      # reliable or not
             counts[(kind, "close")] = counts.get((kind, "close"), 0) + 1
@@ -73,6 +78,8 @@ def main(argv=None) -> int:
                          f"(one step assumed) on {counts.get((kind, 'fallback'), 0)}, used while off by more than "
                          f"25 % on {counts.get((kind, 'off'), 0)}; the reading itself within 25 % on "
                          f"{counts.get((kind, 'close'), 0)} (reliable or not)")
+    if args.records:
+        Path(args.records).write_text("".join(json.dumps(r) + "\n" for r in records))
     text = "\n".join(lines) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)

@@ -3,6 +3,7 @@ where it helps there (quality/holdout.py); the CLI, batch and the records carry 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,6 +132,43 @@ def test_an_assumed_slice_profile_widens_the_axial_range_below():
     for profile in (unreliable | {"reliable": True, "used": True},
                     unreliable | {"reliable": True, "near_one_step": True}, unreliable | {"given_steps": 1.0}, None):
         assert holdout.with_profile([rec], profile) == [rec]
+
+
+def test_where_z_differs_from_xy_beyond_a_slice_profile_no_figure_is_reported_only_a_range():
+    g = 4.0
+    rec = GainEstimate(g, 34.0, 30.0, 2, 0.0).to_dict() | {
+        "expected_gain_range_db": holdout.gain_range(g, holdout.AXIAL_ERROR_DB), "range_of": "axial"}
+    fits = {"z_fwhm_steps": 1.0, "reliable": True, "used": False, "near_one_step": True}
+    assert not holdout.held_out_untrusted(fits | {"fit_cost": holdout.WIDE_FIT_MAX})
+    assert holdout.with_profile([rec], fits | {"fit_cost": 0.02}) == [rec]       # z explained: the figure stands
+    assert holdout.expected_gain({"quality": [rec]}) == g
+    for profile in (fits | {"fit_cost": 0.5}, fits | {"fit_cost": 0.5, "given_steps": 1.0}):   # given or not
+        (q,) = holdout.with_profile([rec], profile)
+        assert q["held_out_trusted"] is False and q["expected_gain_db"] == g     # the measurement is kept
+        lo, hi = holdout.AXIAL_ASSUMED_ERROR_DB
+        assert q["expected_gain_range_db"] == pytest.approx([g + lo, g + hi])
+        params = {"quality": [q]}
+        assert holdout.expected_gain(params) is None                             # but no figure is reported
+        msg, warn = holdout.summary(params)
+        assert msg.startswith("no expected gain to trust") and f"{g:+.1f} dB" not in msg
+        assert f"likely {g + lo:+.1f} to {g + hi:+.1f} dB" in msg
+        assert "may be no better than cubic" in warn and f"{g:+.1f}" not in warn
+
+
+REAL_NUCLEUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "neubias_dna_conf_wf.tif"
+
+
+@pytest.mark.skipif(not REAL_NUCLEUS.exists(), reason="../shared/data/real is absent")
+def test_a_real_nucleus_gets_no_expected_gain_figure_but_a_range_and_a_warning():
+    # the NEUBIAS confocal nucleus, z sampled every 4th plane: its held-out estimate was 1.8 to 7.5 dB
+    # too high on the real rows; its z lines differ from its xy planes beyond a slice profile
+    vol = tifffile.imread(REAL_NUCLEUS)[::4, 0]
+    res = super_resolve_nd(vol, "ZYX", mode="axial", scale=4, config=TINY.replace(max_iters=20, test_every=10))
+    (q,) = res.params["quality"]
+    assert res.params["z_fwhm_estimate"]["fit_cost"] > holdout.WIDE_FIT_MAX
+    assert q["held_out_trusted"] is False and res.params["expected_gain_db"] is None
+    msg, warn = holdout.summary(res.params)
+    assert msg.startswith("no expected gain to trust") and "may be no better than cubic" in warn
 
 
 @pytest.fixture(scope="module")

@@ -207,6 +207,7 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
     if profile is not None:
         params["z_fwhm_estimate"] = profile
         params["quality"] = holdout.with_profile(params["quality"], profile)
+        params["expected_gain_db"] = holdout.expected_gain(params)       # none where the test cannot speak for z
     if progress:
         progress(ProgressEvent(stage="done", fraction=1.0, job=n_jobs, n_jobs=n_jobs))
     return NDResult(result, run.axes, new_sizes, dict(run.factors), params, clipped, models, notices)
