@@ -294,6 +294,18 @@ def alternatives_check(rows) -> str:
             f"{d.mean():+.2f} dB, worst row {d.min():+.2f} dB")
 
 
+def bp_check(rows) -> str:
+    """The default against the same network always and never back-projected, on every isotropic row."""
+    rs = [r for r in rows if r["ref"] == "iso" and "always_bp" in r and "never_bp" in r]
+    if not rs:
+        return ""
+    d = np.array([current(r)[0] - max(r["always_bp"]["metrics"][0], r["never_bp"]["metrics"][0]) for r in rs])
+    worst = rs[int(np.argmin(d))]["row"]
+    return (f"\n- **back-projection** ({len(rs)} iso rows): the default minus the better of always / never "
+            f"back-projecting its network: mean {d.mean():+.2f} dB, worst row {d.min():+.2f} dB ({worst}); "
+            f"more than 0.3 dB below on {int((d < -0.3).sum())}")
+
+
 def fallback_check(rows) -> str:
     """Another fallback for an unknown profile (assumeF columns) against the default's one step, by
     the true profile, on the rows that ran it."""
@@ -366,7 +378,7 @@ def summary(rows) -> str:
                    f"{profile_check(rs)}")
     return ("Summary under the current rules (a row made before the axial back-projection margin takes the same "
             "network's always-back-project column where the held-out near-tie had dropped it):\n" + "\n".join(out)
-            + alternatives_check(rows) + fallback_check(rows))
+            + alternatives_check(rows) + bp_check(rows) + fallback_check(rows))
 
 
 def current(r) -> list:
