@@ -295,7 +295,10 @@ def _doc(info: dict, name: str, file_name: str) -> str:
     axial = info["mode"] == "axial"
     gain = info.get("expected_gain_db")
     gain_txt = (f"{gain:+.2f} dB PSNR over cubic interpolation, estimated on held-out parts of the image"
-                if isinstance(gain, (int, float)) else "not measured (the image was too small to hold parts out)")
+                if isinstance(gain, (int, float)) else
+                "not reported: the z lines differ from the xy planes beyond a slice profile, so the test on held-out "
+                "xy planes cannot speak for z; compare with cubic interpolation" if info.get("expected_gain_withheld")
+                else "not measured (the image was too small to hold parts out)")
     kern = info.get("kernel") or "bicubic"
     prof = ""
     if axial:
@@ -449,6 +452,7 @@ def build_description(model_bytes: bytes, image, tmp: Path, *, license: str = DE
             "z_fwhm": extra.get("z_fwhm"), "z_fwhm_unit": extra.get("z_fwhm_unit"),
             "iterations": extra.get("iterations") or [m.get("iterations") for m in meta.get("models", [])],
             "expected_gain_db": extra.get("expected_gain_db"),
+            "expected_gain_withheld": bool(extra.get("expected_gain_withheld")),
             "networks": [{k: g[k] for k in ("channels", "depth", "width", "ensemble", "bp_iters")}
                          | {"dtype": "float32"} for g in _group_kwargs(pk)],
             "torch": torch.__version__}

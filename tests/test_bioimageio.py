@@ -206,3 +206,14 @@ def test_widget_saves_the_network_as_model_file_and_package_and_reuses_them(zssr
     wait_done(qtbot, widget)
     assert widget.last_error is None, widget.last_error
     assert np.array_equal(np.asarray(viewer.layers[-1].data), first)
+
+
+@pytest.mark.parametrize("gain, withheld, says", [(2.5, False, "+2.50 dB PSNR over cubic"),
+                                                  (None, True, "not reported: the z lines differ"),
+                                                  (None, False, "not measured")])
+def test_the_package_readme_withholds_an_expected_gain_the_run_withheld(gain, withheld, says):
+    from napari_zssr.modelzoo import _doc
+    info = {"factors": {"Z": 4.0}, "mode": "axial", "networks": [{"channels": 1, "depth": 8, "width": 32, "ensemble": False, "bp_iters": [0]}],
+            "expected_gain_db": gain, "expected_gain_withheld": withheld, "axes": "ZYX"}
+    text = _doc(info, "n", "n.zip")
+    assert says in text and ("over cubic interpolation, estimated" in text) is (gain is not None)

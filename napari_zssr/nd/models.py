@@ -60,7 +60,8 @@ def _export_extra(result, inputs=()) -> dict:
     sizes = {a: float(v) * float(result.factors.get(a, 1.0)) for a, v in (result.pixel_sizes or {}).items()}
     out = {"inference": {"ensemble": ensemble, "bp_iters": bp_iters}, "pixel_sizes": sizes,
            "fusion": p.get("fusion"), "kernel": p.get("kernel"), "expected_gain_db": p.get("expected_gain_db"),
-           "z_fwhm": p.get("z_fwhm"), "z_fwhm_unit": p.get("z_fwhm_unit"), "iterations": p.get("iterations")}
+           "z_fwhm": p.get("z_fwhm"), "z_fwhm_unit": p.get("z_fwhm_unit"), "iterations": p.get("iterations"),
+           "expected_gain_withheld": any((q or {}).get("held_out_trusted") is False for q in p.get("quality") or [])}
     if inputs:
         src = Path(inputs[0])
         out["source"] = {"name": src.name, "path": str(src.resolve())}
