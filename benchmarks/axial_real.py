@@ -336,11 +336,12 @@ def trusted(r) -> bool:
 def row_range(r) -> tuple:
     """The error range today's rules report for a row: wider when its slice profile was assumed or the
     held-out test cannot speak for z."""
-    from napari_zssr.quality.holdout import AXIAL_ASSUMED_ERROR_DB, AXIAL_ERROR_DB, profile_assumed
+    from napari_zssr.quality.holdout import (AXIAL_ASSUMED_ERROR_DB, AXIAL_ERROR_DB, AXIAL_UNTRUSTED_ERROR_DB,
+                                             profile_assumed)
     from napari_zssr.quality.profile_estimate import NEAR_ONE_STEP
     d = r["default"]
     if not trusted(r):
-        return AXIAL_ASSUMED_ERROR_DB
+        return AXIAL_UNTRUSTED_ERROR_DB
     est, reliable = d.get("fwhm_est_steps"), bool(d.get("fwhm_reliable"))
     near = reliable and est is not None and 1 / NEAR_ONE_STEP <= est <= NEAR_ONE_STEP
     prof = {"used": bool(d.get("fwhm_used")), "near_one_step": near}      # the default column: none given

@@ -213,7 +213,8 @@ def test_widget_saves_the_network_as_model_file_and_package_and_reuses_them(zssr
                                                   (None, False, "not measured")])
 def test_the_package_readme_withholds_an_expected_gain_the_run_withheld(gain, withheld, says):
     from napari_zssr.modelzoo import _doc
-    info = {"factors": {"Z": 4.0}, "mode": "axial", "networks": [{"channels": 1, "depth": 8, "width": 32, "ensemble": False, "bp_iters": [0]}],
+    net = {"channels": 1, "depth": 8, "width": 32, "ensemble": False, "bp_iters": [0]}
+    info = {"factors": {"Z": 4.0}, "mode": "axial", "networks": [net],
             "expected_gain_db": gain, "expected_gain_withheld": withheld, "axes": "ZYX"}
     text = _doc(info, "n", "n.zip")
     assert says in text and ("over cubic interpolation, estimated" in text) is (gain is not None)

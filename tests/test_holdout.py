@@ -145,7 +145,8 @@ def test_where_z_differs_from_xy_beyond_a_slice_profile_no_figure_is_reported_on
     for profile in (fits | {"fit_cost": 0.5}, fits | {"fit_cost": 0.5, "given_steps": 1.0}):   # given or not
         (q,) = holdout.with_profile([rec], profile)
         assert q["held_out_trusted"] is False and q["expected_gain_db"] == g     # the measurement is kept
-        lo, hi = holdout.AXIAL_ASSUMED_ERROR_DB
+        lo, hi = holdout.AXIAL_UNTRUSTED_ERROR_DB
+        assert hi > holdout.AXIAL_ASSUMED_ERROR_DB[1]        # the truth was also far above such estimates
         assert q["expected_gain_range_db"] == pytest.approx([g + lo, g + hi])
         params = {"quality": [q]}
         assert holdout.expected_gain(params) is None                             # but no figure is reported
