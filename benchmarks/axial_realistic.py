@@ -85,8 +85,10 @@ def main(argv=None):
                 " (near 1 step: 1 step used)" if (run.profile or {}).get("near_one_step") else "")
         held = run.quality.gain_db if run.quality else float("nan")
         q = (run.result.params.get("quality") or [None])[0] or {}
-        bp = {True: "on", False: "off"}.get(q.get("back_projection", {}).get("used"),
-                                              "on" if cfg.back_projection_iters else "off")
+        ran = (run.result.params.get("config") or {}).get("back_projection_iters", cfg.back_projection_iters)
+        bp = {True: "on", False: "off"}.get(q.get("back_projection", {}).get("used"), "on" if ran else "off")
+        if (run.profile or {}).get("narrower_than_one_step"):
+            bp += " (z sharper than the assumed step)"
         line = (f"| {row.name} | {row.photons or 'noise-free'} | {row.factor} | {row.true_fwhm_px:.2f} | "
                 f"{pc:.2f} / {sc:.4f} | {pz:.2f} / {sz:.4f} | {pz - pc:+.2f} | {held:+.2f} | "
                 f"{q.get('single_direction_gain_db', float('nan')):+.2f} | {bp} | "
