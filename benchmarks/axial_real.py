@@ -148,10 +148,8 @@ def run_row(name: str, vol: np.ndarray, sigma: float, cfg, columns: set) -> dict
             rec[key] = {"metrics": metrics(ref, out.data), "cpu_s": time.process_time() - c0}
         # the same network with the geometric self-ensemble on every slice (off for axial runs today)
         c0 = time.process_time()
-        q = (run.result.params.get("quality") or [None])[0] or {}
-        bp_used = (q.get("back_projection") or {}).get("used", not prof.get("narrower_than_one_step"))
         icfg = cfg.replace(stack_ensemble=True, back_projection_auto=False, holdout_fraction=0.0,
-                           back_projection_iters=cfg.back_projection_iters if bp_used else 0)
+                           back_projection_iters=cfg.back_projection_iters if rec["default"]["bp"] else 0)
         out = super_resolve_nd(raw, "ZYX", mode="axial", scale=f, config=icfg, model=run.result.models, z_fwhm=z_fwhm)
         rec["ensemble"] = {"metrics": metrics(ref, out.data), "cpu_s": time.process_time() - c0}
         print(f"  {name} ensemble: {rec['ensemble']['metrics'][0]:.2f} dB, {rec['ensemble']['cpu_s']:.0f} CPU s",

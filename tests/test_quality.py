@@ -262,7 +262,7 @@ def test_a_reliable_estimate_near_one_step_or_wide_and_ill_fitted_keeps_one_step
     from napari_zssr.quality import profile_estimate as pe
 
     class Fake:
-        reliable, fwhm_steps, costs = True, steps, np.array([cost, 1.0])
+        reliable, fwhm_steps, fit_cost = True, steps, cost
 
         def to_dict(self):
             return {"z_fwhm_px": 4 * steps, "z_fwhm_steps": steps, "reliable": True}

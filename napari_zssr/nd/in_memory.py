@@ -202,12 +202,10 @@ def super_resolve_nd(data: np.ndarray, axes: str, spec: Optional[RunSpec] = None
     if notice:
         notices.append(notice)
     normalisation = [n.to_dict() if n is not None else _constant_record(full, i) for i, n in enumerate(norms)]
-    params = run_record(run, cfg, models, quals, axes=run.axes, normalisation=normalisation, notices=notices,
-                        clipped=clipped)
+    params = run_record(run, cfg, models, holdout.with_profile(quals, profile), axes=run.axes,
+                        normalisation=normalisation, notices=notices, clipped=clipped)
     if profile is not None:
         params["z_fwhm_estimate"] = profile
-        params["quality"] = holdout.with_profile(params["quality"], profile)
-        params["expected_gain_db"] = holdout.expected_gain(params)       # none where the test cannot speak for z
     if progress:
         progress(ProgressEvent(stage="done", fraction=1.0, job=n_jobs, n_jobs=n_jobs))
     return NDResult(result, run.axes, new_sizes, dict(run.factors), params, clipped, models, notices)

@@ -49,10 +49,10 @@ class ProfileEstimate:
     noise_var: float              # white-noise variance used by the model (data units squared)
     candidates_px: np.ndarray = field(repr=False)
     costs: np.ndarray = field(repr=False)
-    line_length: int = 0          # z samples per compared line (the spectra's resolution)
     # the same fit with the spectra's levels matched too (no free offset): where z lines and xy
     # lines differ in more than blur (the sample is not isotropic), the two fits disagree
-    level_costs: np.ndarray = field(default=None, repr=False)
+    level_costs: np.ndarray = field(repr=False)
+    line_length: int = 0          # z samples per compared line (the spectra's resolution)
 
     @property
     def fwhm_steps(self) -> float:
@@ -73,17 +73,18 @@ class ProfileEstimate:
 
     @property
     def level_fwhm_px(self) -> float:
-        """The level-matched fit's FWHM (xy pixels); the shape fit's where it was not computed."""
-        if self.level_costs is None:
-            return self.fwhm_px
+        """The level-matched fit's FWHM (xy pixels)."""
         return float(np.exp(_refine(np.log(self.candidates_px), self.level_costs)))
+
+    @property
+    def fit_cost(self) -> float:
+        """The level-matched fit's best cost: how closely a Gaussian slice profile explains z (WIDE_FIT_MAX)."""
+        return float(self.level_costs.min())
 
     @property
     def fits_agree(self) -> bool:
         """The level-matched fit is not at a bound and within x/÷ FITS_AGREE of the shape fit. Where
         they disagree, z lines differ from xy lines by more than a slice profile would make them."""
-        if self.level_costs is None:
-            return True
         i = int(np.argmin(self.level_costs))
         ratio = self.level_fwhm_px / self.fwhm_px
         return i not in (0, len(self.level_costs) - 1) and 1 / FITS_AGREE <= ratio <= FITS_AGREE
@@ -99,11 +100,10 @@ class ProfileEstimate:
 
     def to_dict(self) -> dict:
         lo, hi = self.interval_px()
-        fit = self.costs if self.level_costs is None else self.level_costs
         return {"z_fwhm_px": round(self.fwhm_px, 3), "z_fwhm_steps": round(self.fwhm_steps, 3),
                 "interval_px": [round(lo, 3), round(hi, 3)], "reliable": self.reliable,
                 "level_fit_steps": round(self.level_fwhm_px / self.factor, 3),
-                "noise_var": float(self.noise_var), "fit_cost": round(float(fit.min()), 5)}
+                "noise_var": float(self.noise_var), "fit_cost": round(self.fit_cost, 5)}
 
 
 def _periodogram(lines: np.ndarray) -> np.ndarray:
@@ -241,7 +241,7 @@ def estimate_z_fwhm(volume: np.ndarray, factor: float, *, candidates_steps: Sequ
         costs.append(float(np.sum(w * (r - np.sum(w * r) / wsum) ** 2) / wsum))
     costs, level_costs = np.asarray(costs), np.asarray(level_costs)
     best = _refine(np.log(cands), costs)
-    return ProfileEstimate(float(np.exp(best)), factor, nv, cands, costs, length, level_costs)
+    return ProfileEstimate(float(np.exp(best)), factor, nv, cands, costs, level_costs, length)
 
 
 def profile_record(volume: np.ndarray, factor: float) -> dict | None:
@@ -260,9 +260,7 @@ def profile_record(volume: np.ndarray, factor: float) -> dict | None:
     # estimate (1.4-1.9 steps where one step was added) made the run restore the PSF as well and lose
     # to cubic (benchmarks/results/real/). A wider profile is taken from the data only when a Gaussian
     # slice profile fits the z spectrum closely (WIDE_FIT_MAX); else it is reported, one step is used
-    fit = getattr(est, "level_costs", None)
-    fit = est.costs if fit is None else fit
-    wider = est.reliable and est.fwhm_steps > NEAR_ONE_STEP and float(fit.min()) > WIDE_FIT_MAX
+    wider = est.reliable and est.fwhm_steps > NEAR_ONE_STEP and est.fit_cost > WIDE_FIT_MAX
     used = est.reliable and not near and not wider
     # one z step is assumed, but the z lines read sharper than that (reliable or not): back-projection
     # would force the assumed, too wide profile onto the result. On the real rows it cost 0.4-0.6 dB
