@@ -62,35 +62,35 @@ def report(path: Path) -> str:
     head = recs[0] if recs else {}
     lines = ["# The true gain is not a function of the input (issue 32)", "",
              f"Machine: {head.get('device', describe_device())}; commit {head.get('commit', '?')}; "
-             f"regenerate: `python benchmarks/identifiability_real.py` (~{len(recs) * 5:.0f} min, one process).", "",
-             f"R: a real volume's isotropic reference (`axial_real.py`); R2: R blurred along z by a Gaussian of "
-             f"sigma {head.get('z_sigma', '?')} fine planes (a slightly wider axial PSF). Both degraded at "
-             f"x{head.get('factor', '?')}, profile {head.get('profile', '?')} new z steps. 'input R vs R2': "
-             "the two inputs compared (PSNR dB / SSIM); exp.: the run's held-out figure ('w': withheld, "
-             "only a range reported); FWHM: the slice-profile reading in z steps.", "",
-             "| volume | input R vs R2 | gain on R | gain on R2 | difference | exp. R / R2 | FWHM R / R2 "
-             "| SSIM run / cubic, R | SSIM run / cubic, R2 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"regenerate: `python benchmarks/identifiability_real.py [--factor F --z-sigma S]` "
+             f"(~5 min a volume, one process).", "",
+             "R: a real volume's isotropic reference (`axial_real.py`); R2: R blurred along z by a Gaussian of "
+             "sigma S fine planes (a slightly wider axial PSF). Both degraded at xF with profile p new z steps; "
+             "R2's input is then R's input at profile p2 = hypot(p, 2.355 S / F). 'input R vs R2': the two inputs "
+             "compared (PSNR dB / SSIM); exp.: the run's held-out figure ('w': withheld, only a range reported); "
+             "FWHM: the slice-profile reading in z steps.", "",
+             "| volume | F | p | S | p2 | input R vs R2 | gain on R | gain on R2 | difference | exp. R / R2 "
+             "| FWHM R / R2 | SSIM run / cubic, R | SSIM run / cubic, R2 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     diffs, exp_moves = [], []
     for r in recs:
         a, b = r["R"], r["R2"]
         d = b["gain"] - a["gain"]
         diffs.append(abs(d))
         exp_moves.append(abs(b["expected_db"] - a["expected_db"]))
+        p2 = float(np.hypot(r["profile"], FWHM_PER_SIGMA * r["z_sigma"] / r["factor"]))
         exp = " / ".join(f"{x['expected_db']:+.2f}" + ("" if x["trusted"] else " w") for x in (a, b))
         lines.append(
-            f"| {r['volume']} | {r['inputs'][0]:.1f} / {r['inputs'][1]:.4f} | {a['gain']:+.2f} | {b['gain']:+.2f} "
+            f"| {r['volume']} | {r['factor']} | {r['profile']:g} | {r['z_sigma']:g} | {p2:.2f} "
+            f"| {r['inputs'][0]:.1f} / {r['inputs'][1]:.4f} | {a['gain']:+.2f} | {b['gain']:+.2f} "
             f"| {d:+.2f} | {exp} | {a['fwhm_steps']:.2f} / {b['fwhm_steps']:.2f} "
             f"| {a['zssr'][1]:.3f} / {a['cubic'][1]:.3f} | {b['zssr'][1]:.3f} / {b['cubic'][1]:.3f} |")
     if recs:
-        f, p, zs = head["factor"], head["profile"], head["z_sigma"]
-        p_eq = float(np.hypot(p, FWHM_PER_SIGMA * zs / f))
-        lines += ["", f"R2's input is R's input at a slice profile of {p_eq:.2f} new z steps instead of {p:g} "
-                  f"({100 * (p_eq / p - 1):.0f} % wider). On {sum(x > 1.0 for x in diffs)} of {len(recs)} volumes "
-                  f"the true gain moves by more than 1 dB (largest {max(diffs):.2f}), the held-out figure by at most "
-                  f"{max(exp_moves):.2f} dB: an estimate made from the input alone must tell the two apart, i.e. read "
-                  "the truth's z blur to a few per cent, to be within 0.5 dB on both. The held-out test reads it "
-                  "from the xy planes, which only works where z lines look like xy lines."]
+        lines += ["", f"On {sum(x > 1.0 for x in diffs)} of {len(recs)} rows the true gain moves by more than 1 dB "
+                  f"(largest {max(diffs):.2f}), the held-out figure by at most {max(exp_moves):.2f} dB: an "
+                  "estimate made from the input alone must tell the two apart, i.e. read the truth's z blur to a "
+                  "few per cent, to be within 0.5 dB on both. The held-out test reads it from the xy planes, "
+                  "which only works where z lines look like xy lines."]
     text = "\n".join(lines) + "\n"
     path.with_suffix(".md").write_text(text)
     return text
