@@ -279,14 +279,17 @@ def _record(a, b, truth, mse_cubic=1.0):
 def test_the_fusion_correction_is_exact_for_the_mean_of_two_results():
     rng = np.random.default_rng(0)
     truth = rng.random((1, 12, 16, 16))
-    a, b = truth + 0.1 * rng.normal(size=truth.shape), truth + 0.1 * rng.normal(size=truth.shape)
+    shared = 0.1 * rng.normal(size=truth.shape)        # two passes of one network share part of their error
+    a, b = truth + shared + 0.1 * rng.normal(size=truth.shape), truth + shared + 0.1 * rng.normal(size=truth.shape)
     mean = 0.5 * (a + b)
     rec = _record(a, b, truth)
     out = holdout.with_fusion(rec, holdout.fusion_sums(a, b, mean, (0, 12)), "arithmetic")
     # |(A+B)/2 - T|^2 = (|A-T|^2 + |B-T|^2)/2 - |A-B|^2/4: the fused error without the truth
     assert out["mse_model"] == pytest.approx(np.mean((mean - truth) ** 2), rel=1e-4)
     assert out["expected_gain_db"] == pytest.approx(10 * np.log10(1 / np.mean((mean - truth) ** 2)), abs=1e-3)
-    assert out["single_direction_gain_db"] == rec["expected_gain_db"] < out["expected_gain_db"] - 2.5  # ~+3 dB
+    # a quarter of the error is the part the two do not share: +1.25 dB
+    assert out["fusion"]["share"] == pytest.approx(0.25, abs=0.03) and "held_out_trusted" not in out
+    assert out["single_direction_gain_db"] == rec["expected_gain_db"] < out["expected_gain_db"] - 1.0
     assert out["fusion"]["how"] == "arithmetic" and out["message"].startswith("expected gain over cubic: +")
     g = out["expected_gain_db"]
     lo, hi = holdout.AXIAL_ERROR_DB
@@ -298,6 +301,36 @@ def test_the_fusion_correction_is_exact_for_the_mean_of_two_results():
     assert same["expected_gain_db"] == pytest.approx(same["single_direction_gain_db"], abs=1e-3)
     assert holdout.with_fusion(None, (1.0, 0.0, 4), "geometric") is None
     assert holdout.fusion_z_range(40, 4) == (4, 36) and holdout.fusion_z_range(8, 4) == (0, 8)
+
+
+def test_a_fusion_that_would_cancel_more_than_independent_errors_allow_withholds_the_figure():
+    # Two results with independent errors: fusing them halves the error, never more. Where the xz and
+    # yz results disagree by more than the held-out error allows, that error is not this volume's.
+    rng = np.random.default_rng(1)
+    truth = rng.random((1, 12, 16, 16))
+    a, b = truth + 0.1 * rng.normal(size=truth.shape), truth + 0.1 * rng.normal(size=truth.shape)
+    held_out = _record(a + 0.5 * (truth - a), b + 0.5 * (truth - b), truth,  # the test saw a quarter the error
+                       mse_cubic=0.0015)
+    out = holdout.with_fusion(held_out, holdout.fusion_sums(a, b, 0.5 * (a + b), (0, 12)), "arithmetic")
+    assert out["fusion"]["share"] > holdout.FUSION_MAX_SHARE
+    assert out["held_out_trusted"] is False and out["fusion_inconsistent"]
+    g = out["expected_gain_db"]
+    lo, hi = holdout.AXIAL_UNTRUSTED_ERROR_DB
+    assert out["expected_gain_range_db"] == pytest.approx([g + lo, g + hi], abs=0.01)
+    params = {"quality": [out]}
+    assert holdout.expected_gain(params) is None
+    msg, warn = holdout.summary(params)
+    assert msg.startswith("no expected gain to trust: the xz and yz results disagree") and f"{g:+.1f} dB" not in msg
+    assert "may be no better than cubic" in warn
+    # an assumed profile keeps the untrusted range; a profile that also says z differs from xy speaks first
+    (q,) = holdout.with_profile([out], {"z_fwhm_steps": 1.0, "reliable": False, "used": False, "fit_cost": 0.01})
+    assert q["profile_assumed"] and q["expected_gain_range_db"] == out["expected_gain_range_db"]
+    (q,) = holdout.with_profile([out], {"z_fwhm_steps": 1.0, "reliable": False, "used": False, "fit_cost": 0.5})
+    assert holdout.summary({"quality": [q]})[0].startswith("no expected gain to trust: the z lines differ")
+    # and a trusted network beside it does not hide it
+    fine = holdout.with_fusion(_record(a, b, truth, mse_cubic=0.1), holdout.fusion_sums(a, b, 0.5 * (a + b), (0, 12)),
+                               "arithmetic")
+    assert holdout.summary({"quality": [fine, out]})[0].startswith("no expected gain to trust")
 
 
 def test_an_axial_run_reports_the_estimate_for_its_fused_result():
