@@ -249,11 +249,11 @@ def with_fusion(record: dict | None, sums, how: str) -> dict | None:
         return record
     d, e = sums[0] / sums[2], (sums[1] / sums[2] if how != "arithmetic" else 0.0)
     est = fused_estimate(GainEstimate.from_dict(record), d, e)
-    share = d / 4.0 / record["mse_model"] if record["mse_model"] > 0 else float("inf")
-    inconsistent = share > FUSION_MAX_SHARE
+    share = d / 4.0 / record["mse_model"] if record["mse_model"] > 0 else None     # None: a flawless test
+    inconsistent = share > FUSION_MAX_SHARE if share is not None else d > 0
     out = {**record, **est.to_dict(), "single_direction_gain_db": record["expected_gain_db"],
            "fusion": {"how": how, "disagreement_mse": float(f"{d:.6g}"), "excess_mse": float(f"{e:.6g}"),
-                      "share": float(f"{share:.4g}")},
+                      "share": None if share is None else float(f"{share:.4g}")},
            "expected_gain_range_db": gain_range(est.gain_db, AXIAL_UNTRUSTED_ERROR_DB if inconsistent
                                                 else AXIAL_ERROR_DB), "range_of": "axial"}
     return out | ({"held_out_trusted": False, "fusion_inconsistent": True} if inconsistent else {})
@@ -307,8 +307,8 @@ def summary(params: dict):
     msg = MESSAGE.format(gain=est.gain_db)
     if span:
         text = (LATERAL_MESSAGE if worst.get("range_of") == "lateral" else
-                UNTRUSTED_MESSAGE if worst.get("z_differs_from_xy") else
-                FUSION_UNTRUSTED_MESSAGE if worst.get("fusion_inconsistent") else
+                FUSION_UNTRUSTED_MESSAGE if worst.get("fusion_inconsistent") and not worst.get("z_differs_from_xy")
+                else UNTRUSTED_MESSAGE if worst.get("held_out_trusted") is False else
                 ASSUMED_MESSAGE if worst.get("profile_assumed") else AXIAL_MESSAGE)
         msg = text.format(gain=est.gain_db, lo=span[0], hi=span[1])
     if len(qs) > 1:
