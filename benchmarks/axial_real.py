@@ -1,7 +1,7 @@
 """Real-volume axial benchmark (issue 32): the axial defaults judged on real microscopy.
 
     python benchmarks/axial_real.py                     # every row into results/axial_real.jsonl, then the table
-    python benchmarks/axial_real.py --rows iso-x4-p1    # rows whose name starts with this (comma-separated)
+    python benchmarks/axial_real.py --rows iso-x4-p1-   # rows whose name starts with this (comma-separated)
     python benchmarks/axial_real.py --report            # only regenerate results/axial_real.md from the .jsonl
 
 Volumes (read from ../shared/data/real, skipped cleanly when absent): the NEUBIAS nucleus, confocal
