@@ -296,8 +296,9 @@ def _doc(info: dict, name: str, file_name: str) -> str:
     gain = info.get("expected_gain_db")
     gain_txt = (f"{gain:+.2f} dB PSNR over cubic interpolation, estimated on held-out parts of the image"
                 if isinstance(gain, (int, float)) else
-                "not reported: the z lines differ from the xy planes beyond a slice profile, so the test on held-out "
-                "xy planes cannot speak for z; compare with cubic interpolation" if info.get("expected_gain_withheld")
+                "not reported: the z lines differ from the xy planes more than the held-out test can see (beyond a "
+                "slice profile, or the xz and yz results disagree beyond its error), so the test on held-out xy planes "
+                "cannot speak for z; compare with cubic interpolation" if info.get("expected_gain_withheld")
                 else "not measured (the image was too small to hold parts out)")
     kern = info.get("kernel") or "bicubic"
     prof = ""
